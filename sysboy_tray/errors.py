@@ -1,0 +1,33 @@
+"""Every error Sysboy raises on purpose.
+
+SysboyError
+├── ProtocolError      a message that breaks protocol v1 (bad JSON, wrong type, ...)
+├── ConfigError        a settings value that cannot be used
+├── MetricUnavailable  a metric that cannot be read now (reason in words)
+├── ControlError       the local control API refused or failed a request
+└── TransportError     the network link failed (not the content of a message)
+"""
+
+
+class SysboyError(Exception):
+    """Base of every error raised on purpose by Sysboy."""
+
+
+class ProtocolError(SysboyError):
+    """A message that breaks protocol v1; the text says what is wrong."""
+
+
+class ConfigError(SysboyError):
+    """A settings value that cannot be used."""
+
+
+class MetricUnavailable(SysboyError):
+    """A metric that cannot be read now; the text is the reason in words."""
+
+
+class ControlError(SysboyError):
+    """The local control API refused or failed a request."""
+
+
+class TransportError(SysboyError):
+    """The network link failed."""

@@ -1,0 +1,485 @@
+"""Protocol v1 (docs/protocol.md): pure encode/decode, no sockets, no asyncio."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sysboy_tray import PROTOCOL_VERSION
+from sysboy_tray.errors import ProtocolError
+
+MAX_FRAME_BYTES = 4096
+RESERVED_TYPES = frozenset(
+    {
+        "hello",
+        "needle",
+        "calibration",
+        "settings",
+        "sweep",
+        "identify",
+        "park",
+        "button",
+        "status",
+        "ack",
+        "error",
+    }
+)
+OUTPUTS = ("dac", "pwm", "sim")
+BUTTON_EVENTS = ("press", "long")
+ACKABLE = ("calibration", "settings")
+MAX_METRICS_IN_HELLO = 32
+
+_METRIC_ID = re.compile(r"[a-z][a-z0-9_]{0,31}")
+_DEVICE_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+Sender = Literal["device", "server"]
+Point = tuple[float, float]
+
+
+def is_metric_id(text: object) -> bool:
+    """True when `text` may name a metric (and so a sample's `type`)."""
+    return (
+        isinstance(text, str)
+        and text not in RESERVED_TYPES
+        and _METRIC_ID.fullmatch(text) is not None
+    )
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A metric value for the needle, in percent of full scale."""
+
+    metric: str
+    value: float
+    raw: float | None = None
+    unit: str | None = None
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """One entry of the server's list of metrics."""
+
+    id: str
+    label: str
+    unit: str
+
+
+@dataclass(frozen=True)
+class DeviceHello:
+    """The device's first message."""
+
+    id: str
+    fw: str
+    board: str
+    output: str
+    calibration: tuple[Point, ...]
+    name: str | None = None
+    proto: int = PROTOCOL_VERSION
+
+
+@dataclass(frozen=True)
+class ServerHello:
+    """The server's answer to a device's hello."""
+
+    server: str
+    metric: str
+    metrics: tuple[MetricInfo, ...]
+    proto: int = PROTOCOL_VERSION
+
+
+@dataclass(frozen=True)
+class Needle:
+    """A raw output fraction for live calibration; None ends raw mode."""
+
+    value: float | None
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A piecewise-linear map from percent to output fraction."""
+
+    points: tuple[Point, ...]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Device settings; None leaves a setting as it is."""
+
+    smoothing_ms: int | None = None
+    idle_park_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Move the needle across the whole scale and back."""
+
+
+@dataclass(frozen=True)
+class Identify:
+    """Wiggle the needle so the user sees which device this is."""
+
+
+@dataclass(frozen=True)
+class Park:
+    """Glide the needle to rest (PC sleeping or quitting)."""
+
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Button:
+    """A button event on the device."""
+
+    event: str
+
+
+@dataclass(frozen=True)
+class Status:
+    """The device's heartbeat."""
+
+    rssi: int | None
+    heap: int
+    uptime: float
+
+
+@dataclass(frozen=True)
+class Ack:
+    """The device took a command."""
+
+    of: str
+
+
+@dataclass(frozen=True)
+class Error:
+    """A refusal, in words."""
+
+    reason: str
+
+
+Message = (
+    Sample
+    | DeviceHello
+    | ServerHello
+    | Needle
+    | Calibration
+    | Settings
+    | Sweep
+    | Identify
+    | Park
+    | Button
+    | Status
+    | Ack
+    | Error
+)
+
+LINEAR: tuple[Point, ...] = ((0.0, 0.0), (100.0, 1.0))
+
+
+# -- decoding -----------------------------------------------------------------------------
+
+
+def _refuse_constant(name: str) -> float:
+    raise ProtocolError(f"{name} is not a finite number")
+
+
+def _number(
+    obj: dict[str, Any], key: str, *, lo: float | None = None, hi: float | None = None
+) -> float:
+    value = obj.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ProtocolError(f"'{key}' must be a number")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ProtocolError(f"'{key}' is not a finite number")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ProtocolError(f"'{key}' must be between {lo:g} and {hi:g}")
+    return value
+
+
+def _integer(obj: dict[str, Any], key: str, *, lo: int, hi: int) -> int:
+    value = obj.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ProtocolError(f"'{key}' must be a whole number")
+    if not lo <= value <= hi:
+        raise ProtocolError(f"'{key}' must be between {lo} and {hi}")
+    return value
+
+
+def _string(obj: dict[str, Any], key: str, max_len: int, *, min_len: int = 0) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str):
+        raise ProtocolError(f"'{key}' must be a string")
+    if len(value) > max_len:
+        raise ProtocolError(f"'{key}' is longer than {max_len} characters")
+    if len(value) < min_len:
+        raise ProtocolError(f"'{key}' is empty")
+    return value
+
+
+def _optional_string(obj: dict[str, Any], key: str, max_len: int) -> str | None:
+    return _string(obj, key, max_len) if key in obj else None
+
+
+def check_points(points: object) -> tuple[Point, ...]:
+    """Validate calibration points; return them as float pairs.
+
+    Raises:
+        ProtocolError: fewer than 2 or more than 11 points, values out of range,
+            or percents/fractions that do not strictly increase.
+    """
+    if not isinstance(points, list | tuple) or not 2 <= len(points) <= 11:
+        raise ProtocolError("calibration needs 2 to 11 points")
+    result: list[Point] = []
+    for point in points:
+        if not isinstance(point, list | tuple) or len(point) != 2:
+            raise ProtocolError("a calibration point is a pair [percent, fraction]")
+        pair = {"percent": point[0], "fraction": point[1]}
+        percent = _number(pair, "percent", lo=0.0, hi=100.0)
+        fraction = _number(pair, "fraction", lo=0.0, hi=1.0)
+        if result and (percent <= result[-1][0] or fraction <= result[-1][1]):
+            raise ProtocolError("calibration points must strictly increase")
+        result.append((percent, fraction))
+    return tuple(result)
+
+
+def _metric_list(value: object) -> tuple[MetricInfo, ...]:
+    if not isinstance(value, list) or len(value) > MAX_METRICS_IN_HELLO:
+        raise ProtocolError(f"'metrics' must be a list of at most {MAX_METRICS_IN_HELLO}")
+    infos = []
+    for item in value:
+        if not isinstance(item, dict) or not is_metric_id(item.get("id")):
+            raise ProtocolError("each entry of 'metrics' needs a metric 'id'")
+        infos.append(MetricInfo(item["id"], _string(item, "label", 32), _string(item, "unit", 16)))
+    return tuple(infos)
+
+
+def _decode_sample(kind: str, obj: dict[str, Any]) -> Sample:
+    value = min(100.0, max(0.0, _number(obj, "value")))
+    raw = None if obj.get("raw") is None else _number(obj, "raw")
+    return Sample(
+        kind, value, raw, _optional_string(obj, "unit", 16), _optional_string(obj, "label", 32)
+    )
+
+
+def _decode_from_device(kind: str, obj: dict[str, Any]) -> Message:
+    if kind == "hello":
+        device_id = _string(obj, "id", 32, min_len=1)
+        if _DEVICE_ID.fullmatch(device_id) is None:
+            raise ProtocolError("'id' may hold only letters, digits, '_' and '-'")
+        output = _string(obj, "output", 8)
+        if output not in OUTPUTS:
+            raise ProtocolError(f"'output' must be one of {', '.join(OUTPUTS)}")
+        return DeviceHello(
+            id=device_id,
+            fw=_string(obj, "fw", 32),
+            board=_string(obj, "board", 32),
+            output=output,
+            calibration=check_points(obj.get("calibration")),
+            name=_optional_string(obj, "name", 32),
+            proto=_integer(obj, "proto", lo=1, hi=1000),
+        )
+    if kind == "button":
+        event = _string(obj, "event", 8)
+        if event not in BUTTON_EVENTS:
+            raise ProtocolError("'event' must be 'press' or 'long'")
+        return Button(event)
+    if kind == "status":
+        rssi = None if obj.get("rssi") is None else _integer(obj, "rssi", lo=-200, hi=50)
+        return Status(
+            rssi,
+            _integer(obj, "heap", lo=0, hi=2**40),
+            _number(obj, "uptime", lo=0.0),
+        )
+    if kind == "ack":
+        of = _string(obj, "of", 16)
+        if of not in ACKABLE:
+            raise ProtocolError(f"'of' must be one of {', '.join(ACKABLE)}")
+        return Ack(of)
+    raise ProtocolError(f"a device may not send '{kind}'")
+
+
+def _decode_from_server(kind: str, obj: dict[str, Any]) -> Message:
+    if kind == "hello":
+        metric = obj.get("metric")
+        if not is_metric_id(metric):
+            raise ProtocolError("'metric' must be a metric id")
+        return ServerHello(
+            server=_string(obj, "server", 64, min_len=1),
+            metric=str(metric),
+            metrics=_metric_list(obj.get("metrics")),
+            proto=_integer(obj, "proto", lo=1, hi=1000),
+        )
+    if kind == "needle":
+        if obj.get("value", 0) is None:
+            return Needle(None)
+        return Needle(_number(obj, "value", lo=0.0, hi=1.0))
+    if kind == "calibration":
+        return Calibration(check_points(obj.get("points")))
+    if kind == "settings":
+        smoothing = _integer(obj, "smoothing_ms", lo=0, hi=5000) if "smoothing_ms" in obj else None
+        idle = _number(obj, "idle_park_s", lo=1.0, hi=3600.0) if "idle_park_s" in obj else None
+        if smoothing is None and idle is None:
+            raise ProtocolError("'settings' needs 'smoothing_ms' or 'idle_park_s'")
+        return Settings(smoothing, idle)
+    if kind == "sweep":
+        return Sweep()
+    if kind == "identify":
+        return Identify()
+    if kind == "park":
+        return Park(_optional_string(obj, "reason", 32))
+    raise ProtocolError(f"a server may not send '{kind}'")
+
+
+def decode(data: str | bytes, sender: Sender) -> Message:
+    """Decode one frame sent by `sender` into a message in normal form.
+
+    Args:
+        data: the frame's payload (text, or its UTF-8 bytes).
+        sender: who sent it, "device" or "server".
+
+    Returns:
+        The message.
+
+    Raises:
+        ProtocolError: the frame breaks protocol v1; the text says how.
+    """
+    if isinstance(data, bytes | bytearray):
+        if len(data) > MAX_FRAME_BYTES:
+            raise ProtocolError(f"message is larger than {MAX_FRAME_BYTES} bytes")
+        try:
+            text = bytes(data).decode("utf-8")
+        except UnicodeDecodeError:
+            raise ProtocolError("message is not valid UTF-8") from None
+    else:
+        text = data
+        if (
+            len(text) > MAX_FRAME_BYTES
+            or len(text.encode("utf-8", "surrogatepass")) > MAX_FRAME_BYTES
+        ):
+            raise ProtocolError(f"message is larger than {MAX_FRAME_BYTES} bytes")
+    try:
+        obj = json.loads(text, parse_constant=_refuse_constant)
+    except ProtocolError:
+        raise
+    except (ValueError, RecursionError):
+        raise ProtocolError("message is not valid JSON") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("message must be a JSON object")
+    kind = obj.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError("message needs a 'type' string")
+    if kind in RESERVED_TYPES:
+        if kind == "error":
+            return Error(_string(obj, "reason", 200, min_len=1))
+        if sender == "device":
+            return _decode_from_device(kind, obj)
+        return _decode_from_server(kind, obj)
+    if not is_metric_id(kind):
+        raise ProtocolError(f"unknown message type '{kind[:40]}'")
+    if sender != "server":
+        raise ProtocolError("a device may not send samples")
+    return _decode_sample(kind, obj)
+
+
+# -- encoding -----------------------------------------------------------------------------
+
+
+def to_dict(message: Message) -> dict[str, Any]:
+    """The message in normal form, as the JSON object that goes on the wire."""
+    match message:
+        case Sample():
+            out: dict[str, Any] = {"type": message.metric, "value": message.value}
+            if message.raw is not None:
+                out["raw"] = message.raw
+            if message.unit is not None:
+                out["unit"] = message.unit
+            if message.label is not None:
+                out["label"] = message.label
+            return out
+        case DeviceHello():
+            out = {
+                "type": "hello",
+                "proto": message.proto,
+                "id": message.id,
+                "fw": message.fw,
+                "board": message.board,
+                "output": message.output,
+                "calibration": [list(p) for p in message.calibration],
+            }
+            if message.name is not None:
+                out["name"] = message.name
+            return out
+        case ServerHello():
+            return {
+                "type": "hello",
+                "proto": message.proto,
+                "server": message.server,
+                "metric": message.metric,
+                "metrics": [
+                    {"id": m.id, "label": m.label, "unit": m.unit} for m in message.metrics
+                ],
+            }
+        case Needle():
+            return {"type": "needle", "value": message.value}
+        case Calibration():
+            return {"type": "calibration", "points": [list(p) for p in message.points]}
+        case Settings():
+            out = {"type": "settings"}
+            if message.smoothing_ms is not None:
+                out["smoothing_ms"] = message.smoothing_ms
+            if message.idle_park_s is not None:
+                out["idle_park_s"] = message.idle_park_s
+            return out
+        case Sweep():
+            return {"type": "sweep"}
+        case Identify():
+            return {"type": "identify"}
+        case Park():
+            return (
+                {"type": "park"}
+                if message.reason is None
+                else {"type": "park", "reason": message.reason}
+            )
+        case Button():
+            return {"type": "button", "event": message.event}
+        case Status():
+            return {
+                "type": "status",
+                "rssi": message.rssi,
+                "heap": message.heap,
+                "uptime": message.uptime,
+            }
+        case Ack():
+            return {"type": "ack", "of": message.of}
+        case Error():
+            return {"type": "error", "reason": message.reason}
+    raise TypeError(f"not a protocol message: {message!r}")  # pragma: no cover
+
+
+def encode(message: Message) -> str:
+    """One frame's text for `message`, compact JSON."""
+    return json.dumps(to_dict(message), separators=(",", ":"), allow_nan=False)
+
+
+def sample(metric: str, percent: float, **extra: Any) -> Sample:
+    """A sample with its value clamped to 0..100.
+
+    Raises:
+        ProtocolError: `metric` is not a metric id or `percent` is not finite.
+    """
+    if not is_metric_id(metric):
+        raise ProtocolError(f"'{metric}' is not a metric id")
+    if not math.isfinite(percent):
+        raise ProtocolError("a sample's value must be finite")
+    raw = extra.get("raw")
+    return Sample(
+        metric,
+        min(100.0, max(0.0, float(percent))),
+        None if raw is None else float(raw),
+        extra.get("unit"),
+        extra.get("label"),
+    )
