@@ -1,15 +1,64 @@
-"""The `sysboy` command line."""
+"""The `sysboy` command line: one table of subcommands, each imported only when used."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import sys
+from typing import Protocol
 
 from sysboy_tray import __version__
+
+# name -> (module in sysboy_tray.commands, one-line help). Each module has
+# `add_arguments(parser)` and `run(args) -> int`. With no subcommand: the tray app.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("serve", "run headless: WebSocket server, sampler and mDNS, no tray icon"),
+    "metrics": ("metrics", "list every metric, whether it is available, and its value"),
+}
+DEFAULT_COMMAND = "tray"
+
+
+class Command(Protocol):
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+def _load(module: str) -> Command:
+    command: Command = importlib.import_module(f"sysboy_tray.commands.{module}")  # type: ignore[assignment]
+    return command
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    """The parser; only the chosen subcommand's module is imported."""
+    parser = argparse.ArgumentParser(
+        prog="sysboy", description="Sysboy2000: live PC data on an analog meter."
+    )
+    parser.add_argument("--version", action="version", version=f"sysboy {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    for name, (module, help_text) in SUBCOMMANDS.items():
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if name == chosen:
+            _load(module).add_arguments(sub_parser)
+            sub_parser.set_defaults(module=module)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
-    parser = argparse.ArgumentParser(prog="sysboy")
-    parser.add_argument("--version", action="version", version=f"sysboy {__version__}")
-    parser.parse_args(argv)
-    return 0
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(args_list).parse_args(args_list)
+    module = getattr(args, "module", None)
+    if module is None:
+        # no subcommand: the tray app, with its defaults
+        command = _load(DEFAULT_COMMAND)
+        parser = argparse.ArgumentParser(prog="sysboy")
+        command.add_arguments(parser)
+        args = parser.parse_args([])
+    else:
+        command = _load(module)
+    try:
+        return command.run(args)
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,265 @@
+"""Where Sysboy keeps its files, and the settings file (written temp-then-rename)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import secrets
+import tempfile
+import threading
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from sysboy_tray import DEFAULT_PORT
+from sysboy_tray.errors import ConfigError, ProtocolError
+from sysboy_tray.protocol import LINEAR, check_points, is_metric_id
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "sysboy"
+SETTINGS_VERSION = 1
+INTERVAL_RANGE = (0.1, 60.0)
+
+
+@dataclass(frozen=True)
+class Paths:
+    """The folders Sysboy uses; each can be moved by an environment variable."""
+
+    config_dir: Path
+    log_dir: Path
+    data_dir: Path
+
+    @classmethod
+    def default(cls) -> Paths:
+        """Platform folders (platformdirs), or SYSBOY_CONFIG_DIR / _LOG_DIR / _DATA_DIR."""
+        env = os.environ
+        return cls(
+            Path(env.get("SYSBOY_CONFIG_DIR") or platformdirs.user_config_dir(APP_NAME, False)),
+            Path(env.get("SYSBOY_LOG_DIR") or platformdirs.user_log_dir(APP_NAME, False)),
+            Path(env.get("SYSBOY_DATA_DIR") or platformdirs.user_data_dir(APP_NAME, False)),
+        )
+
+    @property
+    def settings_file(self) -> Path:
+        return self.config_dir / "settings.json"
+
+    @property
+    def token_file(self) -> Path:
+        return self.config_dir / "control-token"
+
+    @property
+    def state_file(self) -> Path:
+        """Where the running app writes its port, for the CLI and the calibration window."""
+        return self.data_dir / "running.json"
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write `data` so that `path` holds either the old or the new content, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@dataclass(frozen=True)
+class DeviceSettings:
+    """What the PC remembers of one device."""
+
+    metric: str | None = None
+    name: str | None = None
+    calibration: tuple[tuple[float, float], ...] = LINEAR
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the user can set; defaults are what a new user gets."""
+
+    port: int = DEFAULT_PORT
+    interval_s: float = 1.0
+    metric: str = "vram"
+    gpu: int | None = None
+    gpu_temp_range: tuple[float, float] = (30.0, 90.0)
+    net_full_scale_bps: float | None = None
+    custom_ttl_s: float = 30.0
+    install_id: str = ""
+    devices: dict[str, DeviceSettings] = field(default_factory=dict)
+
+    def with_device(self, device_id: str, **changes: Any) -> Settings:
+        """A copy with one device's settings changed."""
+        devices = dict(self.devices)
+        devices[device_id] = replace(devices.get(device_id, DeviceSettings()), **changes)
+        return replace(self, devices=devices)
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["version"] = SETTINGS_VERSION
+        for device in out["devices"].values():
+            device["calibration"] = [list(p) for p in device["calibration"]]
+        out["gpu_temp_range"] = list(self.gpu_temp_range)
+        return out
+
+
+def _check_number(name: str, value: Any, lo: float, hi: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a number")
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} must be between {lo:g} and {hi:g}")
+    return float(value)
+
+
+def check_interval(value: Any) -> float:
+    """The sample interval in seconds, 0.1 to 60.
+
+    Raises:
+        ConfigError: not a number or out of range.
+    """
+    return _check_number("the update interval", value, *INTERVAL_RANGE)
+
+
+def settings_from_json(data: Any) -> Settings:
+    """Validate a parsed settings file; unknown keys are ignored.
+
+    Raises:
+        ConfigError: a value cannot be used; the text names it.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError("the settings file does not hold a JSON object")
+    base = Settings()
+    known = {f.name for f in fields(Settings)}
+    values: dict[str, Any] = {k: v for k, v in data.items() if k in known}
+    port = values.get("port", base.port)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ConfigError("port must be a whole number from 0 to 65535")
+    metric = values.get("metric", base.metric)
+    if not is_metric_id(metric):
+        raise ConfigError("metric must be a metric name")
+    gpu = values.get("gpu")
+    if gpu is not None and (isinstance(gpu, bool) or not isinstance(gpu, int) or gpu < 0):
+        raise ConfigError("gpu must be a GPU index (0, 1, ...) or null")
+    temp = values.get("gpu_temp_range", list(base.gpu_temp_range))
+    if not isinstance(temp, list) or len(temp) != 2:
+        raise ConfigError("gpu_temp_range must be [low, high]")
+    lo = _check_number("gpu_temp_range", temp[0], -50, 200)
+    hi = _check_number("gpu_temp_range", temp[1], -50, 200)
+    if hi <= lo:
+        raise ConfigError("gpu_temp_range must go from low to high")
+    net = values.get("net_full_scale_bps")
+    install_id = values.get("install_id", "")
+    if not isinstance(install_id, str) or len(install_id) > 64:
+        raise ConfigError("install_id must be a short string")
+    raw_devices = values.get("devices", {})
+    if not isinstance(raw_devices, dict):
+        raise ConfigError("devices must be an object")
+    devices = {}
+    for device_id, entry in raw_devices.items():
+        if not isinstance(entry, dict):
+            raise ConfigError(f"device {device_id!r} must be an object")
+        device_metric = entry.get("metric")
+        if device_metric is not None and not is_metric_id(device_metric):
+            raise ConfigError(f"device {device_id!r} has a bad metric")
+        name = entry.get("name")
+        if name is not None and not isinstance(name, str):
+            raise ConfigError(f"device {device_id!r} has a bad name")
+        try:
+            points = check_points(entry.get("calibration", [list(p) for p in LINEAR]))
+        except ProtocolError as exc:
+            raise ConfigError(f"device {device_id!r}: {exc}") from None
+        devices[str(device_id)] = DeviceSettings(device_metric, name, points)
+    return Settings(
+        port=port,
+        interval_s=check_interval(values.get("interval_s", base.interval_s)),
+        metric=metric,
+        gpu=gpu,
+        gpu_temp_range=(lo, hi),
+        net_full_scale_bps=None
+        if net is None
+        else _check_number("net_full_scale_bps", net, 1, 1e13),
+        custom_ttl_s=_check_number("custom_ttl_s", values.get("custom_ttl_s", 30.0), 1, 86400),
+        install_id=install_id,
+        devices=devices,
+    )
+
+
+class SettingsStore:
+    """The settings file: load once, save every change atomically, thread-safe."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._settings = self._load()
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    def _load(self) -> Settings:
+        settings = Settings()
+        try:
+            text = self.path.read_text("utf-8")
+        except FileNotFoundError:
+            text = None
+        except OSError as exc:
+            log.warning("cannot read %s (%s); using defaults", self.path, exc)
+            text = None
+        if text is not None:
+            try:
+                settings = settings_from_json(json.loads(text))
+            except (ValueError, ConfigError) as exc:
+                bad = self.path.with_name(self.path.name + ".bad")
+                with contextlib.suppress(OSError):
+                    os.replace(self.path, bad)
+                log.warning(
+                    "settings file %s is damaged (%s); kept it as %s and using defaults",
+                    self.path,
+                    exc,
+                    bad,
+                )
+        if not settings.install_id:
+            settings = replace(settings, install_id=secrets.token_hex(4))
+            self._write(settings)
+        return settings
+
+    def _write(self, settings: Settings) -> None:
+        data = json.dumps(settings.to_json(), indent=2, sort_keys=True).encode("utf-8")
+        try:
+            atomic_write(self.path, data)
+        except OSError as exc:
+            log.error("cannot save settings to %s: %s", self.path, exc)
+
+    def update(self, **changes: Any) -> Settings:
+        """Change settings, save them, return the new settings."""
+        with self._lock:
+            self._settings = replace(self._settings, **changes)
+            self._write(self._settings)
+            return self._settings
+
+    def update_device(self, device_id: str, **changes: Any) -> Settings:
+        """Change one device's settings, save them, return the new settings."""
+        with self._lock:
+            self._settings = self._settings.with_device(device_id, **changes)
+            self._write(self._settings)
+            return self._settings
+
+    def forget_device(self, device_id: str) -> Settings:
+        """Drop what the PC remembers of a device."""
+        with self._lock:
+            devices = dict(self._settings.devices)
+            devices.pop(device_id, None)
+            self._settings = replace(self._settings, devices=devices)
+            self._write(self._settings)
+            return self._settings
