@@ -25,7 +25,7 @@ class Command(Protocol):
 
 
 def _load(module: str) -> Command:
-    command: Command = importlib.import_module(f"sysboy_tray.commands.{module}")  # type: ignore[assignment]
+    command: Command = importlib.import_module(f"sysboy_tray.commands.{module}")
     return command
 
 
