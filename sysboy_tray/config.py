@@ -196,11 +196,18 @@ def settings_from_json(data: Any) -> Settings:
 
 
 class SettingsStore:
-    """The settings file: load once, save every change atomically, thread-safe."""
+    """The settings file: loaded once; every change saved atomically by a writer thread.
+
+    Changes take effect in memory at once, so callers on the event loop never wait for
+    the disk; `flush()` waits until the file holds the latest settings.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._dirty = threading.Condition(self._lock)
+        self._pending: Settings | None = None
+        self._writer: threading.Thread | None = None
         self._settings = self._load()
 
     @property
@@ -241,18 +248,45 @@ class SettingsStore:
         except OSError as exc:
             log.error("cannot save settings to %s: %s", self.path, exc)
 
+    def _save_soon(self) -> None:
+        # called with the lock held
+        self._pending = self._settings
+        self._dirty.notify_all()
+        if self._writer is None:
+            self._writer = threading.Thread(
+                target=self._write_loop, name="sysboy-settings", daemon=True
+            )
+            self._writer.start()
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._lock:
+                while self._pending is None:
+                    self._dirty.wait()
+                settings = self._pending
+            self._write(settings)
+            with self._lock:
+                if self._pending is settings:
+                    self._pending = None
+                    self._dirty.notify_all()
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until the file holds the latest settings; False if that took too long."""
+        with self._lock:
+            return self._dirty.wait_for(lambda: self._pending is None, timeout)
+
     def update(self, **changes: Any) -> Settings:
-        """Change settings, save them, return the new settings."""
+        """Change settings and save them; return the new settings."""
         with self._lock:
             self._settings = replace(self._settings, **changes)
-            self._write(self._settings)
+            self._save_soon()
             return self._settings
 
     def update_device(self, device_id: str, **changes: Any) -> Settings:
-        """Change one device's settings, save them, return the new settings."""
+        """Change one device's settings and save them; return the new settings."""
         with self._lock:
             self._settings = self._settings.with_device(device_id, **changes)
-            self._write(self._settings)
+            self._save_soon()
             return self._settings
 
     def forget_device(self, device_id: str) -> Settings:
@@ -261,5 +295,5 @@ class SettingsStore:
             devices = dict(self._settings.devices)
             devices.pop(device_id, None)
             self._settings = replace(self._settings, devices=devices)
-            self._write(self._settings)
+            self._save_soon()
             return self._settings

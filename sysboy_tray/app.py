@@ -1,0 +1,283 @@
+"""The app: wires settings, metric sources, sampler, server and mDNS together.
+
+One daemon thread owns the asyncio loop (server, sessions, zeroconf). The sampler
+has its own thread. The tray, the CLI and signal handlers call the thread-safe
+methods here, which hand work to the loop and wait for the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sysboy_tray import DEVICE_PATH, PROTOCOL_VERSION, __version__, protocol
+from sysboy_tray.advertise import Advertiser, instance_name, lan_addresses
+from sysboy_tray.config import Paths, SettingsStore, atomic_write
+from sysboy_tray.hub import Hub
+from sysboy_tray.metrics import MetricSource, Reading
+from sysboy_tray.sampler import Sampler
+from sysboy_tray.server import ControlHandler, DeviceServer
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+CALL_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class DeviceView:
+    """What the tray shows of one connected device."""
+
+    id: str
+    name: str
+    address: str
+    board: str
+    fw: str
+    metric: str
+    rssi: int | None
+    calibration: tuple[tuple[float, float], ...]
+
+
+class App:
+    """The running Sysboy core; every public method is safe to call from any thread."""
+
+    def __init__(
+        self,
+        paths: Paths | None = None,
+        *,
+        sources: Mapping[str, MetricSource] | None = None,
+        port: int | None = None,
+        interval: float | None = None,
+        advertise: bool = True,
+        control: Callable[[App], ControlHandler] | None = None,
+    ) -> None:
+        self.paths = paths or Paths.default()
+        self.store = SettingsStore(self.paths.settings_file)
+        settings = self.store.settings
+        if sources is None:
+            from sysboy_tray.metrics import build_sources
+
+            sources = build_sources(settings)
+        self.sources = dict(sources)
+        self._port_wanted = settings.port if port is None else port
+        self.sampler = Sampler(
+            self.sources, settings.interval_s if interval is None else interval, self._publish
+        )
+        self.hub = Hub(self.store, self.sources, self.sampler.want, instance_name())
+        self._control_factory = control
+        self.server: DeviceServer | None = None
+        self.advertiser = Advertiser(settings.install_id) if advertise else None
+        self.advertised: list[str] = []
+        self.port = 0
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run_loop, name="sysboy-loop", daemon=True)
+        self._stopped = threading.Event()
+
+    # -- life cycle -----------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the loop thread, the server, mDNS and the sampler; return when listening.
+
+        Raises:
+            OSError: the server cannot listen at all.
+        """
+        self._thread.start()
+        self.call(self._start(), timeout=30)
+        self._survey()
+        self.sampler.start()
+
+    def _survey(self) -> None:
+        """Read every metric once: log what is unavailable and why, prime the counters."""
+        readings = self.sampler.read(set(self.sources))
+        for reading in readings.values():
+            if not reading.available:
+                log.warning("metric %s is unavailable: %s", reading.metric, reading.reason)
+        self._publish(readings)
+
+    async def _start(self) -> None:
+        control = self._control_factory(self) if self._control_factory else None
+        self.server = DeviceServer(self.hub, control)
+        self.port = await self.server.start(self._port_wanted)
+        self.hub.refresh_wanted()
+        self._write_state()
+        if self.advertiser is not None:
+            addresses = lan_addresses()
+            try:
+                await self.advertiser.start(self.port, addresses)
+                self.advertised = addresses
+            except Exception as exc:  # no multicast on this network: still usable by address
+                log.warning("mDNS advertisement failed (%s); devices need the PC's address", exc)
+
+    def stop(self) -> None:
+        """Park every needle, say the mDNS goodbye, stop everything (within about 2 s)."""
+        if self._stopped.is_set() or not self._thread.is_alive():
+            return
+        self._stopped.set()
+        self.sampler.stop(timeout=1.0)
+        try:
+            self.call(self._stop(), timeout=3)
+        except (concurrent.futures.TimeoutError, RuntimeError) as exc:
+            log.warning("shutdown did not finish cleanly: %s", exc)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(2)
+        self.store.flush()
+        self._remove_state()
+
+    async def _stop(self) -> None:
+        for custom in self.hub.custom.values():
+            if custom.expiry is not None:
+                custom.expiry.cancel()
+        if self.server is not None:
+            await self.server.stop()
+        if self.advertiser is not None:
+            await self.advertiser.stop()
+        for source in self.sources.values():
+            try:
+                source.close()
+            except Exception:
+                log.exception("closing metric %s failed", source.id)
+
+    def _run_loop(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_forever()
+        finally:
+            pending = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            self.loop.close()
+
+    def _publish(self, readings: dict[str, Reading]) -> None:
+        self.loop.call_soon_threadsafe(self.hub.publish, readings)
+
+    # -- thread-safe calls --------------------------------------------------
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = CALL_TIMEOUT_S) -> T:
+        """Run a coroutine on the loop thread and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def on_loop(self, func: Callable[[], T], timeout: float = CALL_TIMEOUT_S) -> T:
+        """Run a plain function on the loop thread and wait for its result."""
+
+        async def run() -> T:
+            return func()
+
+        return self.call(run(), timeout)
+
+    def set_metric(self, metric: str, device_id: str | None = None) -> None:
+        """Show `metric` everywhere (no device) or on one device.
+
+        Raises:
+            ControlError: no such metric.
+        """
+        if device_id is None:
+            self.on_loop(lambda: self.hub.set_global_metric(metric))
+        else:
+            self.on_loop(lambda: self.hub.set_device_metric(device_id, metric))
+
+    def set_interval(self, seconds: float) -> None:
+        """Change the update rate and remember it."""
+        self.sampler.set_interval(seconds)
+        self.store.update(interval_s=self.sampler.interval)
+
+    def push(self, metric: str, value: float, unit: str = "", label: str = "") -> None:
+        """Show a script's own value, like a built-in metric."""
+        self.on_loop(lambda: self.hub.push(metric, value, unit, label))
+
+    def send(self, device_id: str | None, message: protocol.Message) -> None:
+        """Send a control message (needle, sweep, identify, park) to a device."""
+        self.on_loop(lambda: self.hub.session(device_id).send(message))
+
+    def send_all(self, message: protocol.Message) -> None:
+        """Send a control message to every connected device."""
+
+        def run() -> None:
+            for session in self.hub.sessions.values():
+                session.send(message)
+
+        self.on_loop(run)
+
+    def calibrate(self, device_id: str | None, points: tuple[tuple[float, float], ...]) -> str:
+        """Send a calibration, wait for the device's ack, keep a copy; return the device id.
+
+        Raises:
+            ProtocolError: the points are not a valid calibration.
+            ControlError: no such device.
+            TimeoutError: the device did not acknowledge.
+        """
+        checked = protocol.check_points(points)
+
+        async def run() -> str:
+            session = self.hub.session(device_id)
+            await session.command(protocol.Calibration(checked))
+            self.store.update_device(session.device_id, calibration=checked)
+            return session.device_id
+
+        return self.call(run(), timeout=CALL_TIMEOUT_S + 2)
+
+    def park_all(self, reason: str) -> None:
+        """Send every needle to rest (the PC is about to sleep)."""
+        self.on_loop(lambda: self.hub.park_all(reason))
+
+    def forget(self, device_id: str) -> None:
+        """Drop what the PC remembers of a device."""
+        self.store.forget_device(device_id)
+
+    def devices(self) -> list[DeviceView]:
+        """The connected devices."""
+
+        def run() -> list[DeviceView]:
+            views = []
+            for session in self.hub.sessions.values():
+                hello = session.hello
+                assert hello is not None
+                views.append(
+                    DeviceView(
+                        hello.id,
+                        hello.name or hello.id,
+                        session.address,
+                        hello.board,
+                        hello.fw,
+                        session.metric,
+                        session.status.rssi if session.status else None,
+                        hello.calibration,
+                    )
+                )
+            return views
+
+        return self.on_loop(run)
+
+    def readings(self) -> dict[str, Reading]:
+        """The latest reading of every metric read so far."""
+        return self.on_loop(lambda: dict(self.hub.readings))
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (on the loop thread) whenever devices or readings change."""
+        self.on_loop(lambda: self.hub.listeners.append(listener))
+
+    # -- the state file, for the CLI and the calibration window ----------------
+
+    def _write_state(self) -> None:
+        state = {
+            "port": self.port,
+            "path": DEVICE_PATH,
+            "version": __version__,
+            "proto": PROTOCOL_VERSION,
+        }
+        try:
+            atomic_write(self.paths.state_file, json.dumps(state).encode("utf-8"))
+        except OSError as exc:
+            log.warning("cannot write %s: %s", self.paths.state_file, exc)
+
+    def _remove_state(self) -> None:
+        with contextlib.suppress(OSError):
+            self.paths.state_file.unlink()

@@ -1,0 +1,65 @@
+"""`sysboy serve`: the server, sampler and mDNS without a tray icon."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from sysboy_tray.app import App
+from sysboy_tray.config import Paths, check_interval
+from sysboy_tray.errors import ConfigError
+from sysboy_tray.logs import setup_logging
+
+log = logging.getLogger(__name__)
+
+
+def _interval(text: str) -> float:
+    try:
+        return check_interval(float(text))
+    except (ValueError, ConfigError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, help="port to listen on (default: from settings)")
+    parser.add_argument(
+        "--interval", type=_interval, metavar="S", help="seconds between samples (0.1 to 60)"
+    )
+    parser.add_argument(
+        "--no-mdns", action="store_true", help="do not advertise on the network (mDNS)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    paths = Paths.default()
+    setup_logging(paths.log_dir, to_stderr=True)
+    app = App(paths, port=args.port, interval=args.interval, advertise=not args.no_mdns)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, on_signal)
+    try:
+        app.start()
+    except OSError as exc:
+        print(f"sysboy: cannot listen: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"listening on ws://{app.advertised[0] if app.advertised else '0.0.0.0'}:{app.port}/device"
+    )
+    if app.advertiser is not None and app.advertiser.info is not None:
+        info = app.advertiser.info
+        print(f"advertising {info.name} at {', '.join(app.advertised)} (mDNS)")
+    sys.stdout.flush()
+    while not stop.wait(0.5):
+        pass
+    log.info("stopping: parking needles and saying goodbye")
+    app.stop()
+    return 0

@@ -1,0 +1,211 @@
+"""The hub: latest readings, which device shows which metric, and who gets told what.
+
+Everything here runs on the event loop's thread; other threads reach it through
+`App` (app.py), which hands work over with `call_soon_threadsafe`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+from sysboy_tray import protocol
+from sysboy_tray.config import SettingsStore
+from sysboy_tray.errors import ControlError
+from sysboy_tray.metrics import MetricSource, Reading
+
+if TYPE_CHECKING:
+    from sysboy_tray.session import DeviceSession
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[], None]
+
+
+class CustomMetric:
+    """A metric pushed by a script (`sysboy push`), expiring if not pushed again."""
+
+    def __init__(self, metric: str, label: str, unit: str) -> None:
+        self.info = protocol.MetricInfo(metric, label, unit)
+        self.expiry: asyncio.TimerHandle | None = None
+
+
+class Hub:
+    """Latest readings and connected devices; decides what each device is sent."""
+
+    def __init__(
+        self,
+        store: SettingsStore,
+        sources: Mapping[str, MetricSource],
+        want: Callable[[set[str]], None],
+        server_name: str,
+    ) -> None:
+        self.store = store
+        self.sources = dict(sources)
+        self.server_name = server_name
+        self._want = want
+        self.readings: dict[str, Reading] = {}
+        self.sessions: dict[str, DeviceSession] = {}
+        self.custom: dict[str, CustomMetric] = {}
+        self.listeners: list[Listener] = []
+
+    # -- metrics ----------------------------------------------------------------
+
+    @property
+    def global_metric(self) -> str:
+        return self.store.settings.metric
+
+    def metric_infos(self) -> tuple[protocol.MetricInfo, ...]:
+        """Every metric a device may show: the built-in ones, then pushed ones."""
+        infos = [protocol.MetricInfo(s.id, s.label, s.unit) for s in self.sources.values()]
+        infos.extend(c.info for c in self.custom.values())
+        return tuple(infos[: protocol.MAX_METRICS_IN_HELLO])
+
+    def label_of(self, metric: str) -> str | None:
+        source = self.sources.get(metric)
+        if source is not None:
+            return source.label
+        custom = self.custom.get(metric)
+        return custom.info.label if custom is not None else None
+
+    def is_metric(self, metric: str) -> bool:
+        return metric in self.sources or metric in self.custom
+
+    def metric_for(self, device_id: str) -> str:
+        """The metric a device shows: its own choice, else the global one."""
+        own = self.store.settings.devices.get(device_id)
+        return own.metric if own is not None and own.metric else self.global_metric
+
+    def wanted(self) -> set[str]:
+        """Metrics someone displays: each device's, and the global one (the tray icon)."""
+        return {self.global_metric} | {self.metric_for(d) for d in self.sessions}
+
+    def refresh_wanted(self) -> None:
+        self._want(self.wanted())
+
+    def publish(self, readings: Mapping[str, Reading]) -> None:
+        """New readings arrived: remember them and offer each device its own."""
+        self.readings.update(readings)
+        for session in list(self.sessions.values()):
+            reading = readings.get(session.metric)
+            if reading is not None:
+                session.offer(reading)
+        self.changed()
+
+    def set_global_metric(self, metric: str) -> None:
+        """Show `metric` on the tray and on every device without a choice of its own."""
+        self._check_metric(metric)
+        self.store.update(metric=metric)
+        self._metric_changed()
+
+    def set_device_metric(self, device_id: str, metric: str | None) -> None:
+        """Show `metric` on one device (None: follow the global metric)."""
+        if metric is not None:
+            self._check_metric(metric)
+        self.store.update_device(device_id, metric=metric)
+        self._metric_changed()
+
+    def cycle_metric(self, device_id: str) -> None:
+        """The device's button was pressed: move it to the next available metric."""
+        order = [m.id for m in self.metric_infos()]
+        current = self.metric_for(device_id)
+        start = order.index(current) if current in order else -1
+        for step in range(1, len(order) + 1):
+            candidate = order[(start + step) % len(order)]
+            reading = self.readings.get(candidate)
+            if candidate in self.custom or reading is None or reading.available:
+                self.set_device_metric(device_id, candidate)
+                return
+
+    def _check_metric(self, metric: str) -> None:
+        if not self.is_metric(metric):
+            known = ", ".join(m.id for m in self.metric_infos())
+            raise ControlError(f"there is no metric '{metric}' (known: {known})")
+
+    def _metric_changed(self) -> None:
+        for device_id, session in list(self.sessions.items()):
+            metric = self.metric_for(device_id)
+            if metric != session.metric:
+                session.show(metric, self.readings.get(metric))
+        self.refresh_wanted()
+        self.changed()
+
+    # -- pushed metrics -----------------------------------------------------------
+
+    def push(self, metric: str, value: float, unit: str = "", label: str = "") -> None:
+        """A script's own value for `metric` (percent 0..100), shown like a built-in."""
+        if metric in self.sources or not protocol.is_metric_id(metric):
+            raise ControlError(f"'{metric}' cannot be used as a pushed metric name")
+        if not math.isfinite(value):
+            raise ControlError("the pushed value must be a finite number")
+        if len(unit) > 16 or len(label) > 32:
+            raise ControlError("unit is at most 16 and label at most 32 characters")
+        custom = self.custom.get(metric)
+        if custom is None:
+            custom = self.custom[metric] = CustomMetric(metric, label or metric, unit or "%")
+        elif label or unit:
+            custom.info = protocol.MetricInfo(
+                metric, label or custom.info.label, unit or custom.info.unit
+            )
+        if custom.expiry is not None:
+            custom.expiry.cancel()
+        loop = asyncio.get_running_loop()
+        custom.expiry = loop.call_later(self.store.settings.custom_ttl_s, self._expire, metric)
+        percent = min(100.0, max(0.0, value))
+        self.publish({metric: Reading(metric, percent, value, custom.info.unit, f"{value:g}")})
+
+    def _expire(self, metric: str) -> None:
+        custom = self.custom.pop(metric, None)
+        if custom is not None:
+            log.info("pushed metric %s expired: not pushed again in time", metric)
+            self.publish({metric: Reading.unavailable(metric, "not pushed again in time")})
+
+    # -- devices ----------------------------------------------------------------
+
+    def attach(self, session: DeviceSession) -> None:
+        old = self.sessions.get(session.device_id)
+        if old is not None and old is not session:
+            log.info("device %s connected again; dropping its old link", session.device_id)
+            old.replaced()
+        self.sessions[session.device_id] = session
+        self.refresh_wanted()
+        self.changed()
+
+    def detach(self, session: DeviceSession) -> None:
+        if self.sessions.get(session.device_id) is session:
+            del self.sessions[session.device_id]
+            self.refresh_wanted()
+            self.changed()
+
+    def session(self, device_id: str | None) -> DeviceSession:
+        """The connected device with this id (or the only one when None).
+
+        Raises:
+            ControlError: no such device, or several and none named.
+        """
+        if device_id is None:
+            if len(self.sessions) == 1:
+                return next(iter(self.sessions.values()))
+            if not self.sessions:
+                raise ControlError("no device is connected")
+            raise ControlError("several devices are connected; name one")
+        try:
+            return self.sessions[device_id]
+        except KeyError:
+            raise ControlError(f"device '{device_id}' is not connected") from None
+
+    def park_all(self, reason: str) -> None:
+        """Send every device to rest (PC sleeping or quitting)."""
+        for session in list(self.sessions.values()):
+            session.send(protocol.Park(reason))
+
+    def changed(self) -> None:
+        """Tell the listeners (the tray) that something they show may have changed."""
+        for listener in list(self.listeners):
+            try:
+                listener()
+            except Exception:
+                log.exception("a change listener failed")

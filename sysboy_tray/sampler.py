@@ -1,0 +1,100 @@
+"""The sampler thread: reads the metrics someone is displaying, at a steady interval."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+from sysboy_tray.config import check_interval
+from sysboy_tray.metrics import MetricSource, Reading
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[dict[str, Reading]], None]
+
+
+class Sampler:
+    """Reads wanted metrics every `interval` seconds on its own thread and publishes them.
+
+    Blocking reads (NVML, sysfs, psutil) happen here, never on the event loop.
+    `publish` is called from this thread; it must hand the readings over quickly
+    (e.g. `loop.call_soon_threadsafe`).
+    """
+
+    def __init__(self, sources: Mapping[str, MetricSource], interval: float, publish: Publish):
+        self._sources = dict(sources)
+        self._interval = check_interval(interval)
+        self._publish = publish
+        self._wanted: frozenset[str] = frozenset()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.rounds = 0
+
+    @property
+    def interval(self) -> float:
+        return self._interval
+
+    def set_interval(self, seconds: float) -> None:
+        """Change the update interval (0.1 to 60 s); takes effect at once."""
+        self._interval = check_interval(seconds)
+        self._wake.set()
+
+    def want(self, metrics: set[str] | frozenset[str]) -> None:
+        """Read only these metrics from now on; a new one is read at once."""
+        wanted = frozenset(m for m in metrics if m in self._sources)
+        with self._lock:
+            added = wanted - self._wanted
+            self._wanted = wanted
+        if added:
+            self._wake.set()
+
+    def read(self, metrics: frozenset[str] | set[str]) -> dict[str, Reading]:
+        """Read the given metrics now, on the calling thread."""
+        readings = {}
+        for metric in metrics:
+            source = self._sources.get(metric)
+            if source is None:
+                continue
+            try:
+                readings[metric] = source.read()
+            except Exception as exc:  # a source must not raise; if one does, blank its value
+                log.exception("metric %s failed", metric)
+                readings[metric] = Reading.unavailable(metric, f"reading failed: {exc}")
+        return readings
+
+    def start(self) -> None:
+        """Start the thread."""
+        self._thread = threading.Thread(target=self._run, name="sysboy-sampler", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop the thread and wait for it (at most `timeout` seconds)."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        next_at = time.monotonic()
+        while not self._stopping.is_set():
+            with self._lock:
+                wanted = self._wanted
+            if wanted:
+                readings = self.read(wanted)
+                self.rounds += 1
+                try:
+                    self._publish(readings)
+                except RuntimeError:  # the loop closed under us: we are shutting down
+                    return
+            next_at += self._interval
+            now = time.monotonic()
+            if next_at < now:  # fell behind (sleep, suspend): do not catch up in a burst
+                next_at = now + self._interval
+            self._wake.wait(next_at - now)
+            if self._wake.is_set():
+                self._wake.clear()
+                next_at = time.monotonic()

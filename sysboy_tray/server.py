@@ -1,0 +1,87 @@
+"""The WebSocket server: `/device` for meters, `/control` for the local control API."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import http
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.http11 import Request, Response
+
+from sysboy_tray import CONTROL_PATH, DEVICE_PATH, protocol
+from sysboy_tray.hub import Hub
+from sysboy_tray.session import DeviceSession
+
+log = logging.getLogger(__name__)
+
+ControlHandler = Callable[[ServerConnection], Awaitable[None]]
+
+
+class DeviceServer:
+    """Listens on all interfaces; refuses browsers (any Origin) with 403."""
+
+    def __init__(self, hub: Hub, control: ControlHandler | None = None) -> None:
+        self.hub = hub
+        self.control = control
+        self._server: Server | None = None
+        self.port = 0
+
+    async def start(self, port: int, host: str | None = None) -> int:
+        """Listen on `port`, or on a free port if it is taken; return the real port."""
+        try:
+            self._server = await self._serve(host, port)
+        except OSError as exc:
+            if port == 0 or exc.errno not in (errno.EADDRINUSE, errno.EACCES, 10048, 10013):
+                raise
+            log.warning("port %d is taken (%s); using a free port instead", port, exc.strerror)
+            self._server = await self._serve(host, 0)
+        sockets = list(self._server.sockets)
+        self.port = sockets[0].getsockname()[1]
+        return self.port
+
+    async def _serve(self, host: str | None, port: int) -> Server:
+        if host is None:
+            # one socket for IPv4 only keeps a taken port from half-binding on IPv6
+            host = "0.0.0.0"
+        return await serve(
+            self._handle,
+            host,
+            port,
+            origins=[None],
+            max_size=protocol.MAX_FRAME_BYTES,
+            max_queue=8,
+            compression=None,
+            process_request=self._route,
+            open_timeout=10,
+            ping_interval=20,
+            ping_timeout=20,
+            close_timeout=2,
+            family=socket.AF_INET,
+        )
+
+    def _route(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = request.path.split("?", 1)[0]
+        if path == DEVICE_PATH or (path == CONTROL_PATH and self.control is not None):
+            return None
+        return connection.respond(http.HTTPStatus.NOT_FOUND, f"no WebSocket at {path}\n")
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        path = ws.request.path.split("?", 1)[0] if ws.request else ""
+        if path == CONTROL_PATH and self.control is not None:
+            await self.control(ws)
+            return
+        await DeviceSession(self.hub, ws).run()
+
+    async def stop(self) -> None:
+        """Park every needle, close every link with 1001, stop listening."""
+        if self._server is None:
+            return
+        sessions = list(self.hub.sessions.values())
+        await asyncio.gather(*(s.park_now("quit") for s in sessions))
+        self._server.close()
+        await self._server.wait_closed()
+        self._server = None

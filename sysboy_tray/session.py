@@ -1,0 +1,255 @@
+"""One connected device: its hello, what it is sent, and what it sends back."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import math
+import time
+from typing import TYPE_CHECKING
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from sysboy_tray import protocol
+from sysboy_tray.errors import ProtocolError
+from sysboy_tray.metrics import Reading
+
+if TYPE_CHECKING:
+    from sysboy_tray.hub import Hub
+
+log = logging.getLogger(__name__)
+
+HELLO_TIMEOUT_S = 5.0
+HEARTBEAT_S = 5.0
+MIN_MOVE = 0.1
+MAX_BAD_IN_A_ROW = 5
+MAX_PENDING_COMMANDS = 32
+# a device sends a heartbeat every 10 s and a button now and then; 20 messages a
+# second with a burst of 40 is far above that, and caps what a flood can cost us
+RATE_PER_S = 20.0
+RATE_BURST = 40.0
+CLOSE_POLICY = 1008
+
+
+class DeviceSession:
+    """A device's link: conflates samples so a slow reader never builds a queue."""
+
+    def __init__(self, hub: Hub, ws: ServerConnection) -> None:
+        self.hub = hub
+        self.ws = ws
+        self.hello: protocol.DeviceHello | None = None
+        self.metric = ""
+        self.status: protocol.Status | None = None
+        self.connected_at = time.time()
+        self._commands: collections.deque[protocol.Message] = collections.deque()
+        self._reading: Reading | None = None
+        self._sample_due = False
+        self._last_sent: float | None = None
+        self._last_sent_at = 0.0
+        self._parked = True
+        self._wake = asyncio.Event()
+        self._acks: dict[str, asyncio.Future[None]] = {}
+        self._tokens = RATE_BURST
+        self._tokens_at = time.monotonic()
+        self.samples_sent = 0
+        self._closing: asyncio.Future[None] | None = None
+
+    @property
+    def device_id(self) -> str:
+        return self.hello.id if self.hello else ""
+
+    @property
+    def address(self) -> str:
+        peer = self.ws.remote_address
+        return str(peer[0]) if peer else "?"
+
+    # -- called by the hub (loop thread) --------------------------------------
+
+    def offer(self, reading: Reading) -> None:
+        """A new reading of this device's metric; send it if it matters."""
+        self._reading = reading
+        if not reading.available:
+            if not self._parked:
+                self._parked = True
+                self.send(protocol.Park("unavailable"))
+            return
+        assert reading.percent is not None
+        moved = self._last_sent is None or abs(reading.percent - self._last_sent) >= MIN_MOVE
+        if moved or self._parked or time.monotonic() - self._last_sent_at >= HEARTBEAT_S:
+            self._sample_due = True
+            self._wake.set()
+
+    def show(self, metric: str, reading: Reading | None) -> None:
+        """Switch this device to another metric and send its value at once."""
+        self.metric = metric
+        self._last_sent = None
+        self._reading = None
+        if reading is not None:
+            self.offer(reading)
+
+    def send(self, message: protocol.Message) -> None:
+        """Queue a control message (bounded: the oldest is dropped past the limit)."""
+        if len(self._commands) >= MAX_PENDING_COMMANDS:
+            self._commands.popleft()
+        self._commands.append(message)
+        if isinstance(message, protocol.Park):
+            self._parked = True
+        self._wake.set()
+
+    async def command(self, message: protocol.Message, timeout: float = 5.0) -> None:
+        """Send a command the device acknowledges (calibration, settings) and wait for its ack.
+
+        Raises:
+            TimeoutError: no ack in time.
+        """
+        kind = protocol.to_dict(message)["type"]
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._acks[kind] = future
+        self.send(message)
+        try:
+            await asyncio.wait_for(future, timeout)
+        finally:
+            if self._acks.get(kind) is future:
+                del self._acks[kind]
+
+    async def park_now(self, reason: str, timeout: float = 0.5) -> None:
+        """Send `park` at once, bypassing the queue (the app is quitting or the PC sleeping)."""
+        self._parked = True
+        with contextlib.suppress(ConnectionClosed, TimeoutError):
+            await asyncio.wait_for(self.ws.send(protocol.encode(protocol.Park(reason))), timeout)
+
+    def replaced(self) -> None:
+        """The same device connected again: close this older link."""
+        self._closing = asyncio.ensure_future(self.ws.close(1000, "replaced by a newer connection"))
+
+    # -- the connection ---------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve the connection until it closes."""
+        try:
+            first = await asyncio.wait_for(self.ws.recv(), HELLO_TIMEOUT_S)
+        except TimeoutError:
+            await self.ws.close(CLOSE_POLICY, "hello expected within 5 s")
+            return
+        except ConnectionClosed:
+            return
+        try:
+            hello = protocol.decode(first, "device")
+        except ProtocolError as exc:
+            await self._refuse_hello(str(exc))
+            return
+        if not isinstance(hello, protocol.DeviceHello):
+            await self._refuse_hello("the first message must be 'hello'")
+            return
+        self.hello = hello
+        self.metric = self.hub.metric_for(hello.id)
+        log.info(
+            "device %s (%s, fw %s) linked from %s", hello.id, hello.board, hello.fw, self.address
+        )
+        self.hub.attach(self)
+        sender = asyncio.create_task(self._send_loop(), name=f"send-{hello.id}")
+        try:
+            self.send(
+                protocol.ServerHello(self.hub.server_name, self.metric, self.hub.metric_infos())
+            )
+            reading = self.hub.readings.get(self.metric)
+            if reading is not None:
+                self.offer(reading)
+            await self._receive_loop()
+        finally:
+            sender.cancel()
+            self.hub.detach(self)
+            for future in self._acks.values():
+                future.cancel()
+            log.info("device %s unlinked (%s)", hello.id, self.ws.close_code)
+
+    async def _refuse_hello(self, reason: str) -> None:
+        try:
+            await self.ws.send(protocol.encode(protocol.Error(reason)))
+            await self.ws.close(CLOSE_POLICY, "hello expected first")
+        except ConnectionClosed:
+            pass
+
+    async def _receive_loop(self) -> None:
+        bad_in_a_row = 0
+        async for data in self.ws:
+            if not self._take_token():
+                continue
+            try:
+                if isinstance(data, bytes):
+                    raise ProtocolError("binary frames are not used; send JSON text")
+                message = protocol.decode(data, "device")
+                self._handle(message)
+                bad_in_a_row = 0
+            except ProtocolError as exc:
+                bad_in_a_row += 1
+                log.debug("device %s sent a bad message: %s", self.device_id, exc)
+                if bad_in_a_row >= MAX_BAD_IN_A_ROW:
+                    await self.ws.close(CLOSE_POLICY, "too many bad messages")
+                    return
+                self.send(protocol.Error(str(exc)))
+
+    def _take_token(self) -> bool:
+        now = time.monotonic()
+        self._tokens = min(RATE_BURST, self._tokens + (now - self._tokens_at) * RATE_PER_S)
+        self._tokens_at = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+    def _handle(self, message: protocol.Message) -> None:
+        match message:
+            case protocol.Status():
+                self.status = message
+                self.hub.changed()
+            case protocol.Button(event="press"):
+                self.hub.cycle_metric(self.device_id)
+            case protocol.Button():
+                log.info("device %s: long press", self.device_id)
+            case protocol.Ack(of=of):
+                future = self._acks.pop(of, None)
+                if future is not None and not future.done():
+                    future.set_result(None)
+            case protocol.Error(reason=reason):
+                log.warning("device %s reports: %s", self.device_id, reason)
+            case protocol.DeviceHello():
+                raise ProtocolError("'hello' was already sent")
+
+    async def _send_loop(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self._until_heartbeat())
+            except TimeoutError:
+                if self._reading is not None and self._reading.available:
+                    self._sample_due = True
+            self._wake.clear()
+            while self._commands:
+                await self.ws.send(protocol.encode(self._commands.popleft()))
+            if self._sample_due:
+                self._sample_due = False
+                await self._send_sample()
+
+    def _until_heartbeat(self) -> float:
+        return max(0.05, self._last_sent_at + HEARTBEAT_S - time.monotonic())
+
+    async def _send_sample(self) -> None:
+        reading = self._reading
+        if reading is None or reading.percent is None:
+            return
+        raw = reading.raw if reading.raw is not None and math.isfinite(reading.raw) else None
+        sample = protocol.Sample(
+            reading.metric,
+            min(100.0, max(0.0, reading.percent)),
+            raw,
+            reading.unit[:16],
+            self.hub.label_of(reading.metric),
+        )
+        self._last_sent = reading.percent
+        self._last_sent_at = time.monotonic()
+        self._parked = False
+        await self.ws.send(protocol.encode(sample))
+        self.samples_sent += 1
