@@ -49,7 +49,8 @@ class DeviceSession:
         self._sample_due = False
         self._last_sent: float | None = None
         self._last_sent_at = 0.0
-        self._parked = True
+        self._parked = True  # the needle may be at rest: the next value must be sent
+        self._said_unavailable = False
         self._wake = asyncio.Event()
         self._acks: dict[str, asyncio.Future[None]] = {}
         self._tokens = RATE_BURST
@@ -72,8 +73,8 @@ class DeviceSession:
         """A new reading of this device's metric; send it if it matters."""
         self._reading = reading
         if not reading.available:
-            if not self._parked:
-                self._parked = True
+            if not self._said_unavailable:
+                self._said_unavailable = True
                 self.send(protocol.Park("unavailable"))
             return
         assert reading.percent is not None
@@ -87,6 +88,7 @@ class DeviceSession:
         self.metric = metric
         self._last_sent = None
         self._reading = None
+        self._said_unavailable = False
         if reading is not None:
             self.offer(reading)
 
@@ -159,6 +161,8 @@ class DeviceSession:
             if reading is not None:
                 self.offer(reading)
             await self._receive_loop()
+        except ConnectionClosed:
+            pass
         finally:
             sender.cancel()
             self.hub.detach(self)
@@ -220,6 +224,10 @@ class DeviceSession:
                 raise ProtocolError("'hello' was already sent")
 
     async def _send_loop(self) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            await self._send_forever()
+
+    async def _send_forever(self) -> None:
         while True:
             try:
                 await asyncio.wait_for(self._wake.wait(), self._until_heartbeat())
@@ -251,5 +259,6 @@ class DeviceSession:
         self._last_sent = reading.percent
         self._last_sent_at = time.monotonic()
         self._parked = False
+        self._said_unavailable = False
         await self.ws.send(protocol.encode(sample))
         self.samples_sent += 1

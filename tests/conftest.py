@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from sysboy_tray.metrics import Reading
+
 # CI machines are slow and noisy: every timeout in the tests goes through this factor.
 TIMEOUT_FACTOR = float(os.environ.get("SYSBOY_TIMEOUT_FACTOR", "1"))
 
@@ -26,3 +28,23 @@ def user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
         folder.mkdir(parents=True)
         monkeypatch.setenv(f"SYSBOY_{name}_DIR", str(folder))
     yield home
+
+
+class SettableSource:
+    """A metric sensor whose value the test sets (the sensor boundary, not our code)."""
+
+    def __init__(self, metric: str, value: float | None = 50.0, label: str | None = None) -> None:
+        self.id = metric
+        self.label = label or metric.upper()
+        self.unit = "%"
+        self.value = value
+        self.reads = 0
+
+    def read(self) -> Reading:
+        self.reads += 1
+        if self.value is None:
+            return Reading.unavailable(self.id, "sensor unplugged")
+        return Reading(self.id, self.value, raw=self.value, unit=self.unit)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,110 @@
+"""mDNS: a real zeroconf browser finds the server; a legacy-unicast query gets SRV and A."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import dns.flags
+import dns.message
+import dns.rdatatype
+import pytest
+from zeroconf import (
+    DNSAddress,
+    DNSIncoming,
+    DNSPointer,
+    DNSService,
+    DNSText,
+    ServiceBrowser,
+    ServiceListener,
+    Zeroconf,
+)
+
+from sysboy_tray import SERVICE_TYPE
+from sysboy_tray.app import App
+from sysboy_tray.config import Paths
+from tests.conftest import SettableSource, scaled
+
+
+@pytest.fixture
+def app() -> Iterator[App]:
+    running = App(Paths.default(), sources={"cpu": SettableSource("cpu")}, port=0, interval=0.5)
+    running.start()
+    yield running
+    running.stop()
+
+
+class Found(ServiceListener):
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def add_service(self, zc: Zeroconf, type_: str, name: str) -> None:
+        self.names.append(name)
+
+    def update_service(self, zc: Zeroconf, type_: str, name: str) -> None:
+        pass
+
+    def remove_service(self, zc: Zeroconf, type_: str, name: str) -> None:
+        pass
+
+
+def test_zeroconf_browser_resolves_port_and_txt(app: App) -> None:
+    zc = Zeroconf()
+    try:
+        found = Found()
+        ServiceBrowser(zc, SERVICE_TYPE, found)
+        deadline = time.monotonic() + scaled(10)
+        while not found.names and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert found.names, "the service was not found by browsing"
+        info = zc.get_service_info(SERVICE_TYPE, found.names[0], timeout=int(scaled(3000)))
+        assert info is not None
+        assert info.port == app.port
+        assert info.properties[b"proto"] == b"1"
+        assert info.properties[b"path"] == b"/device"
+        assert info.properties[b"id"] == app.store.settings.install_id.encode()
+        assert set(info.parsed_addresses()) == set(app.advertised)
+    finally:
+        zc.close()
+
+
+def legacy_unicast_query(target: str) -> DNSIncoming:
+    """Ask like the firmware: one PTR question from an ephemeral port, not 5353."""
+    query = dns.message.make_query("_sysboy._tcp.local.", dns.rdatatype.PTR)
+    query.flags &= ~dns.flags.RD
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+    sock.bind(("0.0.0.0", 0))
+    sock.settimeout(scaled(1.0))
+    try:
+        for _ in range(5):
+            sock.sendto(query.to_wire(), (target, 5353))
+            try:
+                data, _peer = sock.recvfrom(9000)
+            except TimeoutError:
+                continue
+            # mDNS compresses SRV targets (RFC 6762 18.14), which dnspython refuses to
+            # read, so the reply is parsed with zeroconf's own reader
+            reply = DNSIncoming(data)
+            if reply.id == query.id:
+                return reply
+        raise AssertionError(f"no legacy-unicast reply from {target}")
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize("target", ["224.0.0.251", "unicast"])
+def test_legacy_unicast_ptr_query_gets_srv_and_a(app: App, target: str) -> None:
+    if target == "unicast":
+        target = app.advertised[0]
+    reply = legacy_unicast_query(target)
+    records = reply.answers()
+    ptr = [r for r in records if isinstance(r, DNSPointer)]
+    assert ptr and ptr[0].alias.endswith(SERVICE_TYPE)
+    srv = [r for r in records if isinstance(r, DNSService)]
+    assert srv and srv[0].port == app.port
+    addresses = {socket.inet_ntoa(r.address) for r in records if isinstance(r, DNSAddress)}
+    assert addresses & set(app.advertised)
+    txt = b"".join(r.text for r in records if isinstance(r, DNSText))
+    assert b"path=/device" in txt
