@@ -6,8 +6,9 @@ import re
 import sys
 
 import pytest
-from conftest import scaled
-from upy import micropython, run_suite, suite_modules
+
+from tests.conftest import scaled
+from tests.firmware.upy import micropython, run_suite, suite_modules
 
 RUNTIMES = {
     "micropython": lambda: [micropython()] if micropython() else None,

@@ -7,12 +7,12 @@ import json
 from types import ModuleType
 from typing import Any
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from upy import FIRMWARE
 
 from sysboy_tray import protocol as pc
 from sysboy_tray.errors import ProtocolError
+from tests.firmware.upy import FIRMWARE
 
 
 def _load_firmware_protocol() -> ModuleType:
@@ -59,12 +59,14 @@ def test_reserved_types_match() -> None:
     assert set(fw.RESERVED) == set(pc.RESERVED_TYPES)
 
 
+@settings(deadline=None)
 @given(kinds, st.dictionaries(st.sampled_from(KEYS), json_values, max_size=8), senders)
 def test_structured_frames_decode_alike(kind: str, body: dict[str, Any], sender: Any) -> None:
     pc_result, fw_result = _both(json.dumps({"type": kind, **body}), sender)
     assert pc_result == fw_result
 
 
+@settings(deadline=None)
 @given(st.text(max_size=200), senders)
 def test_any_text_decodes_alike(text: str, sender: Any) -> None:
     pc_result, fw_result = _both(text, sender)
