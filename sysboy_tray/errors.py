@@ -5,7 +5,8 @@ SysboyError
 ├── ConfigError        a settings value that cannot be used
 ├── MetricUnavailable  a metric that cannot be read now (reason in words)
 ├── ControlError       the local control API refused or failed a request
-└── TransportError     the network link failed (not the content of a message)
+├── TransportError     the network link failed (not the content of a message)
+└── TrayUnavailable    no tray icon can be shown here (no graphical session, ...)
 """
 
 
@@ -31,3 +32,7 @@ class ControlError(SysboyError):
 
 class TransportError(SysboyError):
     """The network link failed."""
+
+
+class TrayUnavailable(SysboyError):
+    """No tray icon can be shown here; the text says why and suggests `sysboy serve`."""
