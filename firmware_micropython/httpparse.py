@@ -1,0 +1,220 @@
+"""Pure HTTP/1.x request parsing with hard limits, strict form decoding and HTML escaping."""
+
+MAX_HEAD = 2048  # request line + headers, bytes
+MAX_BODY = 1024  # request body, bytes
+MAX_HEADERS = 32  # header lines
+
+_METHOD_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_HEX = "0123456789abcdefABCDEF"
+
+REASONS = {
+    200: "OK",
+    204: "No Content",
+    302: "Found",
+    303: "See Other",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    411: "Length Required",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    431: "Request Header Fields Too Large",
+    501: "Not Implemented",
+    503: "Service Unavailable",
+}
+
+
+class HTTPError(ValueError):
+    """A request the server refuses: `status` is the HTTP code, the text says why in words."""
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Request:
+    """One parsed request: method, path, query (dict), headers (lower-case names), body."""
+
+    def __init__(self, method, path, query, headers):
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = b""
+
+    def header(self, name, default=""):
+        """The value of header `name` (lower-case), or `default`."""
+        return self.headers.get(name, default)
+
+    def body_length(self):
+        """The declared body length, checked against the limit; 0 when there is no body."""
+        if "transfer-encoding" in self.headers:
+            raise HTTPError(501, "Chunked request bodies are not supported.")
+        text = self.headers.get("content-length")
+        if text is None:
+            if self.method == "POST":
+                raise HTTPError(411, "A form must say its length (Content-Length).")
+            return 0
+        if not text or not text.isdigit() or len(text) > 9:
+            raise HTTPError(400, "The Content-Length header is not a number.")
+        n = int(text)
+        if n > MAX_BODY:
+            raise HTTPError(413, "The form is too large (at most %d bytes)." % MAX_BODY)
+        return n
+
+
+def head_end(buf):
+    """Index just past the blank line that ends the head in `buf`, or -1 if not there yet."""
+    i = buf.find(b"\r\n\r\n")
+    if i >= 0:
+        return i + 4
+    # bare LF line ends are accepted too, as most servers do
+    i = buf.find(b"\n\n")
+    return i + 2 if i >= 0 else -1
+
+
+def parse_head(head):
+    """Parse the request line and headers (bytes, up to the blank line) into a Request."""
+    if len(head) > MAX_HEAD:
+        raise HTTPError(431, "The request headers are too large (at most %d bytes)." % MAX_HEAD)
+    try:
+        text = head.decode("utf-8")
+    except UnicodeError:
+        raise HTTPError(400, "The request headers are not valid text.") from None
+    lines = text.replace("\r\n", "\n").split("\n")
+    while lines and not lines[-1]:
+        lines.pop()
+    if not lines:
+        raise HTTPError(400, "The request is empty.")
+    parts = lines[0].split(" ")
+    if len(parts) != 3:
+        raise HTTPError(400, "The request line is malformed.")
+    method, target, version = parts
+    if not method or len(method) > 8 or any(c not in _METHOD_CHARS for c in method):
+        raise HTTPError(400, "The request method is malformed.")
+    if version not in ("HTTP/1.0", "HTTP/1.1"):
+        raise HTTPError(400, "Only HTTP/1.0 and HTTP/1.1 are spoken here.")
+    if len(lines) - 1 > MAX_HEADERS:
+        raise HTTPError(431, "Too many request headers (at most %d)." % MAX_HEADERS)
+    headers = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip() or " " in name or "\t" in name:
+            raise HTTPError(400, "A request header is malformed.")
+        name = name.lower()
+        value = value.strip()
+        if name in headers:
+            if name in ("content-length", "host", "transfer-encoding"):
+                raise HTTPError(400, "The %s header appears twice." % name)
+            value = headers[name] + ", " + value
+        headers[name] = value
+    path, query = split_target(target)
+    return Request(method, path, query, headers)
+
+
+def split_target(target):
+    """Split a request target into (path, query dict); absolute URLs keep only their path."""
+    if target.startswith("http://"):
+        rest = target[7:]
+        slash = rest.find("/")
+        target = rest[slash:] if slash >= 0 else "/"
+    if not target.startswith("/"):
+        raise HTTPError(400, "The request target is malformed.")
+    path, _, query = target.partition("?")
+    path = percent_decode(path, False)
+    return path, decode_form(query)
+
+
+def percent_decode(text, plus_is_space=True):
+    """Strict percent-decoding to text: every `%` needs two hex digits, the result valid UTF-8."""
+    if "%" not in text and not (plus_is_space and "+" in text):
+        return text
+    out = bytearray()
+    raw = text.encode("utf-8")
+    i = 0
+    n = len(raw)
+    while i < n:
+        c = raw[i]
+        if c == 37:  # %
+            pair = raw[i + 1 : i + 3]
+            if len(pair) != 2 or chr(pair[0]) not in _HEX or chr(pair[1]) not in _HEX:
+                raise HTTPError(400, "The form data has broken percent-encoding.")
+            out.append(int(pair.decode(), 16))
+            i += 3
+        elif c == 43 and plus_is_space:  # +
+            out.append(32)
+            i += 1
+        else:
+            out.append(c)
+            i += 1
+    try:
+        return bytes(out).decode("utf-8")
+    except UnicodeError:
+        raise HTTPError(400, "The form data is not valid UTF-8 text.") from None
+
+
+def decode_form(data):
+    """Decode application/x-www-form-urlencoded `data` (str or bytes) into a dict of str."""
+    if isinstance(data, (bytes, bytearray)):
+        try:
+            data = bytes(data).decode("utf-8")
+        except UnicodeError:
+            raise HTTPError(400, "The form data is not valid UTF-8 text.") from None
+    form = {}
+    if not data:
+        return form
+    for pair in data.split("&"):
+        if not pair:
+            continue
+        name, _, value = pair.partition("=")
+        name = percent_decode(name)
+        if len(form) >= 16 and name not in form:
+            raise HTTPError(400, "The form has too many fields.")
+        # the first value wins, so a field cannot be overridden by a trailing duplicate
+        if name not in form:
+            form[name] = percent_decode(value)
+    return form
+
+
+def url_quote(text):
+    """Percent-encode `text` for a URL query value (unreserved characters stay)."""
+    out = []
+    for b in text.encode("utf-8"):
+        c = chr(b)
+        if (b < 128 and (c.isalpha() or c.isdigit())) or c in "-._~":
+            out.append(c)
+        else:
+            out.append("%%%02X" % b)
+    return "".join(out)
+
+
+def html_escape(text):
+    """Escape `text` for HTML element content and quoted attribute values."""
+    return (
+        str(text)
+        .replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("'", "&#39;")
+    )
+
+
+def response(status, body=b"", content_type="text/html; charset=utf-8", headers=None):
+    """A whole HTTP/1.1 response (bytes) that closes the connection."""
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    lines = [
+        "HTTP/1.1 %d %s" % (status, REASONS.get(status, "Error")),
+        "Content-Length: %d" % len(body),
+        "Connection: close",
+        "Cache-Control: no-store",
+    ]
+    if body:
+        lines.append("Content-Type: " + content_type)
+    if headers:
+        for name, value in headers:
+            lines.append(name + ": " + value)
+    return "\r\n".join(lines).encode("utf-8") + b"\r\n\r\n" + body

@@ -1,0 +1,142 @@
+"""The setup portal's pages: small server-rendered HTML, no JavaScript, everything escaped."""
+
+from httpparse import html_escape, url_quote
+
+_STYLE = (
+    "*{box-sizing:border-box}"
+    "body{margin:0;background:#f3f1ec;color:#222;font:17px/1.45 system-ui,-apple-system,"
+    "'Segoe UI',Roboto,sans-serif}"
+    "main{max-width:30rem;margin:0 auto;padding:1rem}"
+    "h1{font-size:1.35rem;margin:.4rem 0 .8rem}"
+    "h2{font-size:1rem;margin:1.2rem 0 .5rem;color:#555;text-transform:uppercase;"
+    "letter-spacing:.04em}"
+    ".card{background:#fff;border-radius:12px;padding:1rem;box-shadow:0 1px 3px #0002}"
+    ".nets{list-style:none;margin:0;padding:0}"
+    ".nets a{display:flex;justify-content:space-between;align-items:center;padding:.7rem .2rem;"
+    "border-bottom:1px solid #eee;color:#222;text-decoration:none;overflow-wrap:anywhere}"
+    ".nets li:last-child a{border:0}"
+    ".sig{color:#888;font-size:.85rem;white-space:nowrap;margin-left:.6rem}"
+    "label{display:block;font-weight:600;margin:.8rem 0 .25rem}"
+    "input{width:100%;font:inherit;padding:.65rem;border:1px solid #bbb;border-radius:8px;"
+    "background:#fff}"
+    "button{font:inherit;font-weight:600;border:0;border-radius:8px;padding:.75rem 1rem;"
+    "background:#1f6f5c;color:#fff;width:100%;margin-top:1.1rem}"
+    "button.alt{background:#e4e1da;color:#222;margin-top:.6rem}"
+    ".hint{font-size:.85rem;color:#666;margin:.25rem 0 0}"
+    ".note{border-radius:8px;padding:.7rem .8rem;margin:0 0 1rem}"
+    ".bad{background:#fbe3e0;color:#7a1d12}"
+    ".good{background:#ddf2e7;color:#145c3a}"
+    ".wait{background:#fff4d6;color:#6b5200}"
+    ".info{background:#e1ecf7;color:#173f66}"
+    "footer{font-size:.8rem;color:#888;margin:1.2rem 0;text-align:center}"
+)
+
+# why the portal is open, as the supervisor names it: (note style, words)
+_REASONS = {
+    "no credentials": ("info", "Choose the Wi-Fi network the meter should join."),
+    "wrong password": ("bad", "The saved Wi-Fi password was refused. Enter it again."),
+    "button": ("info", "Setup opened with the button. The saved settings stay until you save."),
+}
+
+
+def _page(title, body, refresh_s=0):
+    head = (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+    )
+    if refresh_s:
+        head += '<meta http-equiv="refresh" content="%d;url=/result">' % refresh_s
+    return (
+        head
+        + "<title>"
+        + html_escape(title)
+        + "</title><style>"
+        + _STYLE
+        + "</style></head><body><main>"
+        + body
+        + "</main></body></html>"
+    )
+
+
+def _note(kind, text):
+    return '<p class="note %s">%s</p>' % (kind, html_escape(text))
+
+
+def _bars(rssi):
+    """Signal strength as 1..4 bars in text (no images: the page must stay small)."""
+    level = 4 if rssi >= -55 else 3 if rssi >= -67 else 2 if rssi >= -78 else 1
+    return "\u25ae" * level + "\u25af" * (4 - level)
+
+
+def _networks(networks):
+    if not networks:
+        return '<p class="hint">No networks found yet. Type the name below or scan again.</p>'
+    items = []
+    for name, rssi, secured in networks:
+        items.append(
+            '<li><a href="/?ssid=%s"><span>%s</span><span class="sig">%s%s</span></a></li>'
+            % (url_quote(name), html_escape(name), "" if secured else "open &middot; ", _bars(rssi))
+        )
+    return '<ul class="nets">' + "".join(items) + "</ul>"
+
+
+def _form(ssid, server):
+    focus_password = " autofocus" if ssid else ""
+    return (
+        '<form class="card" method="post" action="/join">'
+        '<label for="ssid">Network name</label>'
+        '<input id="ssid" name="ssid" maxlength="32" required autocapitalize="none" '
+        'autocomplete="off" spellcheck="false" value="%s">'
+        '<label for="password">Password</label>'
+        '<input id="password" name="password" type="password" maxlength="64" '
+        'autocomplete="off"%s>'
+        '<p class="hint">Leave empty for an open network.</p>'
+        '<label for="server">PC address (optional)</label>'
+        '<input id="server" name="server" maxlength="64" inputmode="url" autocapitalize="none" '
+        'spellcheck="false" placeholder="192.168.1.20:47800" value="%s">'
+        '<p class="hint">Only if your network hides the PC from the meter '
+        "(the meter finds it by itself on most home networks).</p>"
+        "<button>Save and join</button></form>"
+    ) % (html_escape(ssid), focus_password, html_escape(server))
+
+
+def setup_page(networks, ssid="", server="", notice="", device=""):
+    """The main page: networks nearby, rescan, and the form; `notice` is a reason or a problem."""
+    body = "<h1>Sysboy2000 setup</h1>"
+    kind, text = _REASONS.get(notice, ("bad", notice))
+    if text:
+        body += _note(kind, text)
+    body += "<h2>Networks nearby</h2><div class=card>" + _networks(networks)
+    body += '<form method="get" action="/scan"><button class="alt">Scan again</button></form></div>'
+    body += "<h2>Join</h2>" + _form(ssid, server)
+    body += "<footer>Meter %s &middot; this page works without internet</footer>" % html_escape(
+        device
+    )
+    return _page("Sysboy2000 setup", body)
+
+
+def joining_page(ssid, refresh_s=2):
+    """Shown while the meter tries to join; the browser reloads it by itself."""
+    body = "<h1>Sysboy2000 setup</h1>" + _note(
+        "wait", 'Joining "%s"... this can take up to 30 seconds.' % ssid
+    )
+    body += '<p class="hint">This page updates by itself.</p>'
+    return _page("Joining...", body, refresh_s)
+
+
+def joined_page(message):
+    """The join worked: say so and what happens next."""
+    body = "<h1>Sysboy2000 setup</h1>" + _note("good", message)
+    body += (
+        '<div class="card"><p>Setup is done and this setup network closes now.</p>'
+        "<p>Reconnect your phone to your usual Wi-Fi. The meter finds the PC by itself; "
+        "start the Sysboy2000 app there if it is not running.</p></div>"
+    )
+    return _page("Joined", body)
+
+
+def error_page(status, message):
+    """A refused request, in words, with a way back."""
+    body = "<h1>Sysboy2000 setup</h1>" + _note("bad", message)
+    body += '<p><a href="/">Back to the setup page</a></p>'
+    return _page("Error %d" % status, body)

@@ -1,0 +1,403 @@
+"""Captive setup portal: WPA2 access point, a DNS server that answers with our address,
+and a small HTTP server with the setup form. Runs until a join worked or it sat idle."""
+
+import asyncio
+import socket
+
+from httpparse import HTTPError, decode_form, head_end, parse_head, response
+
+DEFAULT_AP_PASSWORD = "sysboy2000"
+DEFAULT_AP_IP = "192.168.4.1"
+DEFAULT_PC_PORT = 47800  # the PC app's default port, used when the address has none
+IDLE_S = 600  # nobody used the page for this long: restart and try the saved network
+READ_TIMEOUT_S = 5  # one read from a client
+REQUEST_S = 10  # a whole request, so a client dribbling bytes cannot hold a slot
+JOINED_GRACE_S = 20  # keep serving after a join so the browser can show the result
+SCAN_MAX_AGE_S = 30
+RESCAN_GAP_S = 5
+MAX_CLIENTS = 6  # sockets are scarce on the ESP32; browsers open several at once
+
+_NOT_FOUND = ("/favicon.ico", "/wpad.dat")
+
+
+def _env_int(name, default):
+    """An integer from the environment (the unix port has one; the board does not)."""
+    import os
+
+    getenv = getattr(os, "getenv", None)
+    value = getenv(name) if getenv else None
+    try:
+        return int(value) if value else default
+    except ValueError:
+        return default
+
+
+def _ticks():
+    import hal
+
+    return hal.ticks_ms()
+
+
+def _age_s(since_ms):
+    import hal
+
+    return hal.ticks_diff(hal.ticks_ms(), since_ms) / 1000
+
+
+def check_form(form):
+    """Validate the setup form: (ssid, password, server) or HTTPError(400) saying what is wrong."""
+    ssid = form.get("ssid", "")
+    password = form.get("password", "")
+    server = form.get("server", "").strip()
+    if not ssid:
+        raise HTTPError(400, "Enter the name of the Wi-Fi network.")
+    if len(ssid.encode("utf-8")) > 32 or any(ord(c) < 32 for c in ssid):
+        raise HTTPError(400, "A Wi-Fi network name has at most 32 bytes and no control characters.")
+    if password and not (8 <= len(password) <= 63 or _is_hex_key(password)):
+        raise HTTPError(400, "A Wi-Fi password has 8 to 63 characters (empty for an open network).")
+    if any(ord(c) < 32 or ord(c) > 126 for c in password):
+        raise HTTPError(400, "A Wi-Fi password uses plain letters, digits and signs only.")
+    return ssid, password, check_server(server)
+
+
+def _is_hex_key(text):
+    return len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+def check_server(text):
+    """A manual PC address as "host:port" ("" stays ""); HTTPError(400) if it is not one."""
+    if not text:
+        return ""
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = text, str(DEFAULT_PC_PORT)
+    bad = HTTPError(400, "The PC address must look like 192.168.1.20:%d." % DEFAULT_PC_PORT)
+    if not host or len(host) > 63 or not port.isdigit() or not 0 < int(port) < 65536:
+        raise bad
+    for c in host:
+        if not (c.isdigit() or (c.isalpha() and ord(c) < 128) or c in ".-"):
+            raise bad
+    return host + ":" + str(int(port))
+
+
+class ScanCache:
+    """Networks in range, rescanned at most every SCAN_MAX_AGE_S unless the user asks."""
+
+    def __init__(self, station):
+        self.station = station
+        self.networks = []
+        self.at = None
+
+    def get(self):
+        """The cached networks, rescanned first when older than SCAN_MAX_AGE_S."""
+        if self.at is None or _age_s(self.at) >= SCAN_MAX_AGE_S:
+            self.rescan()
+        return self.networks
+
+    def rescan(self):
+        """Scan now, unless the last scan is only seconds old; a failed scan keeps the old list."""
+        if self.at is not None and _age_s(self.at) < RESCAN_GAP_S:
+            return
+        found = self.station.scan()
+        self.at = _ticks()
+        if found is not None:
+            self.networks = found
+
+
+class Portal:
+    """The DNS and HTTP servers and the join they lead to."""
+
+    def __init__(self, cfg, reason, station, ip, host, dns_port, http_port, bind_ip):
+        self.cfg = cfg
+        self.reason = reason
+        self.station = station
+        self.ip = ip  # what DNS answers: the access point's address
+        self.home = "http://" + host + "/"  # where redirects send browsers
+        self.hosts = (host, ip, ip + ":" + str(http_port))
+        self.dns_port = dns_port
+        self.http_port = http_port
+        self.bind_ip = bind_ip
+        self.scans = ScanCache(station)
+        self.clients = 0
+        self.used_at = _ticks()
+        self.joining = None  # the join task while it runs
+        self.result = None  # (result, ssid, ip, words) of the last join
+        self.result_seen = False
+        self.joined_at = None
+
+    async def serve(self, idle_s=IDLE_S):
+        """Serve until a join worked (returns the saved config) or `idle_s` passed (resets)."""
+        import hal
+
+        self.scans.get()
+        dns = _udp_socket(self.bind_ip, self.dns_port)
+        server = await asyncio.start_server(self._client, self.bind_ip, self.http_port, backlog=4)
+        dns_task = asyncio.create_task(self._dns(dns))
+        print("portal http %s dns %d ap %s" % (self.home, self.dns_port, self.ip))
+        try:
+            while not self._finished():
+                await asyncio.sleep(0.5)
+                if self.joining is None and _age_s(self.used_at) >= idle_s:
+                    print("portal idle for %d s: restarting" % idle_s)
+                    hal.reset()
+        finally:
+            dns_task.cancel()
+            dns.close()
+            server.close()
+            await server.wait_closed()
+        return self.cfg
+
+    def _finished(self):
+        if self.joined_at is None:
+            return False
+        # close once the browser has shown the result, or after the grace period
+        age = _age_s(self.joined_at)
+        return age >= JOINED_GRACE_S or (self.result_seen and age >= 1)
+
+    async def _dns(self, sock):
+        import dns
+
+        while True:
+            await _readable(sock)
+            try:
+                query, peer = sock.recvfrom(512)
+            except OSError:
+                continue
+            try:
+                reply = dns.portal_reply(query, self.ip)
+            except ValueError:
+                reply = None  # malformed: drop it, as portal_reply itself would
+            if reply:
+                try:
+                    sock.sendto(reply, peer)
+                except OSError:
+                    pass
+
+    async def _client(self, reader, writer):
+        self.clients += 1
+        try:
+            if self.clients > MAX_CLIENTS:
+                await _send(writer, _error(503, "Too many connections. Try again in a moment."))
+                return
+            try:
+                request = await _read_request(reader)
+                if request is None:
+                    return
+                self.used_at = _ticks()
+                reply = self._route(request)
+            except HTTPError as exc:
+                print("portal refused: %d %s" % (exc.status, exc.message))
+                await _send(writer, _error(exc.status, exc.message))
+                await _discard(reader)
+                return
+            if request.method == "HEAD":
+                reply = reply[: reply.find(b"\r\n\r\n") + 4]
+            await _send(writer, reply)
+        except (OSError, asyncio.TimeoutError) as exc:
+            print("portal client dropped:", repr(exc))
+        finally:
+            self.clients -= 1
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except OSError:
+                pass
+
+    def _route(self, request):
+        method = request.method
+        path = request.path
+        if method not in ("GET", "HEAD", "POST"):
+            raise HTTPError(405, "Only GET and POST are used here.")
+        if path in _NOT_FOUND:
+            return response(404, b"", headers=())
+        if method == "POST":
+            if path != "/join":
+                raise HTTPError(405, "Only the setup form can be sent here.")
+            return self._join_form(request)
+        if request.header("host") not in self.hosts:
+            return _redirect(self.home)  # OS probes and any site typed while on this network
+        if path == "/":
+            return self._setup_page(request.query.get("ssid", ""))
+        if path == "/scan":
+            if self.joining is None:
+                self.scans.rescan()
+            return _redirect("/", 303)
+        if path == "/result":
+            return self._result_page()
+        return _redirect(self.home)
+
+    def _setup_page(self, ssid, server=None, notice=None, status=200):
+        import pages
+        import wifi
+
+        networks = self.scans.get() if self.joining is None else self.scans.networks
+        if server is None:
+            server = self.cfg.get("server") or ""
+        if notice is None:
+            notice = self.reason
+        page = pages.setup_page(networks, ssid, server, notice, device=wifi.ap_name())
+        return response(status, page)
+
+    def _join_form(self, request):
+        kind = request.header("content-type").split(";")[0].strip().lower()
+        if kind != "application/x-www-form-urlencoded":
+            raise HTTPError(415, "The setup form must be sent as a web form.")
+        form = decode_form(request.body)
+        try:
+            ssid, password, server = check_form(form)
+        except HTTPError as exc:
+            page = self._setup_page(form.get("ssid", ""), form.get("server", ""), exc.message, 400)
+            return page
+        if self.joining is None:
+            self._save(ssid, password, server)
+            self.result = None
+            self.joining = asyncio.create_task(self._join(ssid, password))
+        return _redirect("/result", 303)
+
+    def _save(self, ssid, password, server):
+        import config
+
+        cfg = dict(self.cfg)
+        cfg["ssid"] = ssid
+        cfg["password"] = password
+        cfg["server"] = server
+        cfg["wrong_password_count"] = 0
+        config.save(cfg)
+        self.cfg = cfg
+        print("portal saved settings for network %r" % ssid)
+
+    async def _join(self, ssid, password):
+        import wifi
+
+        try:
+            result, ip = await self.station.join(ssid, password)
+            self.result = (result, ssid, ip, wifi.describe(result, ssid, ip))
+            print("portal join: " + self.result[3])
+            if result == wifi.JOINED:
+                self.joined_at = _ticks()
+        finally:
+            self.joining = None
+            self.used_at = _ticks()
+
+    def _result_page(self):
+        import pages
+        import wifi
+
+        if self.joining is not None:
+            return response(200, pages.joining_page(self.cfg.get("ssid", "")))
+        if self.result is None:
+            return _redirect("/", 303)
+        result, ssid, _, words = self.result
+        if result == wifi.JOINED:
+            self.result_seen = True
+            return response(200, pages.joined_page(words))
+        return self._setup_page(ssid, None, words)
+
+
+def _redirect(location, status=302):
+    return response(status, b"", headers=(("Location", location),))
+
+
+def _error(status, message):
+    import pages
+
+    return response(status, pages.error_page(status, message))
+
+
+def _readable(sock):
+    """Wait until `sock` can be read (MicroPython's asyncio has no datagram API)."""
+    yield asyncio.core._io_queue.queue_read(sock)
+
+
+def _udp_socket(ip, port):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(socket.getaddrinfo(ip, port)[0][-1])
+    sock.setblocking(False)
+    return sock
+
+
+async def _read(reader, size, started):
+    left = REQUEST_S - _age_s(started)
+    if left <= 0:
+        raise HTTPError(408, "The request took too long.")
+    try:
+        return await asyncio.wait_for(reader.read(size), min(READ_TIMEOUT_S, left))
+    except asyncio.TimeoutError:
+        raise HTTPError(408, "The request took too long.") from None
+
+
+async def _read_request(reader):
+    """Read one request within the limits; None if the client left without sending one."""
+    import httpparse
+
+    started = _ticks()
+    buf = b""
+    while True:
+        end = head_end(buf)
+        if end >= 0:
+            break
+        if len(buf) > httpparse.MAX_HEAD:
+            raise HTTPError(431, "The request headers are too large.")
+        chunk = await _read(reader, 512, started)
+        if not chunk:
+            if not buf:
+                return None
+            raise HTTPError(400, "The request ended early.")
+        buf += chunk
+    request = parse_head(buf[:end])
+    length = request.body_length()
+    body = buf[end:]
+    while len(body) < length:
+        chunk = await _read(reader, length - len(body), started)
+        if not chunk:
+            raise HTTPError(400, "The form ended early.")
+        body += chunk
+    request.body = body[:length]
+    return request
+
+
+async def _send(writer, data):
+    writer.write(data)
+    await asyncio.wait_for(writer.drain(), READ_TIMEOUT_S)
+
+
+async def _discard(reader):
+    """Read what the client still sends for a moment, so closing does not reset the
+    connection before it has read our error page."""
+    try:
+        for _ in range(16):
+            if not await asyncio.wait_for(reader.read(512), 0.2):
+                return
+    except (OSError, asyncio.TimeoutError):
+        pass
+
+
+async def run_portal(cfg, reason):
+    """Open the setup access point and portal; return the config once a join worked.
+
+    After IDLE_S without a visit the device resets and tries any saved network.
+    """
+    import hal
+    import wifi
+
+    ip = cfg.get("ap_ip") or DEFAULT_AP_IP
+    password = cfg.get("ap_password") or DEFAULT_AP_PASSWORD
+    if not 8 <= len(password) <= 63:
+        print("portal: ap_password must have 8 to 63 characters; using the default")
+        password = DEFAULT_AP_PASSWORD
+    ap = hal.wlan_ap()
+    wifi.open_ap(ap, wifi.ap_name(), password, ip)
+    if hal.output_kind() == "sim":
+        # the simulator serves on loopback, unprivileged ports
+        bind_ip = "127.0.0.1"
+        dns_port = _env_int("SYSBOY_PORTAL_DNS_PORT", 5300)
+        http_port = _env_int("SYSBOY_PORTAL_HTTP_PORT", 8080)
+        host = "%s:%d" % (bind_ip, http_port)
+    else:
+        bind_ip, dns_port, http_port, host = "0.0.0.0", 53, 80, ip
+    portal = Portal(cfg, reason, wifi.Station(), ip, host, dns_port, http_port, bind_ip)
+    try:
+        return await portal.serve(_env_int("SYSBOY_PORTAL_IDLE_S", IDLE_S))
+    finally:
+        wifi.close_ap(ap)
