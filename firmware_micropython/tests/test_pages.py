@@ -1,0 +1,87 @@
+"""The setup pages and form checks: escaped, no JavaScript, small (both runtimes)."""
+
+import re
+
+import pages
+import portal
+from httpparse import HTTPError
+from support import raises
+
+EVIL = '<script>alert("x")</script>&\''  # 32 bytes: a valid SSID
+
+
+def _worst_networks():
+    # the most bytes each entry can cost: 32 characters that all need escaping
+    return [('"' * 31 + "%d" % (i % 10), -40 - i, i % 2 == 0) for i in range(20)]
+
+
+def test_setup_page_escapes_everything_typed_or_scanned():
+    page = pages.setup_page([(EVIL, -50, False)], EVIL, EVIL, EVIL, EVIL)
+    assert "<script>" not in page
+    assert "&lt;script&gt;" in page
+    assert page.count("&lt;script&gt;") == 5  # list entry, ssid field, server field, note, footer
+
+
+def test_setup_page_has_the_form_and_no_javascript():
+    page = pages.setup_page([("Home", -50, True)], "Home")
+    for part in ('action="/join"', 'name="ssid"', 'name="password"', 'name="server"', "/scan"):
+        assert part in page, part
+    lowered = page.lower()
+    assert "<script" not in lowered and "javascript:" not in lowered
+    assert not re.search("<[^>]* on[a-z]+=", lowered), "no event handler attributes"
+    assert 'href="/?ssid=Home"' in page
+    assert 'value="Home"' in page and "autofocus" in page
+
+
+def test_pages_stay_under_20_kb_even_at_worst():
+    page = pages.setup_page(_worst_networks(), EVIL, "h" * 64, "x" * 200, "Sysboy-ABCD")
+    assert len(page.encode("utf-8")) < 20 * 1024, len(page)
+    for other in (
+        pages.joining_page(EVIL),
+        pages.joined_page("x" * 200),
+        pages.error_page(400, "x" * 200),
+    ):
+        assert len(other.encode("utf-8")) < 20 * 1024
+
+
+def test_known_reasons_are_worded():
+    assert "Choose the Wi-Fi network" in pages.setup_page([], notice="no credentials")
+    assert "password was refused" in pages.setup_page([], notice="wrong password")
+
+
+def test_joining_page_refreshes_without_script():
+    page = pages.joining_page("Home")
+    assert 'http-equiv="refresh"' in page and "url=/result" in page
+
+
+def test_form_check_accepts_good_settings():
+    form = {"ssid": "Home", "password": "secret123", "server": " 192.168.1.20:47800 "}
+    assert portal.check_form(form) == ("Home", "secret123", "192.168.1.20:47800")
+    assert portal.check_form({"ssid": "Open"}) == ("Open", "", "")
+    assert portal.check_form({"ssid": "K", "password": "ab" * 32})[1] == "ab" * 32
+    assert portal.check_form({"ssid": EVIL, "password": "12345678"})[0] == EVIL
+
+
+def test_form_check_refuses_in_words():
+    for form in (
+        {},
+        {"ssid": ""},
+        {"ssid": "x" * 33},
+        {"ssid": "é" * 17},
+        {"ssid": "a\nb"},
+        {"ssid": "Home", "password": "short"},
+        {"ssid": "Home", "password": "x" * 64},
+        {"ssid": "Home", "password": "pass\tword"},
+        {"ssid": "Home", "server": "pc:99999"},
+        {"ssid": "Home", "server": "pc:port"},
+        {"ssid": "Home", "server": "bad host:80"},
+        {"ssid": "Home", "server": ":80"},
+    ):
+        with raises(HTTPError) as info:
+            portal.check_form(form)
+        assert info.value.status == 400 and info.value.message, form
+
+
+def test_server_without_port_gets_the_default():
+    assert portal.check_server("meter-pc.local") == "meter-pc.local:%d" % portal.DEFAULT_PC_PORT
+    assert portal.check_server("10.0.0.2:0080") == "10.0.0.2:80"

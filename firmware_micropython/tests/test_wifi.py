@@ -1,0 +1,159 @@
+"""The station manager against a scripted stand-in for the ESP32's network.WLAN."""
+
+import wifi
+
+
+class ScriptedWLAN:
+    """network.WLAN's station subset: status() walks through `statuses`, then stays on the last."""
+
+    def __init__(self, statuses=(), found=()):
+        self.statuses = list(statuses)
+        self.found = list(found)
+        self.calls = []
+        self.on = False
+        self.joined = False
+        self.scan_error = False
+
+    def active(self, on=None):
+        if on is None:
+            return self.on
+        self.on = bool(on)
+        return None
+
+    def config(self, *args, **kwargs):
+        self.calls.append(("config", args, kwargs))
+
+    def connect(self, ssid, password):
+        self.calls.append(("connect", ssid, password))
+
+    def disconnect(self):
+        self.calls.append(("disconnect",))
+        self.joined = False
+
+    def status(self, param=None):
+        if param == "rssi":
+            return -61
+        value = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+        self.joined = value == wifi.STAT_GOT_IP
+        return value
+
+    def isconnected(self):
+        return self.joined
+
+    def ifconfig(self):
+        return ("10.0.0.7", "255.255.255.0", "10.0.0.1", "10.0.0.1")
+
+    def scan(self):
+        if self.scan_error:
+            raise OSError(-1)
+        return self.found
+
+
+def _station(statuses):
+    return wifi.Station(ScriptedWLAN(statuses), poll_s=0.01)
+
+
+async def test_join_reports_joined_with_the_address():
+    station = _station([wifi.STAT_CONNECTING, wifi.STAT_CONNECTING, wifi.STAT_GOT_IP])
+    result, ip = await station.join("Home", "secret123")
+    assert (result, ip) == (wifi.JOINED, "10.0.0.7")
+    assert ("connect", "Home", "secret123") in station.wlan.calls
+    assert "10.0.0.7" in station.last and "Home" in station.last
+    assert station.connected() and station.ip() == "10.0.0.7" and station.rssi() == -61
+
+
+async def test_join_failures_in_words():
+    cases = (
+        (wifi.STAT_WRONG_PASSWORD, wifi.WRONG_PASSWORD, "password"),
+        (wifi.STAT_HANDSHAKE_TIMEOUT, wifi.WRONG_PASSWORD, "password"),
+        (wifi.STAT_NO_AP_FOUND, wifi.NOT_FOUND, "No network named"),
+        (211, wifi.NOT_FOUND, "No network named"),
+        (wifi.STAT_ASSOC_FAIL, wifi.FAILED, "Could not connect"),
+    )
+    for status, want, words in cases:
+        station = _station([wifi.STAT_CONNECTING, status])
+        result, ip = await station.join("Home", "secret123")
+        assert (result, ip) == (want, None), status
+        assert words in station.last, station.last
+        # the driver's own retries are stopped so the next attempt starts clean
+        assert station.wlan.calls[-1] == ("disconnect",)
+        assert station.ip() is None and station.rssi() is None
+
+
+async def test_join_gives_up_after_the_timeout():
+    station = _station([wifi.STAT_CONNECTING])
+    result, ip = await station.join("Home", "secret123", timeout_s=0.05)
+    assert (result, ip) == (wifi.NO_ANSWER, None)
+    assert "did not let the meter in" in station.last
+
+
+async def test_router_down_is_retried_and_never_given_up():
+    statuses = [wifi.STAT_NO_AP_FOUND] * 6 + [wifi.STAT_GOT_IP]
+    station = _station(statuses)
+    seen = []
+    ip = await station.stay_joined(
+        "Home", "secret123", report=lambda r, a: seen.append(r), first_delay_s=0.001
+    )
+    assert ip == "10.0.0.7"
+    assert seen[-1] == wifi.JOINED
+    assert seen.count(wifi.NOT_FOUND) >= 5
+
+
+async def test_wrong_passwords_in_a_row_give_up_for_the_portal():
+    station = _station([wifi.STAT_WRONG_PASSWORD])
+    seen = []
+    ip = await station.stay_joined(
+        "Home", "nope-nope", wrong_password_limit=3, report=lambda r, a: seen.append(r),
+        first_delay_s=0.001,
+    )  # fmt: skip
+    assert ip is None
+    assert seen == [wifi.WRONG_PASSWORD] * 3
+
+
+async def test_stay_joined_keeps_a_live_connection():
+    station = _station([wifi.STAT_GOT_IP])
+    station.wlan.joined = True
+    assert await station.stay_joined("Home", "secret123") == "10.0.0.7"
+    assert not [c for c in station.wlan.calls if c[0] == "connect"]
+
+
+def test_scan_is_deduplicated_sorted_and_skips_hidden_and_unreadable_names():
+    found = [
+        (b"Home", b"\x01" * 6, 1, -70, 3, False),
+        (b"Cafe", b"\x02" * 6, 6, -50, 0, False),
+        (b"Home", b"\x03" * 6, 11, -40, 3, False),
+        (b"", b"\x04" * 6, 1, -30, 3, True),
+        (b"\xff\xfe", b"\x05" * 6, 1, -20, 3, False),
+        (b"Attic", b"\x06" * 6, 1, -50, 4, False),
+    ]
+    station = wifi.Station(ScriptedWLAN([wifi.STAT_IDLE], found))
+    assert station.scan() == [("Home", -40, True), ("Attic", -50, True), ("Cafe", -50, False)]
+    station.wlan.scan_error = True
+    assert station.scan() is None
+
+
+def test_scan_list_is_capped():
+    found = [(b"net%02d" % i, b"", 1, -90 + i, 3, False) for i in range(40)]
+    nets = wifi.best_networks(found)
+    assert len(nets) == wifi.MAX_NETWORKS
+    assert nets[0] == ("net39", -51, True)
+
+
+def test_open_ap_is_wpa2_with_a_subnet_of_its_own():
+    ap = ScriptedWLAN([wifi.STAT_IDLE])
+    addresses = []
+    ap.ifconfig = lambda conf=None: addresses.append(conf)
+    wifi.open_ap(ap, "Sysboy-AB12", "sysboy2000", "192.168.4.1")
+    assert ap.on
+    assert ap.calls == [
+        ("config", (), {"ssid": "Sysboy-AB12", "key": "sysboy2000", "security": 3}),
+    ]
+    assert addresses == [("192.168.4.1", "255.255.255.0", "192.168.4.1", "192.168.4.1")]
+    wifi.close_ap(ap)
+    assert not ap.on
+
+
+def test_describe_names_every_result():
+    for result in (wifi.JOINED, wifi.WRONG_PASSWORD, wifi.NOT_FOUND, wifi.FAILED, wifi.NO_ANSWER):
+        words = wifi.describe(result, "Home", "10.0.0.7")
+        assert "Home" in words and words.endswith((".", "?")), words
