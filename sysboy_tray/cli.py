@@ -14,6 +14,7 @@ from sysboy_tray import __version__
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("serve", "run headless: WebSocket server, sampler and mDNS, no tray icon"),
     "metrics": ("metrics", "list every metric, whether it is available, and its value"),
+    "firmware": ("firmware", "build the device firmware or copy it to a board"),
 }
 DEFAULT_COMMAND = "tray"
 
