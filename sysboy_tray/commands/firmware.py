@@ -1,0 +1,79 @@
+"""`sysboy firmware build|deploy`: compile the device firmware, or copy it to a board."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from sysboy_tray import firmware_tool
+from sysboy_tray.firmware_tool import DEFAULT_MPY_VERSION, FirmwareError
+
+DEFAULT_OUT = "sysboy-firmware"
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    mpy_help = (
+        f"bytecode version of the board's MicroPython (default {DEFAULT_MPY_VERSION} = "
+        "MicroPython 1.23 and later; 6.2 = 1.22, 6.1 = 1.20-1.21, 6 = 1.19)"
+    )
+    build = actions.add_parser(
+        "build",
+        help="compile the firmware to .mpy files in a bundle folder",
+        description="Compile the firmware to .mpy files (main.py and boot.py stay source) "
+        "and write them with a manifest into a bundle folder.",
+    )
+    build.add_argument(
+        "--out",
+        type=Path,
+        default=Path(DEFAULT_OUT),
+        help=f"bundle folder (default ./{DEFAULT_OUT})",
+    )
+    build.add_argument("--mpy-version", default=DEFAULT_MPY_VERSION, metavar="V", help=mpy_help)
+    deploy = actions.add_parser(
+        "deploy",
+        help="copy the firmware to a board attached by USB, then reset it",
+        description="Copy the firmware to a MicroPython board attached by USB (with mpremote), "
+        "then reset it. Builds a fresh bundle unless --bundle names one.",
+    )
+    deploy.add_argument("--port", help="the board's serial port (default: the one board attached)")
+    deploy.add_argument("--bundle", type=Path, help="a bundle made by `sysboy firmware build`")
+    deploy.add_argument("--mpy-version", default=DEFAULT_MPY_VERSION, metavar="V", help=mpy_help)
+
+
+def _build(args: argparse.Namespace) -> int:
+    manifest = firmware_tool.build(args.out, args.mpy_version, progress=_say)
+    print(
+        f"bundle {args.out}: {len(manifest['files'])} files, mpy v{manifest['mpy_version']}, "
+        f"firmware {manifest['firmware_version']}"
+    )
+    print(f"copy it to a board with: sysboy firmware deploy --bundle {args.out}")
+    return 0
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    # Look for the board first: without one, say so before any work is done.
+    port = firmware_tool.choose_port(args.port)
+    print(f"board on {port}", flush=True)
+    if args.bundle is not None:
+        firmware_tool.deploy(args.bundle, port, progress=_say)
+    else:
+        with firmware_tool.temporary_bundle(args.mpy_version, progress=_say) as bundle:
+            firmware_tool.deploy(bundle, port, progress=_say)
+    print(f"firmware copied to {port} and the board reset: join its Sysboy-XXXX Wi-Fi to set it up")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if args.action == "build":
+            return _build(args)
+        return _deploy(args)
+    except FirmwareError as exc:
+        print(f"sysboy: {exc}", file=sys.stderr)
+        return 1

