@@ -5,6 +5,7 @@ SysboyError
 ├── ConfigError        a settings value that cannot be used
 ├── MetricUnavailable  a metric that cannot be read now (reason in words)
 ├── ControlError       the local control API refused or failed a request
+│   └── NotRunning     no running Sysboy app to talk to
 ├── TransportError     the network link failed (not the content of a message)
 └── TrayUnavailable    no tray icon can be shown here (no graphical session, ...)
 """
@@ -28,6 +29,10 @@ class MetricUnavailable(SysboyError):
 
 class ControlError(SysboyError):
     """The local control API refused or failed a request."""
+
+
+class NotRunning(ControlError):
+    """There is no running Sysboy app to talk to."""
 
 
 class TransportError(SysboyError):
