@@ -1,0 +1,274 @@
+"""WebSocket client (RFC 6455) over asyncio streams, for MicroPython and CPython.
+
+Read timeouts are the caller's: wrap `recv()` in `asyncio.wait_for`. `recv()` is safe
+to cancel that way: bytes already read stay buffered for the next call.
+"""
+
+import asyncio
+import binascii
+import os
+
+import wsframe
+from wsframe import WSError
+
+MAX_RESPONSE_HEAD = 2048
+_ETIMEDOUT = 110
+CLOSE_WAIT_S = 2
+
+
+class WSClosed(WSError):
+    """The connection is closed; `code` says why (1006: lost without a close frame)."""
+
+    def __init__(self, code, reason=""):
+        super().__init__(f"connection closed ({code}) {reason}", code)
+        self.reason = reason
+
+
+def _random_mask():
+    return os.urandom(4)
+
+
+async def _read_response_head(reader, parser):
+    """Read the HTTP response head; bytes after it go to `parser`."""
+    head = b""
+    while True:
+        data = await reader.read(512)
+        if not data:
+            raise WSError("the server closed the connection during the handshake")
+        head += data
+        end = head.find(b"\r\n\r\n")
+        if end >= 0:
+            parser.feed(head[end + 4 :])
+            return head[:end]
+        if len(head) > MAX_RESPONSE_HEAD:
+            raise WSError("the server's handshake answer is too long")
+
+
+def _check_response(head, key):
+    try:
+        lines = str(head, "utf-8").split("\r\n")
+    except ValueError:
+        raise WSError("the server's handshake answer is not text") from None
+    status = lines[0].split(" ", 2)
+    if len(status) < 2 or status[0] != "HTTP/1.1" or status[1] != "101":
+        raise WSError("the server refused the WebSocket: " + lines[0][:80])
+    headers = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise WSError("bad header line in the handshake answer")
+        headers[name.strip().lower()] = value.strip()
+    if headers.get("upgrade", "").lower() != "websocket":
+        raise WSError("the server did not upgrade to websocket")
+    tokens = [t.strip().lower() for t in headers.get("connection", "").split(",")]
+    if "upgrade" not in tokens:
+        raise WSError("the server did not answer 'Connection: Upgrade'")
+    if headers.get("sec-websocket-accept") != wsframe.accept_key(key):
+        raise WSError("the server's Sec-WebSocket-Accept is wrong")
+    # We offered no extension and no subprotocol: the server may not pick one.
+    if "sec-websocket-extensions" in headers or "sec-websocket-protocol" in headers:
+        raise WSError("the server chose an extension or subprotocol we did not offer")
+
+
+async def _close_stream(writer):
+    try:
+        writer.close()
+        await writer.wait_closed()
+    except Exception:  # the socket is going away whatever happened
+        pass
+
+
+async def _handshake(reader, writer, host, port, path, parser):
+    key = binascii.b2a_base64(os.urandom(16)).strip().decode()
+    request = (
+        "GET " + path + " HTTP/1.1\r\n"
+        "Host: " + host + ":" + str(port) + "\r\n"
+        "Upgrade: websocket\r\n"
+        "Connection: Upgrade\r\n"
+        "Sec-WebSocket-Key: " + key + "\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    writer.write(request.encode())
+    await writer.drain()
+    _check_response(await _read_response_head(reader, parser), key)
+
+
+async def connect(host, port, path="/device", timeout=5):
+    """Open a WebSocket to ws://host:port/path; raises WSError or OSError."""
+    try:
+        opening = asyncio.open_connection(host, port)
+        reader, writer = await asyncio.wait_for(opening, timeout)
+    except asyncio.TimeoutError:
+        raise OSError(_ETIMEDOUT, "no answer from the server") from None
+    parser = wsframe.FrameParser()
+    try:
+        await asyncio.wait_for(_handshake(reader, writer, host, port, path, parser), timeout)
+    except asyncio.TimeoutError:
+        await _close_stream(writer)
+        raise OSError(_ETIMEDOUT, "the server did not finish the handshake") from None
+    except BaseException:
+        await _close_stream(writer)
+        raise
+    return WebSocket(reader, writer, parser)
+
+
+class WebSocket:
+    """One open client connection."""
+
+    def __init__(self, reader, writer, parser, mask=_random_mask):
+        self._reader = reader
+        self._writer = writer
+        self._parser = parser
+        self._mask = mask
+        self._fragments = None
+        self._close_sent = False
+        # MicroPython's stream reads straight into our buffer; CPython's needs a copy.
+        self._readinto = getattr(reader, "readinto", None)
+        self.closed = False
+        self.close_code = None
+
+    async def _write(self, opcode, payload):
+        self._writer.write(wsframe.encode_frame(opcode, payload, self._mask()))
+        await self._writer.drain()
+
+    async def _fill(self):
+        space = self._parser.space()
+        if not len(space):
+            raise WSError("receive buffer full", wsframe.CLOSE_TOO_BIG)
+        if self._readinto is not None:
+            n = await self._readinto(space)
+        else:
+            data = await self._reader.read(len(space))
+            n = len(data)
+            space[:n] = data
+        if n is None:
+            return
+        if not n:
+            await self._lost()
+        self._parser.filled(n)
+
+    async def _lost(self):
+        self.closed = True
+        self.close_code = wsframe.CLOSE_ABNORMAL
+        await _close_stream(self._writer)
+        raise WSClosed(wsframe.CLOSE_ABNORMAL, "connection lost")
+
+    async def _fail(self, error):
+        """Answer a protocol violation with a close frame, drop the connection, raise."""
+        if not self._close_sent:
+            self._close_sent = True
+            try:
+                await self._write(wsframe.OP_CLOSE, wsframe.close_payload(error.code, str(error)))
+            except OSError:
+                pass
+        self.closed = True
+        self.close_code = error.code
+        await _close_stream(self._writer)
+        raise error
+
+    async def recv(self):
+        """The next whole text message, as str; pings are answered on the way."""
+        if self.closed:
+            raise WSClosed(self.close_code or wsframe.CLOSE_ABNORMAL, "already closed")
+        try:
+            while True:
+                frame = self._parser.next()
+                if frame is None:
+                    await self._fill()
+                    continue
+                text = await self._frame(frame[0], frame[1], frame[2])
+                if text is not None:
+                    return text
+        except WSClosed:
+            raise
+        except WSError as error:
+            await self._fail(error)
+        except OSError:
+            self.closed = True
+            self.close_code = wsframe.CLOSE_ABNORMAL
+            await _close_stream(self._writer)
+            raise
+
+    async def _frame(self, fin, opcode, payload):
+        if opcode == wsframe.OP_TEXT or opcode == wsframe.OP_CONT:
+            return self._data(fin, opcode, payload)
+        if opcode == wsframe.OP_PING:
+            await self._write(wsframe.OP_PONG, bytes(payload))
+            return None
+        if opcode == wsframe.OP_CLOSE:
+            await self._peer_closed(payload)
+        if opcode == wsframe.OP_BINARY:
+            raise WSError("binary frames are not part of the protocol", wsframe.CLOSE_UNSUPPORTED)
+        return None  # a pong
+
+    def _data(self, fin, opcode, payload):
+        if opcode == wsframe.OP_TEXT:
+            if self._fragments is not None:
+                raise WSError("new message before the last one ended")
+            if fin:
+                return _utf8(payload)
+            self._fragments = bytearray(payload)
+            return None
+        if self._fragments is None:
+            raise WSError("continuation frame without a message")
+        if len(self._fragments) + len(payload) > wsframe.MAX_PAYLOAD:
+            self._fragments = None
+            raise WSError("message over 4096 bytes", wsframe.CLOSE_TOO_BIG)
+        self._fragments += payload
+        if not fin:
+            return None
+        whole = self._fragments
+        self._fragments = None
+        return _utf8(whole)
+
+    async def _peer_closed(self, payload):
+        code, reason = wsframe.parse_close(payload)
+        if not self._close_sent:
+            self._close_sent = True
+            echo = b"" if code == wsframe.CLOSE_NO_STATUS else wsframe.close_payload(code)
+            try:
+                await self._write(wsframe.OP_CLOSE, echo)
+            except OSError:
+                pass
+        self.closed = True
+        self.close_code = code
+        await _close_stream(self._writer)
+        raise WSClosed(code, reason)
+
+    async def send(self, text):
+        """Send one text message (at most 4096 bytes of UTF-8)."""
+        if self.closed or self._close_sent:
+            raise WSClosed(self.close_code or wsframe.CLOSE_ABNORMAL, "already closed")
+        await self._write(wsframe.OP_TEXT, text.encode("utf-8"))
+
+    async def close(self, code=wsframe.CLOSE_NORMAL, reason=""):
+        """Close handshake: send our close frame, wait a little for the server's, drop."""
+        if self.closed:
+            return
+        try:
+            if not self._close_sent:
+                self._close_sent = True
+                await self._write(wsframe.OP_CLOSE, wsframe.close_payload(code, reason))
+            await asyncio.wait_for(self._drain_until_closed(), CLOSE_WAIT_S)
+        except (WSError, OSError, asyncio.TimeoutError):
+            pass
+        self.closed = True
+        if self.close_code is None:
+            self.close_code = code
+        await _close_stream(self._writer)
+
+    async def _drain_until_closed(self):
+        while True:
+            frame = self._parser.next()
+            if frame is None:
+                await self._fill()
+            elif frame[1] == wsframe.OP_CLOSE:
+                self.close_code = wsframe.parse_close(frame[2])[0]
+                return
+
+
+def _utf8(payload):
+    try:
+        return str(payload, "utf-8")
+    except ValueError:
+        raise WSError("text frame is not UTF-8", wsframe.CLOSE_BAD_DATA) from None

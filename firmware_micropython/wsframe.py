@@ -1,0 +1,203 @@
+"""Pure RFC 6455 frame codec for the device's WebSocket client: no sockets, no asyncio."""
+
+import binascii
+import hashlib
+import struct
+
+OP_CONT = 0
+OP_TEXT = 1
+OP_BINARY = 2
+OP_CLOSE = 8
+OP_PING = 9
+OP_PONG = 10
+_OPCODES = (OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG)
+
+MAX_PAYLOAD = 4096
+MAX_HEADER = 14
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_PROTOCOL_ERROR = 1002
+CLOSE_UNSUPPORTED = 1003
+CLOSE_NO_STATUS = 1005
+CLOSE_ABNORMAL = 1006
+CLOSE_BAD_DATA = 1007
+CLOSE_TOO_BIG = 1009
+
+
+class WSError(ValueError):
+    """A WebSocket protocol violation; `code` is the close code that answers it."""
+
+    def __init__(self, message, code=CLOSE_PROTOCOL_ERROR):
+        super().__init__(message)
+        self.code = code
+
+
+def accept_key(key):
+    """The Sec-WebSocket-Accept value for a Sec-WebSocket-Key (str or bytes)."""
+    if isinstance(key, str):
+        key = key.encode()
+    digest = hashlib.sha1(key + _GUID).digest()
+    return binascii.b2a_base64(digest).strip().decode()
+
+
+def _mask(payload, mask_key):
+    # One big-integer XOR instead of a byte loop: far faster under MicroPython.
+    n = len(payload)
+    if not n:
+        return b""
+    repeated = (mask_key * (n // 4 + 1))[:n]
+    value = int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")
+    return value.to_bytes(n, "big")
+
+
+def encode_frame(opcode, payload, mask_key, fin=True):
+    """One frame; `mask_key` is 4 bytes (a client always masks) or None for a server frame."""
+    n = len(payload)
+    if n > MAX_PAYLOAD:
+        raise WSError("frame payload over 4096 bytes", CLOSE_TOO_BIG)
+    first = (0x80 if fin else 0) | opcode
+    bit = 0x80 if mask_key is not None else 0
+    if n < 126:
+        header = struct.pack("!BB", first, bit | n)
+    else:
+        header = struct.pack("!BBH", first, bit | 126, n)
+    if mask_key is None:
+        return header + bytes(payload)
+    if len(mask_key) != 4:
+        raise ValueError("a mask key is 4 bytes")
+    return header + bytes(mask_key) + _mask(bytes(payload), bytes(mask_key))
+
+
+def read_header(buf, start=0, end=-1):
+    """Read the frame header at `start`: None if incomplete, else
+    (fin, opcode, mask_at or -1, payload_at, payload_len). Raises WSError."""
+    if end < 0:
+        end = len(buf)
+    if end - start < 2:
+        return None
+    first = buf[start]
+    second = buf[start + 1]
+    if first & 0x70:
+        raise WSError("reserved bits set (no extension was agreed)")
+    opcode = first & 0x0F
+    if opcode not in _OPCODES:
+        raise WSError("unknown opcode " + str(opcode))
+    fin = bool(first & 0x80)
+    length = second & 0x7F
+    pos = start + 2
+    if opcode >= OP_CLOSE and (not fin or length > 125):
+        raise WSError("control frame fragmented or over 125 bytes")
+    if length == 126:
+        if end - pos < 2:
+            return None
+        length = (buf[pos] << 8) | buf[pos + 1]
+        pos += 2
+    elif length == 127:
+        if end - pos < 8:
+            return None
+        length = int.from_bytes(bytes(buf[pos : pos + 8]), "big")
+        pos += 8
+    # Refused from the header alone: a huge frame is never buffered.
+    if length > MAX_PAYLOAD:
+        raise WSError("frame over 4096 bytes", CLOSE_TOO_BIG)
+    mask_at = -1
+    if second & 0x80:
+        mask_at = pos
+        pos += 4
+    if end - pos < length:
+        return None
+    return fin, opcode, mask_at, pos, length
+
+
+def parse_frame(buf, start=0, end=-1):
+    """Read one frame: None if incomplete, else (fin, opcode, payload bytes, consumed).
+
+    A masked frame is unmasked. Raises WSError for protocol violations.
+    """
+    header = read_header(buf, start, end)
+    if header is None:
+        return None
+    fin, opcode, mask_at, at, length = header
+    payload = bytes(buf[at : at + length])
+    if mask_at >= 0:
+        payload = _mask(payload, bytes(buf[mask_at : mask_at + 4]))
+    return fin, opcode, payload, at + length - start
+
+
+class FrameParser:
+    """Frames from a byte stream, in one fixed buffer: no allocation per frame but the slice.
+
+    The client fills `space()` (e.g. with readinto), calls `filled(n)`, then takes
+    frames with `next()`. Masked frames are refused: a server never masks.
+    """
+
+    def __init__(self, size=MAX_PAYLOAD + MAX_HEADER):
+        self.buf = bytearray(size)
+        self.view = memoryview(self.buf)
+        self.start = 0
+        self.end = 0
+
+    def space(self):
+        """The free part of the buffer, as a memoryview to read into."""
+        if self.start == self.end:
+            self.start = self.end = 0
+        elif self.end == len(self.buf):
+            # Move the partial frame to the front; it always fits with room to spare.
+            pending = self.end - self.start
+            self.buf[:pending] = self.buf[self.start : self.end]
+            self.start, self.end = 0, pending
+        return self.view[self.end :]
+
+    def filled(self, n):
+        """`n` more bytes were written into `space()`."""
+        self.end += n
+
+    def feed(self, data):
+        """Append `data` (tests and simple callers); it must fit."""
+        space = self.space()
+        if len(data) > len(space):
+            raise WSError("too much data buffered", CLOSE_TOO_BIG)
+        space[: len(data)] = data
+        self.filled(len(data))
+
+    def next(self):
+        """The next whole frame as (fin, opcode, payload memoryview), or None.
+
+        The payload view is only valid until the next call to `space()` or `feed()`.
+        """
+        header = read_header(self.buf, self.start, self.end)
+        if header is None:
+            return None
+        fin, opcode, mask_at, at, length = header
+        if mask_at >= 0:
+            raise WSError("masked frame from the server")
+        self.start = at + length
+        return fin, opcode, self.view[at : at + length]
+
+
+def close_payload(code=CLOSE_NORMAL, reason=""):
+    """The payload of a close frame: the code, then at most 123 bytes of UTF-8 reason."""
+    raw = reason.encode("utf-8")[:123]
+    return struct.pack("!H", code) + raw
+
+
+def _valid_close_code(code):
+    return (1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999) and code != 1004
+
+
+def parse_close(payload):
+    """(code, reason) from a close frame's payload; an empty payload is (1005, "")."""
+    if not payload:
+        return CLOSE_NO_STATUS, ""
+    if len(payload) == 1:
+        raise WSError("close frame with a 1-byte payload")
+    code = (payload[0] << 8) | payload[1]
+    if not _valid_close_code(code):
+        raise WSError("invalid close code " + str(code))
+    try:
+        reason = str(bytes(payload[2:]), "utf-8")
+    except ValueError:
+        raise WSError("close reason is not UTF-8", CLOSE_BAD_DATA) from None
+    return code, reason
