@@ -199,9 +199,11 @@ def compile_file(compiler: Compiler, source: Path, relative: Path, target: Path)
     except (OSError, subprocess.SubprocessError) as exc:
         raise FirmwareError(f"mpy-cross could not run: {exc}") from exc
     if done.returncode != 0 or not target.is_file():
-        lines = (done.stderr or done.stdout).strip().splitlines()
-        detail = " ".join(line.strip() for line in lines[-3:]) or f"exit {done.returncode}"
-        raise FirmwareError(f"{relative.as_posix()} does not compile: {detail}")
+        complaint = (done.stderr or done.stdout).strip()
+        where = re.search(r"line (\d+)", complaint)
+        last = complaint.splitlines()[-1].strip() if complaint else f"exit {done.returncode}"
+        at = f" (line {where.group(1)})" if where else ""
+        raise FirmwareError(f"{relative.as_posix()} does not compile{at}: {last}")
 
 
 # --- the bundle -----------------------------------------------------------------------------
@@ -262,6 +264,7 @@ def build(
     compiler = find_compiler(mpy_version)
     out.parent.mkdir(parents=True, exist_ok=True)
     staged = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    staged.chmod(0o755)  # mkdtemp's 0700 would surprise in a folder the user asked for
     try:
         entries = []
         for number, relative in enumerate(files, 1):
