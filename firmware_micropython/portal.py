@@ -81,25 +81,34 @@ def check_server(text):
 
 
 class ScanCache:
-    """Networks in range, rescanned at most every SCAN_MAX_AGE_S unless the user asks."""
+    """Networks in range, rescanned at most every SCAN_MAX_AGE_S unless the user asks.
 
-    def __init__(self, station):
+    `clock` has hal's ticks_ms() and ticks_diff(); tests hand in their own.
+    """
+
+    def __init__(self, station, clock=None):
+        if clock is None:
+            import hal as clock
         self.station = station
+        self.clock = clock
         self.networks = []
         self.at = None
 
+    def _age_s(self):
+        return self.clock.ticks_diff(self.clock.ticks_ms(), self.at) / 1000
+
     def get(self):
         """The cached networks, rescanned first when older than SCAN_MAX_AGE_S."""
-        if self.at is None or _age_s(self.at) >= SCAN_MAX_AGE_S:
+        if self.at is None or self._age_s() >= SCAN_MAX_AGE_S:
             self.rescan()
         return self.networks
 
     def rescan(self):
         """Scan now, unless the last scan is only seconds old; a failed scan keeps the old list."""
-        if self.at is not None and _age_s(self.at) < RESCAN_GAP_S:
+        if self.at is not None and self._age_s() < RESCAN_GAP_S:
             return
         found = self.station.scan()
-        self.at = _ticks()
+        self.at = self.clock.ticks_ms()
         if found is not None:
             self.networks = found
 

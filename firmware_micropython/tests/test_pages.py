@@ -85,3 +85,48 @@ def test_form_check_refuses_in_words():
 def test_server_without_port_gets_the_default():
     assert portal.check_server("meter-pc.local") == "meter-pc.local:%d" % portal.DEFAULT_PC_PORT
     assert portal.check_server("10.0.0.2:0080") == "10.0.0.2:80"
+
+
+class FakeClock:
+    """hal's ticks_ms/ticks_diff, moved by hand."""
+
+    def __init__(self):
+        self.now = 1000
+
+    def ticks_ms(self):
+        return self.now
+
+    def ticks_diff(self, a, b):
+        return a - b
+
+
+class CountingStation:
+    def __init__(self):
+        self.scans = 0
+        self.fail = False
+
+    def scan(self):
+        self.scans += 1
+        return None if self.fail else [("Net%d" % self.scans, -50, True)]
+
+
+def test_scan_cache_keeps_a_scan_for_30_s_and_rescans_on_request():
+    clock = FakeClock()
+    station = CountingStation()
+    cache = portal.ScanCache(station, clock)
+    assert cache.get() == [("Net1", -50, True)]
+    clock.now += 29_000
+    assert cache.get() == [("Net1", -50, True)] and station.scans == 1
+    clock.now += 1_000
+    assert cache.get() == [("Net2", -50, True)] and station.scans == 2
+    # the rescan button scans at once, but not twice within a few seconds
+    clock.now += 1_000
+    cache.rescan()
+    assert station.scans == 2
+    clock.now += portal.RESCAN_GAP_S * 1000
+    cache.rescan()
+    assert station.scans == 3 and cache.get() == [("Net3", -50, True)]
+    # a failed scan keeps the last list
+    station.fail = True
+    clock.now += portal.SCAN_MAX_AGE_S * 1000
+    assert cache.get() == [("Net3", -50, True)] and station.scans == 4
