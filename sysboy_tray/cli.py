@@ -15,6 +15,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("serve", "run headless: WebSocket server, sampler and mDNS, no tray icon"),
     "metrics": ("metrics", "list every metric, whether it is available, and its value"),
     "firmware": ("firmware", "build the device firmware or copy it to a board"),
+    "status": ("status", "what the running app does: where it listens, devices, metrics"),
+    "metric": ("metric", "choose the metric the needles show (all, or one device)"),
+    "push": ("push", "show a script's own value, like a built-in metric"),
 }
 DEFAULT_COMMAND = "tray"
 

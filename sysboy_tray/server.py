@@ -7,7 +7,7 @@ import errno
 import http
 import logging
 import socket
-from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
@@ -18,7 +18,17 @@ from sysboy_tray.session import DeviceSession
 
 log = logging.getLogger(__name__)
 
-ControlHandler = Callable[[ServerConnection], Awaitable[None]]
+
+class ControlHandler(Protocol):
+    """The local control API: it vets each connection at the HTTP upgrade, then serves it."""
+
+    def admit(self, connection: ServerConnection, request: Request) -> Response | None:
+        """None to let the upgrade go on, or the refusal to send instead."""
+        ...
+
+    async def serve(self, ws: ServerConnection) -> None:
+        """Serve one admitted connection until it closes."""
+        ...
 
 
 class DeviceServer:
@@ -65,14 +75,16 @@ class DeviceServer:
 
     def _route(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
-        if path == DEVICE_PATH or (path == CONTROL_PATH and self.control is not None):
+        if path == DEVICE_PATH:
             return None
+        if path == CONTROL_PATH and self.control is not None:
+            return self.control.admit(connection, request)
         return connection.respond(http.HTTPStatus.NOT_FOUND, f"no WebSocket at {path}\n")
 
     async def _handle(self, ws: ServerConnection) -> None:
         path = ws.request.path.split("?", 1)[0] if ws.request else ""
         if path == CONTROL_PATH and self.control is not None:
-            await self.control(ws)
+            await self.control.serve(ws)
             return
         await DeviceSession(self.hub, ws).run()
 

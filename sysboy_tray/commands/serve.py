@@ -11,6 +11,7 @@ from types import FrameType
 
 from sysboy_tray.app import App
 from sysboy_tray.config import Paths, check_interval
+from sysboy_tray.control import control_factory
 from sysboy_tray.errors import ConfigError
 from sysboy_tray.logs import setup_logging
 
@@ -37,7 +38,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     paths = Paths.default()
     setup_logging(paths.log_dir, to_stderr=True)
-    app = App(paths, port=args.port, interval=args.interval, advertise=not args.no_mdns)
+    try:
+        control = control_factory(paths)
+    except OSError as exc:
+        log.warning("no control API (sysboy status, calibration): cannot write its token: %s", exc)
+        control = None
+    app = App(
+        paths,
+        port=args.port,
+        interval=args.interval,
+        advertise=not args.no_mdns,
+        control=control,
+    )
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -1,0 +1,69 @@
+"""`sysboy status`: what the running app does: where it listens, its devices and metrics."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from sysboy_tray import DEVICE_PATH
+from sysboy_tray.commands._client import EPILOG, with_client
+from sysboy_tray.control_client import AppStatus, ControlClient, MetricStatus
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
+    parser.add_argument("--json", action="store_true", help="print the raw status as JSON")
+
+
+def _metric_line(metric: MetricStatus, shown: str) -> str:
+    mark = "*" if metric.id == shown else " "
+    head = f"{mark} {metric.id:<10} {metric.label:<12}"
+    if not metric.available:
+        return f"{head} unavailable: {metric.reason}"
+    if not metric.live or metric.value is None:
+        # not sampled while nobody shows it: an old value would mislead
+        return f"{head} available"
+    detail = f"  ({metric.detail})" if metric.detail else ""
+    pushed = "  pushed by a script" if metric.pushed else ""
+    return f"{head} {metric.value:5.1f} %{detail}{pushed}"
+
+
+def describe(status: AppStatus) -> list[str]:
+    """The status as lines of text for a person."""
+    urls = ", ".join(f"ws://{a}:{status.port}{DEVICE_PATH}" for a in status.addresses)
+    lines = [f"Sysboy {status.version} listening on port {status.port}: {urls}"]
+    if status.advertised:
+        lines.append(f"mDNS: advertised at {', '.join(status.advertised)}")
+    else:
+        lines.append("mDNS: not advertised; devices need this PC's address")
+    lines.append(f"Update rate: every {status.interval_s:g} s")
+    lines.append("")
+    if not status.devices:
+        lines.append("Devices: none connected")
+    else:
+        lines.append(f"Devices ({len(status.devices)}):")
+        labels = {m.id: m.label for m in status.metrics}
+        for device in status.devices:
+            signal = f"signal {device.rssi} dBm" if device.rssi is not None else "signal ?"
+            shows = f"{labels.get(device.metric, device.metric)} ({device.metric})"
+            lines.append(
+                f"  {device.id:<12} {device.name:<16} {device.address:<15} {signal:<15} "
+                f"shows {shows}"
+            )
+    lines.append("")
+    lines.append("Metrics (* = the global one, on the tray icon and devices without their own):")
+    lines.extend(_metric_line(m, status.metric) for m in status.metrics)
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    def show(client: ControlClient) -> int:
+        if args.json:
+            reply = client.request("status")
+            reply.pop("id", None)
+            print(json.dumps(reply, indent=2, ensure_ascii=False))
+        else:
+            print("\n".join(describe(client.status())))
+        return 0
+
+    return with_client(show)

@@ -1,0 +1,348 @@
+"""The local control API at `/control`: the CLI and the calibration window drive the app here.
+
+Only programs on this PC that can read the token file may connect: the peer must be
+a loopback address and present `Authorization: Bearer <token>`; browsers (any
+`Origin`) are refused. Both are checked before the WebSocket upgrade.
+
+Each request is one JSON object with an `op`; each gets exactly one reply, in order:
+`{"ok": true, ...}` or `{"ok": false, "error": "<sentence>"}`. An optional `id` is
+echoed back. Ops: status, metric, needle, sweep, identify, calibrate, calibration, push.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hmac
+import http
+import ipaddress
+import json
+import logging
+import math
+import os
+import secrets
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from sysboy_tray import PROTOCOL_VERSION, __version__, protocol
+from sysboy_tray.advertise import lan_addresses
+from sysboy_tray.config import Paths, atomic_write
+from sysboy_tray.errors import ConfigError, ControlError, ProtocolError
+
+if TYPE_CHECKING:
+    from sysboy_tray.app import App
+
+log = logging.getLogger(__name__)
+
+TOKEN_BYTES = 32
+TOKEN_MODE = 0o600
+Reply = dict[str, Any]
+T = TypeVar("T")
+
+
+# -- the token --------------------------------------------------------------------------
+
+
+def _valid_token(text: str) -> bool:
+    return len(text) >= 2 * TOKEN_BYTES and all(c in "0123456789abcdef" for c in text)
+
+
+def read_token(path: Path) -> str:
+    """The control token in `path`.
+
+    Raises:
+        ControlError: the file is missing, unreadable or does not hold a token.
+    """
+    try:
+        text = path.read_text("ascii").strip()
+    except FileNotFoundError:
+        raise ControlError(f"there is no control token at {path}; is Sysboy running?") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ControlError(f"cannot read the control token at {path}: {exc}") from None
+    if not _valid_token(text):
+        raise ControlError(f"the control token at {path} is damaged; restart Sysboy")
+    return text
+
+
+def ensure_token(path: Path) -> str:
+    """The token in `path`, made (random, mode 0600) if it is missing or damaged.
+
+    Raises:
+        OSError: the file cannot be written.
+    """
+    try:
+        token = read_token(path)
+    except ControlError:
+        token = secrets.token_hex(TOKEN_BYTES)
+        atomic_write(path, token.encode("ascii"), mode=TOKEN_MODE)
+        log.info("made a new control token at %s", path)
+        return token
+    if os.name == "posix" and path.stat().st_mode & 0o077:
+        # someone loosened it: only this user may drive the app
+        os.chmod(path, TOKEN_MODE)
+    return token
+
+
+def control_factory(paths: Paths) -> Callable[[App], ControlAPI]:
+    """Read or make the token now (not on the event loop); return what `App` calls."""
+    token = ensure_token(paths.token_file)
+    return lambda app: ControlAPI(app, token)
+
+
+# -- checking requests -------------------------------------------------------------------
+
+
+async def _in_thread(func: Callable[..., T], *args: Any) -> T:
+    """Call a blocking `App` method from the loop without blocking the loop."""
+
+    def run() -> T:
+        try:
+            return func(*args)
+        except concurrent.futures.CancelledError:
+            # asyncio would take this for the cancellation of our own task
+            raise ControlError("the device went away before it answered") from None
+
+    return await asyncio.to_thread(run)
+
+
+def _is_loopback(peer: Any) -> bool:
+    try:
+        address = ipaddress.ip_address(str(peer[0]).split("%", 1)[0])
+    except (TypeError, IndexError, ValueError):
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def _device(request: dict[str, Any]) -> str | None:
+    device = request.get("device")
+    if device is not None and (not isinstance(device, str) or not device):
+        raise ControlError("'device' must be a device id")
+    return device
+
+
+def _text(request: dict[str, Any], key: str, default: str = "") -> str:
+    value = request.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise ControlError(f"'{key}' must be a string")
+    return value
+
+
+def _number(request: dict[str, Any], key: str) -> float:
+    value = request.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ControlError(f"'{key}' must be a finite number")
+    return float(value)
+
+
+# -- the endpoint -----------------------------------------------------------------------
+
+
+class ControlAPI:
+    """The `/control` endpoint of one running app (its methods run on the loop thread)."""
+
+    def __init__(self, app: App, token: str) -> None:
+        self.app = app
+        self._expected = f"Bearer {token}".encode("ascii")
+        self._ops: dict[str, Callable[[dict[str, Any], set[str]], Awaitable[Reply]]] = {
+            "status": self._status,
+            "metric": self._metric,
+            "needle": self._needle,
+            "sweep": self._sweep,
+            "identify": self._identify,
+            "calibrate": self._calibrate,
+            "calibration": self._calibration,
+            "push": self._push,
+        }
+
+    def admit(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Let through loopback peers without an Origin that present the token; 403 others."""
+        peer = connection.remote_address
+        if not _is_loopback(peer):
+            log.warning("control connection from %s refused: not this PC", peer)
+            return connection.respond(
+                http.HTTPStatus.FORBIDDEN, "the control API answers only programs on this PC\n"
+            )
+        if "Origin" in request.headers:
+            return connection.respond(
+                http.HTTPStatus.FORBIDDEN, "web pages may not use the control API\n"
+            )
+        given = request.headers.get("Authorization", "").encode("utf-8", "replace")
+        if not hmac.compare_digest(given, self._expected):
+            log.warning("control connection refused: missing or wrong token")
+            return connection.respond(
+                http.HTTPStatus.FORBIDDEN, "the control API needs the token from Sysboy's config\n"
+            )
+        return None
+
+    async def serve(self, ws: ServerConnection) -> None:
+        """Answer requests one by one; end raw needle mode on the devices this client left in it."""
+        raw: set[str] = set()
+        try:
+            async for data in ws:
+                reply = await self.answer(data, raw)
+                await ws.send(json.dumps(reply, allow_nan=False))
+        except ConnectionClosed:
+            pass
+        finally:
+            # on the loop thread already: hand the hub the message directly, no round trip
+            for device_id in raw:
+                session = self.app.hub.sessions.get(device_id)
+                if session is not None:
+                    session.send(protocol.Needle(None))
+
+    async def answer(self, data: str | bytes, raw: set[str]) -> Reply:
+        """The reply to one request frame; never raises."""
+        request: Any = None
+        try:
+            if isinstance(data, bytes):
+                raise ControlError("requests are JSON text, not binary frames")
+            try:
+                request = json.loads(data)
+            except ValueError:
+                raise ControlError("the request is not valid JSON") from None
+            if not isinstance(request, dict):
+                raise ControlError("the request must be a JSON object")
+            op = request.get("op")
+            handler = self._ops.get(op) if isinstance(op, str) else None
+            if handler is None:
+                known = ", ".join(self._ops)
+                raise ControlError(f"unknown op {op!r}; known ops: {known}")
+            reply = await handler(request, raw)
+            reply["ok"] = True
+        except (ControlError, ProtocolError, ConfigError) as exc:
+            reply = {"ok": False, "error": str(exc)}
+        except TimeoutError:
+            reply = {"ok": False, "error": "the device did not answer in time"}
+        except Exception as exc:  # a bug must cost one reply, not the connection
+            log.exception("control request failed")
+            reply = {"ok": False, "error": f"Sysboy failed to do that: {exc}"}
+        if isinstance(request, dict) and "id" in request:
+            reply["id"] = request["id"]
+        return reply
+
+    # -- ops (each gets the request and the set of devices in raw needle mode) ------------
+
+    async def _status(self, request: dict[str, Any], raw: set[str]) -> Reply:
+        app = self.app
+        devices = await _in_thread(app.devices)
+        addresses = await _in_thread(lan_addresses)
+        hub = app.hub
+        live = hub.wanted()  # only these are sampled now; others show their first read
+        metrics = []
+        for info in hub.metric_infos():
+            reading = hub.readings.get(info.id)
+            metrics.append(
+                {
+                    "id": info.id,
+                    "label": info.label,
+                    "unit": info.unit,
+                    "pushed": info.id in hub.custom,
+                    "live": info.id in live or info.id in hub.custom,
+                    "available": reading is not None and reading.available,
+                    "reason": reading.reason if reading is not None else "not read yet",
+                    "value": reading.percent if reading is not None else None,
+                    "raw": reading.raw if reading is not None else None,
+                    "detail": reading.detail if reading is not None else None,
+                }
+            )
+        return {
+            "version": __version__,
+            "proto": PROTOCOL_VERSION,
+            "port": app.port,
+            "addresses": addresses,
+            "advertised": list(app.advertised),
+            "metric": hub.global_metric,
+            "interval_s": app.sampler.interval,
+            "devices": [
+                {
+                    "id": d.id,
+                    "name": d.name,
+                    "address": d.address,
+                    "board": d.board,
+                    "fw": d.fw,
+                    "metric": d.metric,
+                    "rssi": d.rssi,
+                    "calibration": [list(p) for p in d.calibration],
+                }
+                for d in devices
+            ],
+            "metrics": metrics,
+        }
+
+    async def _metric(self, request: dict[str, Any], raw: set[str]) -> Reply:
+        metric = request.get("metric")
+        if not isinstance(metric, str):
+            raise ControlError("'metric' must be a metric name")
+        device = _device(request)
+        await _in_thread(self.app.set_metric, metric, device)
+        return {"metric": metric, "device": device}
+
+    async def _needle(self, request: dict[str, Any], raw: set[str]) -> Reply:
+        value = request.get("value")
+        if value is not None:
+            value = _number(request, "value")
+            if not 0.0 <= value <= 1.0:
+                raise ControlError("'value' must be between 0 and 1, or null")
+        device_id = self.app.hub.session(_device(request)).device_id
+        await _in_thread(self.app.send, device_id, protocol.Needle(value))
+        if value is None:
+            raw.discard(device_id)
+        else:
+            raw.add(device_id)
+        return {"device": device_id}
+
+    async def _sweep(self, request: dict[str, Any], raw: set[str]) -> Reply:
+        device_id = self.app.hub.session(_device(request)).device_id
+        await _in_thread(self.app.send, device_id, protocol.Sweep())
+        return {"device": device_id}
+
+    async def _identify(self, request: dict[str, Any], raw: set[str]) -> Reply:
+        device_id = self.app.hub.session(_device(request)).device_id
+        await _in_thread(self.app.send, device_id, protocol.Identify())
+        return {"device": device_id}
+
+    async def _calibrate(self, request: dict[str, Any], raw: set[str]) -> Reply:
+        points = protocol.check_points(request.get("points"))
+        device = _device(request)
+        try:
+            device_id = await _in_thread(self.app.calibrate, device, points)
+        except TimeoutError:
+            raise ControlError(
+                "the device did not confirm the calibration; it may be on old firmware"
+                " or its link dropped"
+            ) from None
+        return {"device": device_id, "points": [list(p) for p in points]}
+
+    async def _calibration(self, request: dict[str, Any], raw: set[str]) -> Reply:
+        device_id = self.app.hub.session(_device(request)).device_id
+        views = await _in_thread(self.app.devices)
+        view = next((v for v in views if v.id == device_id), None)
+        if view is None:
+            raise ControlError(f"device '{device_id}' is not connected")
+        kept = self.app.store.settings.devices.get(device_id)
+        return {
+            "device": device_id,
+            "name": view.name,
+            "address": view.address,
+            "points": [list(p) for p in view.calibration],
+            "saved": [list(p) for p in kept.calibration] if kept is not None else None,
+        }
+
+    async def _push(self, request: dict[str, Any], raw: set[str]) -> Reply:
+        name = request.get("name")
+        if not isinstance(name, str):
+            raise ControlError("'name' must be a metric name")
+        value = _number(request, "value")
+        unit = _text(request, "unit")
+        label = _text(request, "label")
+        await _in_thread(self.app.push, name, value, unit, label)
+        return {"name": name, "ttl_s": self.app.store.settings.custom_ttl_s}

@@ -1,0 +1,249 @@
+"""A client of the local control API (`/control`), for the CLI and the calibration window."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+from sysboy_tray import CONTROL_PATH
+from sysboy_tray.config import Paths
+from sysboy_tray.control import read_token
+from sysboy_tray.errors import ControlError, NotRunning
+from sysboy_tray.protocol import Point
+
+NOT_RUNNING = "Sysboy is not running; start it with `sysboy` (tray icon) or `sysboy serve`"
+# a calibration waits for the device's ack (5 s) on top of the app's own hand-over
+CALIBRATE_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class DeviceStatus:
+    """A connected meter, as `sysboy status` shows it."""
+
+    id: str
+    name: str
+    address: str
+    board: str
+    fw: str
+    metric: str
+    rssi: int | None
+    calibration: tuple[Point, ...]
+
+
+@dataclass(frozen=True)
+class MetricStatus:
+    """A metric: whether it can be read, and its latest value."""
+
+    id: str
+    label: str
+    unit: str
+    pushed: bool
+    live: bool
+    available: bool
+    reason: str | None
+    value: float | None
+    detail: str | None
+
+
+@dataclass(frozen=True)
+class AppStatus:
+    """What the running app does: where it listens, its devices and metrics."""
+
+    version: str
+    port: int
+    addresses: tuple[str, ...]
+    advertised: tuple[str, ...]
+    metric: str
+    interval_s: float
+    devices: tuple[DeviceStatus, ...]
+    metrics: tuple[MetricStatus, ...]
+
+
+@dataclass(frozen=True)
+class DeviceCalibration:
+    """The calibration a device holds now, and the copy kept on the PC (if any)."""
+
+    device: str
+    name: str
+    address: str
+    points: tuple[Point, ...]
+    saved: tuple[Point, ...] | None
+
+
+def _points(raw: Any) -> tuple[Point, ...]:
+    return tuple((float(p[0]), float(p[1])) for p in raw)
+
+
+def _status(reply: dict[str, Any]) -> AppStatus:
+    return AppStatus(
+        version=reply["version"],
+        port=reply["port"],
+        addresses=tuple(reply["addresses"]),
+        advertised=tuple(reply["advertised"]),
+        metric=reply["metric"],
+        interval_s=reply["interval_s"],
+        devices=tuple(
+            DeviceStatus(
+                d["id"],
+                d["name"],
+                d["address"],
+                d["board"],
+                d["fw"],
+                d["metric"],
+                d["rssi"],
+                _points(d["calibration"]),
+            )
+            for d in reply["devices"]
+        ),
+        metrics=tuple(
+            MetricStatus(
+                m["id"],
+                m["label"],
+                m["unit"],
+                m["pushed"],
+                m["live"],
+                m["available"],
+                m["reason"],
+                m["value"],
+                m["detail"],
+            )
+            for m in reply["metrics"]
+        ),
+    )
+
+
+class ControlClient:
+    """One connection to the running app; requests are answered in order, thread-safely."""
+
+    def __init__(self, port: int, token: str, *, host: str = "127.0.0.1", timeout: float = 5.0):
+        """Connect to the app's control API.
+
+        Raises:
+            NotRunning: nothing listens there.
+            ControlError: the app refused the connection.
+        """
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        try:
+            self._ws: ClientConnection = connect(
+                f"ws://{host}:{port}{CONTROL_PATH}",
+                additional_headers={"Authorization": f"Bearer {token}"},
+                open_timeout=timeout,
+                close_timeout=1,
+                compression=None,
+            )
+        except InvalidStatus as exc:
+            body = exc.response.body.decode("utf-8", "replace").strip() if exc.response.body else ""
+            raise ControlError(f"the running Sysboy refused the connection: {body}") from None
+        except (OSError, InvalidHandshake, TimeoutError):
+            raise NotRunning(NOT_RUNNING) from None
+
+    @classmethod
+    def find(cls, paths: Paths | None = None, timeout: float = 5.0) -> ControlClient:
+        """Connect to the app running for this user (its port and token are in its files).
+
+        Raises:
+            NotRunning: no app is running.
+            ControlError: the app refused the connection.
+        """
+        paths = paths or Paths.default()
+        try:
+            state = json.loads(paths.state_file.read_text("utf-8"))
+            port = int(state["port"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise NotRunning(NOT_RUNNING) from None
+        try:
+            token = read_token(paths.token_file)
+        except ControlError as exc:
+            raise NotRunning(f"{NOT_RUNNING} ({exc})") from None
+        return cls(port, token, timeout=timeout)
+
+    def close(self) -> None:
+        self._ws.close()
+
+    def __enter__(self) -> ControlClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request(self, op: str, timeout: float | None = None, **args: Any) -> dict[str, Any]:
+        """Send one request and return the app's reply.
+
+        Raises:
+            ControlError: the app refused the request (the text says why), did not answer
+                in time, or closed the connection.
+        """
+        wait = self.timeout if timeout is None else timeout
+        with self._lock:
+            number = next(self._ids)
+            try:
+                self._ws.send(json.dumps({"op": op, "id": number, **args}))
+                while True:
+                    reply = json.loads(self._ws.recv(wait))
+                    # a reply to an earlier request that timed out is late, not ours
+                    if isinstance(reply, dict) and reply.get("id") == number:
+                        break
+            except TimeoutError:
+                raise ControlError("Sysboy did not answer in time") from None
+            except ConnectionClosed:
+                raise NotRunning("Sysboy closed the connection; it may have quit") from None
+        if not reply.get("ok"):
+            raise ControlError(str(reply.get("error") or "Sysboy refused the request"))
+        return reply
+
+    # -- the ops ------------------------------------------------------------------------
+
+    def status(self) -> AppStatus:
+        """Devices, metrics, and where the app listens."""
+        return _status(self.request("status"))
+
+    def set_metric(self, metric: str, device: str | None = None) -> None:
+        """Show `metric` on every device without its own choice, or on one device."""
+        self.request("metric", metric=metric, device=device)
+
+    def needle(self, value: float | None, device: str | None = None) -> str:
+        """Put the needle at a raw output fraction 0..1 (None: back to the metric)."""
+        return str(self.request("needle", value=value, device=device)["device"])
+
+    def sweep(self, device: str | None = None) -> str:
+        """Move the needle across the scale and back."""
+        return str(self.request("sweep", device=device)["device"])
+
+    def identify(self, device: str | None = None) -> str:
+        """Wiggle the needle so the user sees which meter it is."""
+        return str(self.request("identify", device=device)["device"])
+
+    def calibrate(self, points: tuple[Point, ...], device: str | None = None) -> str:
+        """Send a calibration and wait for the device's ack; the app keeps a copy."""
+        reply = self.request(
+            "calibrate",
+            timeout=CALIBRATE_TIMEOUT_S,
+            device=device,
+            points=[list(p) for p in points],
+        )
+        return str(reply["device"])
+
+    def calibration(self, device: str | None = None) -> DeviceCalibration:
+        """The calibration a connected device holds now."""
+        reply = self.request("calibration", device=device)
+        saved = reply.get("saved")
+        return DeviceCalibration(
+            reply["device"],
+            reply["name"],
+            reply["address"],
+            _points(reply["points"]),
+            _points(saved) if saved is not None else None,
+        )
+
+    def push(self, name: str, value: float, unit: str = "", label: str = "") -> float:
+        """Show a script's own value; return how long it stays before it expires (s)."""
+        reply = self.request("push", name=name, value=value, unit=unit, label=label)
+        return float(reply["ttl_s"])
