@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import json
 import logging
 import threading
@@ -24,11 +25,18 @@ from sysboy_tray.hub import Hub
 from sysboy_tray.metrics import MetricSource, Reading
 from sysboy_tray.sampler import Sampler
 from sysboy_tray.server import ControlHandler, DeviceServer
+from sysboy_tray.session import MIN_MOVE
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 CALL_TIMEOUT_S = 5.0
+
+
+def _moved(last: Reading, new: Reading) -> bool:
+    if last.percent is None or new.percent is None:
+        return last.percent != new.percent or last.reason != new.reason
+    return abs(new.percent - last.percent) >= MIN_MOVE
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,7 @@ class App:
         self.server: DeviceServer | None = None
         self.advertiser = Advertiser(settings.install_id) if advertise else None
         self.advertised: list[str] = []
+        self._published: dict[str, Reading] = {}
         self.port = 0
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run_loop, name="sysboy-loop", daemon=True)
@@ -157,7 +166,15 @@ class App:
             self.loop.close()
 
     def _publish(self, readings: dict[str, Reading]) -> None:
-        self.loop.call_soon_threadsafe(self.hub.publish, readings)
+        # Runs on the sampler thread. Readings that did not move are not worth waking the
+        # loop for: each device's heartbeat timer resends its last value on its own.
+        changed = {}
+        for metric, reading in readings.items():
+            last = self._published.get(metric)
+            if last is None or _moved(last, reading):
+                changed[metric] = self._published[metric] = reading
+        if changed:
+            self.loop.call_soon_threadsafe(self.hub.publish, changed)
 
     # -- thread-safe calls --------------------------------------------------
 
@@ -219,6 +236,8 @@ class App:
         async def run() -> str:
             session = self.hub.session(device_id)
             await session.command(protocol.Calibration(checked))
+            if session.hello is not None:  # so `devices()` shows what the device holds now
+                session.hello = dataclasses.replace(session.hello, calibration=checked)
             self.store.update_device(session.device_id, calibration=checked)
             return session.device_id
 

@@ -57,6 +57,7 @@ class DeviceSession:
         self._tokens_at = time.monotonic()
         self.samples_sent = 0
         self._closing: asyncio.Future[None] | None = None
+        self._heartbeat: asyncio.TimerHandle | None = None
 
     @property
     def device_id(self) -> str:
@@ -165,6 +166,8 @@ class DeviceSession:
             pass
         finally:
             sender.cancel()
+            if self._heartbeat is not None:
+                self._heartbeat.cancel()
             self.hub.detach(self)
             for future in self._acks.values():
                 future.cancel()
@@ -228,12 +231,9 @@ class DeviceSession:
             await self._send_forever()
 
     async def _send_forever(self) -> None:
+        self._beat()
         while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), self._until_heartbeat())
-            except TimeoutError:
-                if self._reading is not None and self._reading.available:
-                    self._sample_due = True
+            await self._wake.wait()
             self._wake.clear()
             while self._commands:
                 await self.ws.send(protocol.encode(self._commands.popleft()))
@@ -241,8 +241,17 @@ class DeviceSession:
                 self._sample_due = False
                 await self._send_sample()
 
-    def _until_heartbeat(self) -> float:
-        return max(0.05, self._last_sent_at + HEARTBEAT_S - time.monotonic())
+    def _beat(self) -> None:
+        # a timer, not a wait_for per wake-up: a timed wait costs a task and a timer each time
+        if self._reading is not None and self._reading.available:
+            due_in = self._last_sent_at + HEARTBEAT_S - time.monotonic()
+            if due_in <= 0.01:
+                self._sample_due = True
+                self._wake.set()
+                due_in = HEARTBEAT_S
+        else:
+            due_in = HEARTBEAT_S
+        self._heartbeat = asyncio.get_running_loop().call_later(max(due_in, 0.01), self._beat)
 
     async def _send_sample(self) -> None:
         reading = self._reading

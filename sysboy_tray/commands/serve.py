@@ -70,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
         info = app.advertiser.info
         print(f"advertising {info.name} at {', '.join(app.advertised)} (mDNS)")
     sys.stdout.flush()
-    while not stop.wait(0.5):
+    # POSIX signals interrupt the wait at once; the timeout only bounds how late
+    # Ctrl-C is seen where lock waits cannot be interrupted (Windows)
+    while not stop.wait(1.0):
         pass
     log.info("stopping: parking needles and saying goodbye")
     app.stop()
