@@ -1,0 +1,189 @@
+"""The device's settings: one JSON file, `sysboy.json`, in the flash root.
+
+Written to `sysboy.json.tmp`, flushed, then renamed over the real file, so a power cut at
+any instant leaves either the old or the new file whole. A leftover .tmp is never trusted.
+A file that is not valid JSON is kept as `sysboy.json.bad` and the defaults are used.
+"""
+
+import json
+import os
+
+VERSION = 1
+NAME = "sysboy.json"
+LINEAR = [[0.0, 0.0], [100.0, 1.0]]
+DEFAULT_AP_PASSWORD = "sysboy2000"  # documented in the README; the portal page can change it
+
+
+def defaults():
+    """A fresh copy of the default settings."""
+    return {
+        "version": VERSION,
+        "ssid": "",
+        "password": "",
+        "server": "",
+        "cached": None,
+        "calibration": [list(p) for p in LINEAR],
+        "smoothing_ms": 300,
+        "idle_park_s": 10,
+        "dac_pin": 25,
+        "button_pin": 0,
+        "led_pin": 2,
+        "ap_password": DEFAULT_AP_PASSWORD,
+        "ap_ip": "192.168.4.1",
+        "wrong_password_count": 0,
+    }
+
+
+def _text(value, lo, hi):
+    return isinstance(value, str) and lo <= len(value.encode("utf-8")) <= hi
+
+
+def _whole(value, lo, hi):
+    return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
+
+
+def _number(value, lo, hi):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and lo <= value <= hi
+
+
+def _ipv4(value):
+    if not isinstance(value, str):
+        return False
+    parts = value.split(".")
+    return len(parts) == 4 and all(p.isdigit() and len(p) <= 3 and int(p) < 256 for p in parts)
+
+
+def _endpoint(value):
+    if value is None:
+        return True
+    return (
+        isinstance(value, dict)
+        and _text(value.get("host"), 1, 63)
+        and _whole(value.get("port"), 1, 65535)
+        and _text(value.get("path"), 1, 64)
+        and value["path"].startswith("/")
+    )
+
+
+def _points(value):
+    from protocol import check_points
+
+    try:
+        check_points(value)
+    except ValueError:
+        return False
+    return True
+
+
+# why a value may be refused: a hand-edited file, or one from a later firmware
+_CHECKS = {
+    "ssid": lambda v: _text(v, 0, 32),
+    "password": lambda v: _text(v, 0, 64),
+    "server": lambda v: _text(v, 0, 70),
+    "cached": _endpoint,
+    "calibration": _points,
+    "smoothing_ms": lambda v: _whole(v, 0, 5000),
+    "idle_park_s": lambda v: _number(v, 1, 3600),
+    "dac_pin": lambda v: _whole(v, 0, 48),
+    "button_pin": lambda v: _whole(v, 0, 48),
+    "led_pin": lambda v: _whole(v, 0, 48),
+    "ap_password": lambda v: _text(v, 8, 63),
+    "ap_ip": _ipv4,
+    "wrong_password_count": lambda v: _whole(v, 0, 1000000),
+}
+
+
+def problems(cfg):
+    """The keys of `cfg` whose values are not acceptable, sorted."""
+    return sorted(key for key, check in _CHECKS.items() if key in cfg and not check(cfg[key]))
+
+
+def _path(folder, name):
+    if folder is None:
+        import hal
+
+        folder = hal.device_dir()
+    return folder + name if folder.endswith("/") else folder + "/" + name
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass  # not there
+
+
+def load(folder=None):
+    """The saved settings, checked; defaults for anything missing or unacceptable."""
+    path = _path(folder, NAME)
+    _remove(path + ".tmp")  # a save cut short: the real file is still the last good one
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return defaults()  # first start
+    try:
+        saved = json.loads(text)
+        if not isinstance(saved, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as exc:
+        _keep_bad(path, exc)
+        return defaults()
+    cfg = defaults()
+    refused = problems(saved)
+    for key in _CHECKS:
+        if key in saved and key not in refused:
+            cfg[key] = saved[key]
+    if refused:
+        print("config: ignored bad values for " + ", ".join(refused))
+    if saved.get("version") != VERSION:
+        print("config: file version %r read as version %d" % (saved.get("version"), VERSION))
+    cfg["calibration"] = [[float(p), float(f)] for p, f in cfg["calibration"]]
+    return cfg
+
+
+def _keep_bad(path, exc):
+    print("config: %s is corrupt (%s); kept as %s.bad, using defaults" % (NAME, exc, NAME))
+    _remove(path + ".bad")
+    try:
+        os.rename(path, path + ".bad")
+    except OSError:
+        pass
+
+
+def save(cfg, folder=None):
+    """Write `cfg` atomically; ValueError names any unacceptable key (then nothing is written)."""
+    refused = problems(cfg)
+    if refused:
+        raise ValueError("bad settings: " + ", ".join(refused))
+    out = {"version": VERSION}
+    for key in _CHECKS:
+        out[key] = cfg.get(key, defaults()[key])
+    path = _path(folder, NAME)
+    with open(path + ".tmp", "w") as f:
+        f.write(json.dumps(out))
+        f.flush()
+        _sync(f)
+    _replace(path + ".tmp", path)
+
+
+def erase(folder=None):
+    """Forget every setting (factory reset): the next load gives the defaults."""
+    path = _path(folder, NAME)
+    for name in (path + ".tmp", path):
+        _remove(name)
+
+
+def _sync(f):
+    fsync = getattr(os, "fsync", None)
+    if fsync is not None:
+        fsync(f.fileno())  # CPython: the data reaches the disk before the rename does
+
+
+def _replace(src, dst):
+    # CPython on Windows cannot rename over a file; MicroPython has no os.replace
+    replace = getattr(os, "replace", None)
+    if replace is not None:
+        replace(src, dst)
+    else:
+        os.rename(src, dst)

@@ -1,0 +1,57 @@
+"""The hardware behind one small API: the ESP32's pins and radio, or the desktop simulator.
+
+This is the one place that picks the backend; nothing else looks at `sys.platform`.
+API (same in both): board, output_kind, Output, Button, Led, unique_id, device_dir,
+watchdog, reset, ticks_ms, ticks_diff, wlan_station, wlan_ap.
+"""
+
+import sys
+
+if sys.platform == "esp32":
+    from hal.esp32 import (
+        Button,
+        Led,
+        Output,
+        board,
+        device_dir,
+        output_kind,
+        reset,
+        ticks_diff,
+        ticks_ms,
+        unique_id,
+        watchdog,
+        wlan_ap,
+        wlan_station,
+    )
+else:
+    from hal.sim import (
+        Button,
+        Led,
+        Output,
+        board,
+        device_dir,
+        output_kind,
+        reset,
+        ticks_diff,
+        ticks_ms,
+        unique_id,
+        watchdog,
+        wlan_ap,
+        wlan_station,
+    )
+
+__all__ = [
+    "Button",
+    "Led",
+    "Output",
+    "board",
+    "device_dir",
+    "output_kind",
+    "reset",
+    "ticks_diff",
+    "ticks_ms",
+    "unique_id",
+    "watchdog",
+    "wlan_ap",
+    "wlan_station",
+]

@@ -1,0 +1,255 @@
+"""The simulator: the same API as the board, on a desktop (MicroPython unix port or CPython).
+
+Contract relied on by tests and `sysboy simulate`: every change of the output prints
+`needle <fraction, 4 decimals>` and every LED pattern change prints `led <pattern>`,
+one line each on stdout. The device's flash is the folder in SYSBOY_DEVICE_DIR.
+"""
+
+import os
+import sys
+import time
+
+STAT_IDLE = 1000
+STAT_CONNECTING = 1001
+STAT_GOT_IP = 1010
+STAT_NO_AP_FOUND = 201
+STAT_WRONG_PASSWORD = 202
+# scan() entries as network.WLAN gives them: (ssid, bssid, channel, rssi, security, hidden)
+FAKE_NETWORKS = (
+    (b"SysboyHome", b"\x02\x00\x00\x00\x00\x01", 6, -48, 3, False),
+    (b"Neighbour 5G", b"\x02\x00\x00\x00\x00\x02", 36, -71, 3, False),
+    (b"Cafe Guest", b"\x02\x00\x00\x00\x00\x03", 11, -80, 0, False),
+    (b"SysboyHome", b"\x02\x00\x00\x00\x00\x04", 1, -63, 3, False),
+)
+
+_time_ticks_ms = getattr(time, "ticks_ms", None)
+_time_ticks_diff = getattr(time, "ticks_diff", None)
+
+
+def _env(name, default=""):
+    getenv = getattr(os, "getenv", None)
+    value = getenv(name) if getenv else None
+    return value if value else default
+
+
+def _say(line):
+    print(line)
+    flush = getattr(sys.stdout, "flush", None)
+    if flush:
+        flush()  # CPython buffers a piped stdout; readers need each line at once
+
+
+def board():
+    """The simulated board's name."""
+    return "sim " + sys.implementation.name
+
+
+def output_kind():
+    """Always "sim": the output is a printed line."""
+    return "sim"
+
+
+class Output:
+    """The meter drive: prints `needle 0.1234` whenever the shown value changes."""
+
+    def __init__(self, pin=None):
+        self.pin = pin
+        self.fraction = None
+        self.line = None
+
+    def write(self, fraction):
+        """Drive the output to `fraction` of full scale (clamped to 0..1)."""
+        fraction = 0.0 if fraction <= 0.0 else (1.0 if fraction >= 1.0 else float(fraction))
+        self.fraction = fraction
+        line = "needle %.4f" % fraction
+        if line != self.line:
+            self.line = line
+            _say(line)
+
+
+class Button:
+    """Held while the file `button` exists in the device folder, or while `.held` is set."""
+
+    def __init__(self, pin=None):
+        self.pin = pin
+        self.held = False
+        self._file = device_dir() + "/button"
+
+    def pressed(self):
+        """True while the button is held down."""
+        if self.held:
+            return True
+        try:
+            os.stat(self._file)
+            return True
+        except OSError:
+            return False
+
+
+class Led:
+    """The status LED: records its level; prints `led <pattern>` when the pattern changes."""
+
+    def __init__(self, pin=None):
+        self.pin = pin
+        self.on = False
+        self.pattern = ""
+
+    def set(self, on):
+        """Light the LED or switch it off."""
+        self.on = bool(on)
+
+    def show(self, pattern):
+        """Announce the pattern now blinking."""
+        if pattern != self.pattern:
+            self.pattern = pattern
+            _say("led " + pattern)
+
+
+def unique_id():
+    """A MAC-like id: SYSBOY_SIM_ID, else derived from the device folder (stable per folder)."""
+    given = _env("SYSBOY_SIM_ID")
+    if given:
+        return given
+    import binascii
+    import hashlib
+
+    folder = device_dir()
+    if not folder.startswith("/"):
+        folder = os.getcwd() + "/" + folder
+    digest = hashlib.sha256(folder.encode()).digest()
+    return "02" + binascii.hexlify(digest[:5]).decode()  # locally administered, like a MAC
+
+
+def device_dir():
+    """The simulated flash: SYSBOY_DEVICE_DIR, default ./device-sim (created if missing)."""
+    folder = _env("SYSBOY_DEVICE_DIR", "./device-sim")
+    while len(folder) > 1 and folder.endswith("/"):
+        folder = folder[:-1]
+    try:
+        os.mkdir(folder)
+    except OSError:
+        pass  # already there
+    return folder
+
+
+class Watchdog:
+    """Records feeds; the simulator has nothing to reset."""
+
+    def __init__(self, timeout_ms):
+        self.timeout_ms = timeout_ms
+        self.feeds = 0
+        self.last_feed = None
+
+    def feed(self):
+        self.feeds += 1
+        self.last_feed = ticks_ms()
+
+
+def watchdog(timeout_ms):
+    """A watchdog that only records its feeds."""
+    return Watchdog(timeout_ms)
+
+
+def reset():
+    """The simulator's reset: leave the process (the caller may start it again)."""
+    _say("reset")
+    raise SystemExit(3)
+
+
+def ticks_ms():
+    """Milliseconds from an arbitrary point."""
+    if _time_ticks_ms is not None:
+        return _time_ticks_ms()
+    return int(time.monotonic() * 1000)
+
+
+def ticks_diff(later, earlier):
+    """`later - earlier` in ms (MicroPython's ticks wrap; CPython's do not)."""
+    if _time_ticks_diff is not None:
+        return _time_ticks_diff(later, earlier)
+    return later - earlier
+
+
+class WLAN:
+    """The subset of network.WLAN the firmware uses. A join succeeds at once unless
+    SYSBOY_SIM_WIFI names a failure: "wrong password" or "not found"."""
+
+    def __init__(self, interface):
+        self.interface = interface
+        self._active = False
+        self._status = STAT_IDLE
+        self._ssid = ""
+        self._ip = ("127.0.0.1", "255.0.0.0", "127.0.0.1", "127.0.0.1")
+        self.settings = {}
+
+    def active(self, on=None):
+        if on is None:
+            return self._active
+        self._active = bool(on)
+        if not on:
+            self._status = STAT_IDLE
+        return None
+
+    def config(self, *names, **settings):
+        if settings:
+            self.settings.update(settings)
+            return None
+        name = names[0]
+        if name == "mac":
+            import binascii
+
+            return binascii.unhexlify(unique_id()[:12])
+        if name in ("ssid", "essid"):
+            return self.settings.get("ssid", self._ssid)
+        return self.settings.get(name)
+
+    def connect(self, ssid=None, key=None, **settings):
+        self._active = True
+        self._ssid = ssid or ""
+        failure = _env("SYSBOY_SIM_WIFI")
+        if failure == "wrong password":
+            self._status = STAT_WRONG_PASSWORD
+        elif failure == "not found":
+            self._status = STAT_NO_AP_FOUND
+        else:
+            self._status = STAT_GOT_IP
+
+    def disconnect(self):
+        self._status = STAT_IDLE
+
+    def isconnected(self):
+        return self._active and self._status == STAT_GOT_IP
+
+    def status(self, param=None):
+        if param == "rssi":
+            return -48 if self.isconnected() else None
+        return self._status
+
+    def ifconfig(self, settings=None):
+        if settings is not None:
+            self._ip = tuple(settings)
+            return None
+        return self._ip
+
+    def scan(self):
+        return list(FAKE_NETWORKS)
+
+
+_station = None
+_ap = None
+
+
+def wlan_station():
+    """The station interface (one object, as on the board)."""
+    global _station
+    if _station is None:
+        _station = WLAN(0)
+    return _station
+
+
+def wlan_ap():
+    """The access-point interface."""
+    global _ap
+    if _ap is None:
+        _ap = WLAN(1)
+    return _ap
