@@ -1,0 +1,201 @@
+"""The firmware's discovery under MicroPython: real UDP, a hand-made responder, real zeroconf."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import dns.flags
+import dns.message
+import dns.rdatatype
+import dns.rrset
+import pytest
+from zeroconf import IPVersion, ServiceInfo
+from zeroconf.asyncio import AsyncZeroconf
+
+from sysboy_tray import SERVICE_TYPE
+from sysboy_tray.advertise import lan_addresses
+from tests.conftest import scaled
+from tests.firmware.upy import micropython
+
+PROBE = Path(__file__).parent / "discovery_probe.py"
+
+
+def run_probe(
+    timeout: float,
+    rounds: int = 1,
+    own_ip: str = "-",
+    mdns_addr: str = "-",
+    server_id: str = "-",
+    env: dict[str, str] | None = None,
+) -> list[object]:
+    binary = micropython()
+    assert binary, "the micropython binary is missing"
+    args = [binary, str(PROBE), str(timeout), str(rounds), own_ip, mdns_addr, server_id]
+    result = subprocess.run(
+        args,
+        capture_output=True,
+        text=True,
+        timeout=scaled(30) + timeout * rounds,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+Answer = Callable[[dns.message.Message], list[bytes]]
+
+
+class Responder:
+    """A hand-made mDNS responder on 127.0.0.1: records each query, sends `answer(query)`."""
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+        self.queries: list[tuple[dns.message.Message, int]] = []
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, peer = self.sock.recvfrom(1500)
+            except TimeoutError:
+                continue
+            query = dns.message.from_wire(data)
+            self.queries.append((query, peer[1]))
+            for packet in self.answer(query):
+                self.sock.sendto(packet, peer)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+
+@pytest.fixture
+def responder_factory() -> Iterator[Callable[[Answer], Responder]]:
+    made: list[Responder] = []
+
+    def make(answer: Answer) -> Responder:
+        made.append(Responder(answer))
+        return made[-1]
+
+    yield make
+    for responder in made:
+        responder.close()
+
+
+def reply_to(query: dns.message.Message, ips: list[str], port: int = 8765) -> bytes:
+    instance = "Desk\\ PC." + SERVICE_TYPE
+    reply = dns.message.make_response(query)
+    reply.flags |= dns.flags.AA
+    reply.answer.append(dns.rrset.from_text(SERVICE_TYPE, 120, "IN", "PTR", instance))
+    reply.additional.append(
+        dns.rrset.from_text(instance, 120, "IN", "SRV", f"0 0 {port} deskpc.local.")
+    )
+    reply.additional.append(
+        dns.rrset.from_text(instance, 120, "IN", "TXT", '"proto=1" "path=/device" "id=abc"')
+    )
+    reply.additional.append(dns.rrset.from_text("deskpc.local.", 120, "IN", "A", *ips))
+    return reply.to_wire()
+
+
+def test_legacy_query_from_an_ephemeral_port_gets_the_server(
+    responder_factory: Callable[[Answer], Responder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def answer(query: dns.message.Message) -> list[bytes]:
+        wrong_id = dns.message.from_wire(reply_to(query, ["10.0.0.9"], port=1))
+        wrong_id.id = (query.id + 1) % 65536
+        return [b"\x00\x01garbage", wrong_id.to_wire(), reply_to(query, ["192.168.7.20"])]
+
+    responder = responder_factory(answer)
+    # the address comes from the environment, as in the simulator
+    env = {"SYSBOY_MDNS_ADDR": f"127.0.0.1:{responder.port}"}
+    found = run_probe(scaled(3), rounds=2, env=env)
+    expected = {
+        "host": "192.168.7.20",
+        "port": 8765,
+        "path": "/device",
+        "id": "abc",
+        "name": "Desk PC",
+    }
+    assert found == [expected, expected]
+    (first, _), (second, _) = responder.queries
+    for query, port in responder.queries:
+        assert port not in (5353, responder.port)
+        assert not query.flags & dns.flags.QR
+        (question,) = query.question
+        assert question.name.to_text() == SERVICE_TYPE
+        assert question.rdtype == dns.rdatatype.PTR
+    assert first.id != second.id  # a fresh id per query
+
+
+def test_own_subnet_address_is_chosen(responder_factory: Callable[[Answer], Responder]) -> None:
+    responder = responder_factory(lambda q: [reply_to(q, ["172.17.0.1", "192.168.7.20"])])
+    address = f"127.0.0.1:{responder.port}"
+    (near,) = run_probe(scaled(3), own_ip="192.168.7.5", mdns_addr=address)
+    (other,) = run_probe(scaled(3), own_ip="172.17.9.9", mdns_addr=address)
+    assert isinstance(near, dict) and isinstance(other, dict)
+    assert near["host"] == "192.168.7.20"
+    assert other["host"] == "172.17.0.1"
+
+
+def test_only_malformed_replies_mean_no_server(
+    responder_factory: Callable[[Answer], Responder],
+) -> None:
+    def answer(query: dns.message.Message) -> list[bytes]:
+        good = reply_to(query, ["192.168.7.20"])
+        looped = good[:12] + b"\xc0\x0c" + good[14:]
+        return [good[:-5], looped, b""]
+
+    responder = responder_factory(answer)
+    assert run_probe(0.5, mdns_addr=f"127.0.0.1:{responder.port}") == [None]
+    assert len(responder.queries) == 1
+
+
+def test_silence_means_no_server(responder_factory: Callable[[Answer], Responder]) -> None:
+    responder = responder_factory(lambda q: [])
+    assert run_probe(0.3, mdns_addr=f"127.0.0.1:{responder.port}") == [None]
+
+
+def test_real_zeroconf_answers_the_multicast_query() -> None:
+    server_id = uuid.uuid4().hex[:12]
+    addresses = lan_addresses()
+
+    async def main() -> list[object]:
+        zc = AsyncZeroconf(ip_version=IPVersion.V4Only)
+        info = ServiceInfo(
+            SERVICE_TYPE,
+            f"Probe {server_id}.{SERVICE_TYPE}",
+            port=43210,
+            properties={"proto": "1", "path": "/device", "id": server_id},
+            server=f"probe-{server_id}.local.",
+            parsed_addresses=addresses,
+        )
+        await zc.async_register_service(info)
+        try:
+            # other PCs may answer too: only ours counts, by its id
+            return await asyncio.to_thread(run_probe, scaled(5), 1, "-", "-", server_id)
+        finally:
+            await zc.async_unregister_all_services()
+            await zc.async_close()
+
+    (found,) = asyncio.run(main())
+    assert isinstance(found, dict)
+    assert found["port"] == 43210
+    assert found["id"] == server_id
+    assert found["path"] == "/device"
+    assert found["name"] == f"Probe {server_id}"
+    assert found["host"] in addresses
