@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "status": ("status", "what the running app does: where it listens, devices, metrics"),
     "metric": ("metric", "choose the metric the needles show (all, or one device)"),
     "push": ("push", "show a script's own value, like a built-in metric"),
+    "calibrate": ("calibrate", "open the needle calibration window for a device"),
 }
 DEFAULT_COMMAND = "tray"
 
