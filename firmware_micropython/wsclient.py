@@ -70,6 +70,24 @@ def _check_response(head, key):
         raise WSError("the server chose an extension or subprotocol we did not offer")
 
 
+# One receive buffer, kept across reconnects: a fresh 4 KiB block each time would
+# fragment a small heap.
+_spare = []
+
+
+def _parser():
+    if _spare:
+        parser = _spare.pop()
+        parser.start = parser.end = 0
+        return parser
+    return wsframe.FrameParser()
+
+
+def _release(parser):
+    if not _spare:
+        _spare.append(parser)
+
+
 async def _close_stream(writer):
     try:
         writer.close()
@@ -100,14 +118,16 @@ async def connect(host, port, path="/device", timeout=5):
         reader, writer = await asyncio.wait_for(opening, timeout)
     except asyncio.TimeoutError:
         raise OSError(_ETIMEDOUT, "no answer from the server") from None
-    parser = wsframe.FrameParser()
+    parser = _parser()
     try:
         await asyncio.wait_for(_handshake(reader, writer, host, port, path, parser), timeout)
     except asyncio.TimeoutError:
         await _close_stream(writer)
+        _release(parser)
         raise OSError(_ETIMEDOUT, "the server did not finish the handshake") from None
     except BaseException:
         await _close_stream(writer)
+        _release(parser)
         raise
     return WebSocket(reader, writer, parser)
 
@@ -122,10 +142,18 @@ class WebSocket:
         self._mask = mask
         self._fragments = None
         self._close_sent = False
+        self._receiving = False
         # MicroPython's stream reads straight into our buffer; CPython's needs a copy.
         self._readinto = getattr(reader, "readinto", None)
         self.closed = False
         self.close_code = None
+
+    async def _shutdown(self):
+        self.closed = True
+        await _close_stream(self._writer)
+        if self._parser is not None:
+            _release(self._parser)
+            self._parser = None
 
     async def _write(self, opcode, payload):
         self._writer.write(wsframe.encode_frame(opcode, payload, self._mask()))
@@ -148,9 +176,8 @@ class WebSocket:
         self._parser.filled(n)
 
     async def _lost(self):
-        self.closed = True
         self.close_code = wsframe.CLOSE_ABNORMAL
-        await _close_stream(self._writer)
+        await self._shutdown()
         raise WSClosed(wsframe.CLOSE_ABNORMAL, "connection lost")
 
     async def _fail(self, error):
@@ -161,15 +188,15 @@ class WebSocket:
                 await self._write(wsframe.OP_CLOSE, wsframe.close_payload(error.code, str(error)))
             except OSError:
                 pass
-        self.closed = True
         self.close_code = error.code
-        await _close_stream(self._writer)
+        await self._shutdown()
         raise error
 
     async def recv(self):
         """The next whole text message, as str; pings are answered on the way."""
         if self.closed:
             raise WSClosed(self.close_code or wsframe.CLOSE_ABNORMAL, "already closed")
+        self._receiving = True
         try:
             while True:
                 frame = self._parser.next()
@@ -184,10 +211,11 @@ class WebSocket:
         except WSError as error:
             await self._fail(error)
         except OSError:
-            self.closed = True
             self.close_code = wsframe.CLOSE_ABNORMAL
-            await _close_stream(self._writer)
+            await self._shutdown()
             raise
+        finally:
+            self._receiving = False
 
     async def _frame(self, fin, opcode, payload):
         if opcode == wsframe.OP_TEXT or opcode == wsframe.OP_CONT:
@@ -230,9 +258,8 @@ class WebSocket:
                 await self._write(wsframe.OP_CLOSE, echo)
             except OSError:
                 pass
-        self.closed = True
         self.close_code = code
-        await _close_stream(self._writer)
+        await self._shutdown()
         raise WSClosed(code, reason)
 
     async def send(self, text):
@@ -242,20 +269,24 @@ class WebSocket:
         await self._write(wsframe.OP_TEXT, text.encode("utf-8"))
 
     async def close(self, code=wsframe.CLOSE_NORMAL, reason=""):
-        """Close handshake: send our close frame, wait a little for the server's, drop."""
+        """Close handshake: send our close frame, wait a little for the server's, drop.
+
+        Called while another task sits in `recv()`, it does not wait for the answer
+        (one reader at a time); that `recv()` then fails as the socket goes away.
+        """
         if self.closed:
             return
         try:
             if not self._close_sent:
                 self._close_sent = True
                 await self._write(wsframe.OP_CLOSE, wsframe.close_payload(code, reason))
-            await asyncio.wait_for(self._drain_until_closed(), CLOSE_WAIT_S)
+            if not self._receiving:
+                await asyncio.wait_for(self._drain_until_closed(), CLOSE_WAIT_S)
         except (WSError, OSError, asyncio.TimeoutError):
             pass
-        self.closed = True
         if self.close_code is None:
             self.close_code = code
-        await _close_stream(self._writer)
+        await self._shutdown()
 
     async def _drain_until_closed(self):
         while True:

@@ -147,6 +147,18 @@ def test_read_timeout_is_the_callers_and_loses_nothing() -> None:
     assert seen.received == ["go"]
 
 
+def test_close_while_another_task_receives() -> None:
+    lines, seen = with_server("close_while_receiving")
+    assert lines[0] == "closed True 1000"
+    assert lines[1].startswith("recv failed"), lines
+    assert seen.close_codes == [1000]
+
+
+def test_reconnect_reuses_the_receive_buffer() -> None:
+    lines, _ = with_server("reconnect")
+    assert lines == ["same buffer True", "got again"]
+
+
 # -- handshakes from servers that are not right ------------------------------------------
 
 

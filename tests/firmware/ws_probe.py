@@ -68,6 +68,30 @@ async def silence():
     await ws.close()
 
 
+async def close_while_receiving():
+    ws = await wsclient.connect("127.0.0.1", PORT, "/silence")
+    reader = asyncio.create_task(ws.recv())
+    await asyncio.sleep(0.1)
+    await ws.close()
+    print("closed", ws.closed, ws.close_code)
+    try:
+        await asyncio.wait_for(reader, 5)
+        print("recv returned")
+    except (WSError, OSError) as e:
+        print("recv failed", type(e).__name__)
+
+
+async def reconnect():
+    first = await wsclient.connect("127.0.0.1", PORT, "/echo")
+    buffer = first._parser.buf
+    await first.close()
+    second = await wsclient.connect("127.0.0.1", PORT, "/echo")
+    print("same buffer", second._parser.buf is buffer)
+    await second.send("again")
+    print("got", await second.recv())
+    await second.close()
+
+
 async def handshake():
     try:
         await wsclient.connect("127.0.0.1", PORT, "/", timeout=2)
@@ -85,6 +109,10 @@ async def main():
         await expect_message("/" + SCENARIO)
     elif SCENARIO == "silence":
         await silence()
+    elif SCENARIO == "close_while_receiving":
+        await close_while_receiving()
+    elif SCENARIO == "reconnect":
+        await reconnect()
     elif SCENARIO == "handshake":
         await handshake()
     else:
