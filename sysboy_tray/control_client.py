@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import threading
@@ -131,13 +132,17 @@ class ControlClient:
         self.timeout = timeout
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
+        # websockets 17 wants its connection held as a context; the stack holds it for us
+        self._stack = contextlib.ExitStack()
         try:
-            self._ws: ClientConnection = connect(
-                f"ws://{host}:{port}{CONTROL_PATH}",
-                additional_headers={"Authorization": f"Bearer {token}"},
-                open_timeout=timeout,
-                close_timeout=1,
-                compression=None,
+            self._ws: ClientConnection = self._stack.enter_context(
+                connect(
+                    f"ws://{host}:{port}{CONTROL_PATH}",
+                    additional_headers={"Authorization": f"Bearer {token}"},
+                    open_timeout=timeout,
+                    close_timeout=1,
+                    compression=None,
+                )
             )
         except InvalidStatus as exc:
             body = exc.response.body.decode("utf-8", "replace").strip() if exc.response.body else ""
@@ -166,7 +171,7 @@ class ControlClient:
         return cls(port, token, timeout=timeout)
 
     def close(self) -> None:
-        self._ws.close()
+        self._stack.close()
 
     def __enter__(self) -> ControlClient:
         return self

@@ -1,0 +1,269 @@
+"""The control API at /control over live sockets: who may connect, and every op."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from sysboy_tray.advertise import lan_addresses
+from sysboy_tray.app import App
+from sysboy_tray.config import Paths
+from sysboy_tray.control import control_factory, ensure_token
+from sysboy_tray.control_client import ControlClient
+from sysboy_tray.errors import ControlError, NotRunning
+from tests.conftest import SettableSource, scaled
+from tests.meter import Meter
+
+
+@pytest.fixture
+def sources() -> dict[str, SettableSource]:
+    return {
+        "cpu": SettableSource("cpu", 12.3, label="CPU"),
+        "ram": SettableSource("ram", 40.0, label="RAM"),
+        "vram": SettableSource("vram", None, label="VRAM"),
+    }
+
+
+@pytest.fixture
+def app(sources: dict[str, SettableSource]) -> Iterator[App]:
+    paths = Paths.default()
+    paths.config_dir.mkdir(parents=True, exist_ok=True)
+    paths.settings_file.write_text(json.dumps({"metric": "cpu", "custom_ttl_s": 1}))
+    running = App(
+        paths,
+        sources=sources,
+        port=0,
+        interval=0.1,
+        advertise=False,
+        control=control_factory(paths),
+    )
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def client(app: App) -> Iterator[ControlClient]:
+    with ControlClient.find(timeout=scaled(5)) as control:
+        yield control
+
+
+def token() -> str:
+    return Paths.default().token_file.read_text()
+
+
+def refusal(url: str, headers: dict[str, str], origin: str | None = None) -> tuple[int, str]:
+    with pytest.raises(InvalidStatus) as info:
+        connect(
+            url,
+            additional_headers=headers,
+            origin=origin,  # type: ignore[arg-type]
+            open_timeout=scaled(5),
+        )
+    response = info.value.response
+    return response.status_code, response.body.decode() if response.body else ""
+
+
+# -- who may connect -------------------------------------------------------------------
+
+
+def test_token_file_is_private_random_hex_and_kept(app: App) -> None:
+    path = app.paths.token_file
+    text = path.read_text()
+    assert len(text) >= 64 and int(text, 16) > 0
+    if os.name == "posix":
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert ensure_token(path) == text  # the next start keeps it
+
+
+def test_loosened_or_damaged_token_is_fixed(user_dirs: Path) -> None:
+    path = Paths.default().token_file
+    first = ensure_token(path)
+    path.chmod(0o644)
+    assert ensure_token(path) == first
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    path.write_text("short")
+    fresh = ensure_token(path)
+    assert fresh != "short" and len(fresh) == 64
+
+
+def test_missing_or_wrong_token_is_refused_with_403(app: App) -> None:
+    url = f"ws://127.0.0.1:{app.port}/control"
+    assert refusal(url, {})[0] == 403
+    wrong = "0" * 64
+    status, body = refusal(url, {"Authorization": f"Bearer {wrong}"})
+    assert status == 403 and "token" in body
+    assert refusal(url, {"Authorization": token()})[0] == 403  # no "Bearer"
+    with connect(url, additional_headers={"Authorization": f"Bearer {token()}"}) as ws:
+        ws.send('{"op": "status"}')
+        assert json.loads(ws.recv(scaled(5)))["ok"] is True
+
+
+def test_browser_origin_is_refused_even_with_the_token(app: App) -> None:
+    url = f"ws://127.0.0.1:{app.port}/control"
+    headers = {"Authorization": f"Bearer {token()}"}
+    for origin in ("http://evil.example", "null", "http://127.0.0.1"):
+        assert refusal(url, headers, origin)[0] == 403
+
+
+def test_peer_that_is_not_this_pcs_loopback_is_refused(app: App) -> None:
+    lan = next((a for a in lan_addresses() if not a.startswith("127.")), None)
+    if lan is None:
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    headers = {"Authorization": f"Bearer {token()}"}
+    status, body = refusal(f"ws://{lan}:{app.port}/control", headers)
+    assert status == 403 and "this PC" in body
+    # the same address reaches /device: it is the control gate that refused
+    with connect(f"ws://{lan}:{app.port}/device", open_timeout=scaled(5)) as ws:
+        ws.send('{"type": "status", "rssi": -40, "heap": 1, "uptime": 1}')
+        assert json.loads(ws.recv(scaled(5)))["type"] == "error"  # hello expected first
+
+
+def test_client_says_the_app_is_not_running(user_dirs: Path) -> None:
+    with pytest.raises(NotRunning, match="Sysboy is not running"):
+        ControlClient.find()
+    # a state file left by a crashed app, pointing at a dead port
+    paths = Paths.default()
+    ensure_token(paths.token_file)
+    paths.data_dir.mkdir(parents=True, exist_ok=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    paths.state_file.write_text(json.dumps({"port": dead}))
+    with pytest.raises(NotRunning, match="Sysboy is not running"):
+        ControlClient.find()
+
+
+# -- requests ----------------------------------------------------------------------------
+
+
+def test_bad_requests_get_sentences_and_the_connection_survives(app: App) -> None:
+    url = f"ws://127.0.0.1:{app.port}/control"
+    with connect(url, additional_headers={"Authorization": f"Bearer {token()}"}) as ws:
+        for frame, words in [
+            ("{not json", "not valid JSON"),
+            ("[1, 2]", "JSON object"),
+            ('{"op": "fly"}', "unknown op"),
+            (b"\x00\x01", "binary"),
+            ('{"op": "metric", "metric": 5}', "metric name"),
+            ('{"op": "needle", "value": 2}', "between 0 and 1"),
+            ('{"op": "needle", "value": 0.5}', "no device is connected"),
+            ('{"op": "push", "name": "x", "value": "high"}', "finite number"),
+            ('{"op": "push", "name": "cpu", "value": 1}', "cannot be used"),
+            ('{"op": "calibrate", "points": [[0, 0]]}', "2 to 11 points"),
+            ('{"op": "metric", "metric": "nope", "id": 7}', "there is no metric 'nope'"),
+        ]:
+            ws.send(frame)
+            reply = json.loads(ws.recv(scaled(5)))
+            assert reply["ok"] is False and words in reply["error"], (frame, reply)
+        assert reply["id"] == 7
+        ws.send('{"op": "status"}')
+        assert json.loads(ws.recv(scaled(5)))["ok"] is True
+
+
+def test_status_lists_devices_metrics_and_where_it_listens(app: App, client: ControlClient) -> None:
+    with Meter(app.port, "dev-a", name="Desk meter") as meter:
+        meter.wait_for("cpu")
+        status = client.status()
+    assert status.port == app.port and status.version
+    assert status.addresses and status.metric == "cpu"
+    (device,) = status.devices
+    assert (device.id, device.name, device.address, device.metric) == (
+        "dev-a",
+        "Desk meter",
+        "127.0.0.1",
+        "cpu",
+    )
+    metrics = {m.id: m for m in status.metrics}
+    assert metrics["cpu"].available and metrics["cpu"].live
+    assert metrics["cpu"].value == pytest.approx(12.3)
+    assert not metrics["vram"].available and metrics["vram"].reason == "sensor unplugged"
+
+
+def test_global_and_per_device_metric(app: App, client: ControlClient) -> None:
+    with Meter(app.port, "dev-a") as a, Meter(app.port, "dev-b") as b:
+        a.wait_for("cpu")
+        b.wait_for("cpu")
+        client.set_metric("ram", "dev-a")
+        assert a.wait_for("ram")[0]["value"] == 40.0
+        client.set_metric("vram")  # global: dev-b follows, dev-a keeps its own choice
+        b.wait_for("park")
+        assert not a.of_type("park") and not b.of_type("ram")
+        assert {d.id: d.metric for d in client.status().devices} == {
+            "dev-a": "ram",
+            "dev-b": "vram",
+        }
+    with pytest.raises(ControlError, match="there is no metric 'nope'"):
+        client.set_metric("nope")
+
+
+def test_needle_sweep_identify_reach_the_device_and_raw_mode_ends_with_the_client(
+    app: App,
+) -> None:
+    with Meter(app.port, "dev-a") as meter:
+        meter.wait_for("cpu")
+        with ControlClient.find() as control:
+            assert control.needle(0.25) == "dev-a"
+            control.sweep("dev-a")
+            control.identify()
+            meter.wait_for("identify")
+            with pytest.raises(ControlError, match="device 'ghost' is not connected"):
+                control.needle(0.5, "ghost")
+        # the client left without ending raw mode: the app ends it for the device
+        meter.wait_until(lambda ms: {"type": "needle", "value": None} in ms)
+        kinds = [m["type"] for m in meter.messages if m["type"] not in ("cpu", "hello")]
+        assert kinds == ["needle", "sweep", "identify", "needle"]
+        assert meter.of_type("needle")[0]["value"] == 0.25
+
+
+def test_calibrate_waits_for_the_ack_and_keeps_a_copy(app: App, client: ControlClient) -> None:
+    points = ((0.0, 0.0), (50.0, 0.47), (100.0, 0.97))
+    with Meter(app.port, "dev-a", calibration=[[0, 0.01], [100, 0.99]]) as meter:
+        meter.wait_for("cpu")
+        assert client.calibration().points == ((0.0, 0.01), (100.0, 0.99))
+        assert client.calibrate(points) == "dev-a"
+        assert meter.of_type("calibration")[-1]["points"] == [list(p) for p in points]
+        now = client.calibration("dev-a")
+        assert now.points == points and now.saved == points
+    assert app.store.settings.devices["dev-a"].calibration == points
+
+
+def test_calibrate_without_ack_is_an_error_in_words(
+    app: App, client: ControlClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sysboy_tray import session
+
+    original = session.DeviceSession.command
+
+    async def quick(self: session.DeviceSession, message: object, timeout: float = 5.0) -> None:
+        await original(self, message, timeout=scaled(0.3))  # type: ignore[arg-type]
+
+    monkeypatch.setattr(session.DeviceSession, "command", quick)
+    with Meter(app.port, "dev-a", ack=False) as meter:
+        meter.wait_for("cpu")
+        with pytest.raises(ControlError, match="did not confirm the calibration"):
+            client.calibrate(((0.0, 0.0), (100.0, 0.9)))
+    assert "dev-a" not in app.store.settings.devices
+
+
+def test_pushed_metric_reaches_a_device_and_expires(app: App, client: ControlClient) -> None:
+    with Meter(app.port, "dev-a") as meter:
+        meter.wait_for("cpu")
+        assert client.push("build", 42, unit="%", label="Build") == 1.0
+        client.set_metric("build", "dev-a")
+        sample = meter.wait_for("build")[0]
+        assert (sample["value"], sample["label"]) == (42.0, "Build")
+        metrics = {m.id: m for m in client.status().metrics}
+        assert metrics["build"].pushed and metrics["build"].value == 42.0
+        # not pushed again within custom_ttl_s (1 s here): the needle parks
+        meter.wait_for("park", timeout=5)
+        reason = {m.id: m for m in client.status().metrics}.get("build")
+        assert reason is None or not reason.available
