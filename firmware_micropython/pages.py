@@ -15,6 +15,8 @@ _STYLE = (
     ".nets a{display:flex;justify-content:space-between;align-items:center;padding:.7rem .2rem;"
     "border-bottom:1px solid #eee;color:#222;text-decoration:none;overflow-wrap:anywhere}"
     ".nets li:last-child a{border:0}"
+    ".card>label:first-child{margin-top:0}"
+    "details{margin-top:1rem}summary{color:#555;font-size:.9rem}"
     ".sig{color:#888;font-size:.85rem;white-space:nowrap;margin-left:.6rem}"
     "label{display:block;font-weight:600;margin:.8rem 0 .25rem}"
     "input{width:100%;font:inherit;padding:.65rem;border:1px solid #bbb;border-radius:8px;"
@@ -30,13 +32,6 @@ _STYLE = (
     ".info{background:#e1ecf7;color:#173f66}"
     "footer{font-size:.8rem;color:#888;margin:1.2rem 0;text-align:center}"
 )
-
-# why the portal is open, as the supervisor names it: (note style, words)
-_REASONS = {
-    "no credentials": ("info", "Choose the Wi-Fi network the meter should join."),
-    "wrong password": ("bad", "The saved Wi-Fi password was refused. Enter it again."),
-    "button": ("info", "Setup opened with the button. The saved settings stay until you save."),
-}
 
 
 def _page(title, body, refresh_s=0):
@@ -80,7 +75,7 @@ def _networks(networks):
     return '<ul class="nets">' + "".join(items) + "</ul>"
 
 
-def _form(ssid, server):
+def _form(ssid, server, device):
     focus_password = " autofocus" if ssid else ""
     return (
         '<form class="card" method="post" action="/join">'
@@ -96,19 +91,26 @@ def _form(ssid, server):
         'spellcheck="false" placeholder="192.168.1.20:47800" value="%s">'
         '<p class="hint">Only if your network hides the PC from the meter '
         "(the meter finds it by itself on most home networks).</p>"
+        "<details><summary>Setup network password</summary>"
+        '<label for="ap_password">New password for %s</label>'
+        '<input id="ap_password" name="ap_password" type="password" maxlength="63" '
+        'autocomplete="new-password">'
+        '<p class="hint">The network you are on now. Leave empty to keep it.</p></details>'
         "<button>Save and join</button></form>"
-    ) % (html_escape(ssid), focus_password, html_escape(server))
+    ) % (html_escape(ssid), focus_password, html_escape(server), html_escape(device or "it"))
 
 
-def setup_page(networks, ssid="", server="", notice="", device=""):
-    """The main page: networks nearby, rescan, and the form; `notice` is a reason or a problem."""
+def setup_page(networks, ssid="", server="", notice="", device="", notice_kind="info"):
+    """The main page: networks nearby, rescan, and the form; `notice` says why, or what failed
+    (`notice_kind` "bad")."""
     body = "<h1>Sysboy2000 setup</h1>"
-    kind, text = _REASONS.get(notice, ("bad", notice))
-    if text:
-        body += _note(kind, text)
+    if notice:
+        body += _note(notice_kind, notice)
     body += "<h2>Networks nearby</h2><div class=card>" + _networks(networks)
+    if networks:
+        body += '<p class="hint">Tap yours to fill in its name.</p>'
     body += '<form method="get" action="/scan"><button class="alt">Scan again</button></form></div>'
-    body += "<h2>Join</h2>" + _form(ssid, server)
+    body += "<h2>Join</h2>" + _form(ssid, server, device)
     body += "<footer>Meter %s &middot; this page works without internet</footer>" % html_escape(
         device
     )

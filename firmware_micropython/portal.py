@@ -45,19 +45,25 @@ def _age_s(since_ms):
 
 
 def check_form(form):
-    """Validate the setup form: (ssid, password, server) or HTTPError(400) saying what is wrong."""
+    """The settings the setup form asks to save, checked; HTTPError(400) says what is wrong."""
     ssid = form.get("ssid", "")
     password = form.get("password", "")
     server = form.get("server", "").strip()
+    ap_password = form.get("ap_password", "")
     if not ssid:
         raise HTTPError(400, "Enter the name of the Wi-Fi network.")
     if len(ssid.encode("utf-8")) > 32 or any(ord(c) < 32 for c in ssid):
         raise HTTPError(400, "A Wi-Fi network name has at most 32 bytes and no control characters.")
     if password and not (8 <= len(password) <= 63 or _is_hex_key(password)):
         raise HTTPError(400, "A Wi-Fi password has 8 to 63 characters (empty for an open network).")
-    if any(ord(c) < 32 or ord(c) > 126 for c in password):
+    if any(ord(c) < 32 or ord(c) > 126 for c in password + ap_password):
         raise HTTPError(400, "A Wi-Fi password uses plain letters, digits and signs only.")
-    return ssid, password, check_server(server)
+    settings = {"ssid": ssid, "password": password, "server": check_server(server)}
+    if ap_password:
+        if not 8 <= len(ap_password) <= 63:
+            raise HTTPError(400, "The setup network password needs 8 to 63 characters.")
+        settings["ap_password"] = ap_password
+    return settings
 
 
 def _is_hex_key(text):
@@ -187,6 +193,7 @@ class Portal:
         try:
             if self.clients > MAX_CLIENTS:
                 await _send(writer, _error(503, "Too many connections. Try again in a moment."))
+                await _discard(reader)
                 return
             try:
                 request = await _read_request(reader)
@@ -235,16 +242,15 @@ class Portal:
             return self._result_page()
         return _redirect(self.home)
 
-    def _setup_page(self, ssid, server=None, notice=None, status=200):
+    def _setup_page(self, ssid, server=None, problem=None, status=200):
         import pages
         import wifi
 
         networks = self.scans.get() if self.joining is None else self.scans.networks
         if server is None:
             server = self.cfg.get("server") or ""
-        if notice is None:
-            notice = self.reason
-        page = pages.setup_page(networks, ssid, server, notice, device=wifi.ap_name())
+        notice, kind = (self.reason, "info") if problem is None else (problem, "bad")
+        page = pages.setup_page(networks, ssid, server, notice, wifi.ap_name(), kind)
         return response(status, page)
 
     def _join_form(self, request):
@@ -253,27 +259,25 @@ class Portal:
             raise HTTPError(415, "The setup form must be sent as a web form.")
         form = decode_form(request.body)
         try:
-            ssid, password, server = check_form(form)
+            settings = check_form(form)
         except HTTPError as exc:
             page = self._setup_page(form.get("ssid", ""), form.get("server", ""), exc.message, 400)
             return page
         if self.joining is None:
-            self._save(ssid, password, server)
+            self._save(settings)
             self.result = None
-            self.joining = asyncio.create_task(self._join(ssid, password))
+            self.joining = asyncio.create_task(self._join(settings["ssid"], settings["password"]))
         return _redirect("/result", 303)
 
-    def _save(self, ssid, password, server):
+    def _save(self, settings):
         import config
 
         cfg = dict(self.cfg)
-        cfg["ssid"] = ssid
-        cfg["password"] = password
-        cfg["server"] = server
+        cfg.update(settings)
         cfg["wrong_password_count"] = 0
         config.save(cfg)
         self.cfg = cfg
-        print("portal saved settings for network %r" % ssid)
+        print("portal saved settings for network %r" % cfg["ssid"])
 
     async def _join(self, ssid, password):
         import wifi

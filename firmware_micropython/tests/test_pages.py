@@ -19,7 +19,8 @@ def test_setup_page_escapes_everything_typed_or_scanned():
     page = pages.setup_page([(EVIL, -50, False)], EVIL, EVIL, EVIL, EVIL)
     assert "<script>" not in page
     assert "&lt;script&gt;" in page
-    assert page.count("&lt;script&gt;") == 5  # list entry, ssid field, server field, note, footer
+    # list entry, ssid field, server field, note, setup network label, footer
+    assert page.count("&lt;script&gt;") == 6
 
 
 def test_setup_page_has_the_form_and_no_javascript():
@@ -44,9 +45,13 @@ def test_pages_stay_under_20_kb_even_at_worst():
         assert len(other.encode("utf-8")) < 20 * 1024
 
 
-def test_known_reasons_are_worded():
-    assert "Choose the Wi-Fi network" in pages.setup_page([], notice="no credentials")
-    assert "password was refused" in pages.setup_page([], notice="wrong password")
+def test_the_notice_says_why_or_what_failed():
+    assert '<p class="note info">Pick a network.</p>' in pages.setup_page(
+        [], notice="Pick a network."
+    )
+    page = pages.setup_page([], notice="Wrong password.", notice_kind="bad")
+    assert '<p class="note bad">Wrong password.</p>' in page
+    assert "note" not in pages.setup_page([]).split("<main>")[1]
 
 
 def test_joining_page_refreshes_without_script():
@@ -56,10 +61,17 @@ def test_joining_page_refreshes_without_script():
 
 def test_form_check_accepts_good_settings():
     form = {"ssid": "Home", "password": "secret123", "server": " 192.168.1.20:47800 "}
-    assert portal.check_form(form) == ("Home", "secret123", "192.168.1.20:47800")
-    assert portal.check_form({"ssid": "Open"}) == ("Open", "", "")
-    assert portal.check_form({"ssid": "K", "password": "ab" * 32})[1] == "ab" * 32
-    assert portal.check_form({"ssid": EVIL, "password": "12345678"})[0] == EVIL
+    assert portal.check_form(form) == {
+        "ssid": "Home",
+        "password": "secret123",
+        "server": "192.168.1.20:47800",
+    }
+    assert portal.check_form({"ssid": "Open"}) == {"ssid": "Open", "password": "", "server": ""}
+    assert portal.check_form({"ssid": "K", "password": "ab" * 32})["password"] == "ab" * 32
+    assert portal.check_form({"ssid": EVIL, "password": "12345678"})["ssid"] == EVIL
+    # the setup network's own password changes only when one is given
+    assert portal.check_form({"ssid": "K", "ap_password": ""}).get("ap_password") is None
+    assert portal.check_form({"ssid": "K", "ap_password": "new-pass"})["ap_password"] == "new-pass"
 
 
 def test_form_check_refuses_in_words():
@@ -76,6 +88,8 @@ def test_form_check_refuses_in_words():
         {"ssid": "Home", "server": "pc:port"},
         {"ssid": "Home", "server": "bad host:80"},
         {"ssid": "Home", "server": ":80"},
+        {"ssid": "Home", "ap_password": "short"},
+        {"ssid": "Home", "ap_password": "x" * 64},
     ):
         with raises(HTTPError) as info:
             portal.check_form(form)

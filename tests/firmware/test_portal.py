@@ -1,0 +1,301 @@
+"""The setup portal under the real MicroPython unix port: HTTP limits, probes, escaping, DNS."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import dns.flags
+import dns.message
+import dns.query
+import dns.rcode
+import dns.rdatatype
+import dns.resolver
+import pytest
+
+from tests.conftest import scaled
+from tests.firmware.portal_sim import Portal, exchange, firmware_constant, get, post_form
+
+AP_IP = "192.168.4.1"  # the config's default ap_ip: what the DNS server answers
+PROBES = [
+    ("/generate_204", "connectivitycheck.gstatic.com"),
+    ("/gen_204", "clients3.google.com"),
+    ("/hotspot-detect.html", "captive.apple.com"),
+    ("/library/test/success.html", "www.apple.com"),
+    ("/connecttest.txt", "www.msftconnecttest.com"),
+    ("/ncsi.txt", "www.msftncsi.com"),
+    ("/redirect", "www.msftconnecttest.com"),
+    ("/canonical.html", "detectportal.firefox.com"),
+    ("/success.txt", "detectportal.firefox.com"),
+    ("/", "example.com"),
+]
+
+
+@pytest.fixture(scope="module")
+def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
+    with Portal(tmp_path_factory.mktemp("portal")) as running:
+        yield running
+
+
+def test_the_page_is_small_server_rendered_html(portal: Portal) -> None:
+    reply = get(portal.http_port, "/")
+    assert reply.status == 200, reply.body
+    assert reply.headers["content-type"] == "text/html; charset=utf-8"
+    assert reply.headers["cache-control"] == "no-store"
+    assert len(reply.body) < 20 * 1024
+    page = reply.text
+    assert "<script" not in page.lower()
+    for part in ('action="/join"', 'name="ssid"', 'name="password"', 'name="server"'):
+        assert part in page
+    assert page.count('<li><a href="/?ssid=') >= 1, "the scanned networks are listed"
+    assert "Sysboy-" in page
+    head = exchange(
+        portal.http_port, f"HEAD / HTTP/1.1\r\nHost: 127.0.0.1:{portal.http_port}\r\n\r\n".encode()
+    )
+    assert head.status == 200 and head.body == b""  # fmt: skip
+
+
+@pytest.mark.parametrize(("path", "host"), PROBES)
+def test_os_probes_are_sent_to_the_portal(portal: Portal, path: str, host: str) -> None:
+    reply = get(portal.http_port, path, host)
+    assert reply.status == 302
+    assert reply.headers["location"] == portal.home
+
+
+def test_any_other_path_is_sent_home_too(portal: Portal) -> None:
+    for path in ("/nothing-here", "/generate_204", "/a%20b/c?x=1"):
+        reply = get(portal.http_port, path)
+        assert (reply.status, reply.headers["location"]) == (302, portal.home), path
+
+
+@pytest.mark.parametrize("path", ["/favicon.ico", "/wpad.dat"])
+def test_favicon_and_wpad_are_not_found(portal: Portal, path: str) -> None:
+    assert get(portal.http_port, path).status == 404
+    assert get(portal.http_port, path, "wpad").status == 404
+
+
+def test_an_ssid_in_the_address_is_escaped(portal: Portal) -> None:
+    reply = get(portal.http_port, "/?ssid=%3Cscript%3Ealert(%22x%22)%3C%2Fscript%3E")
+    assert reply.status == 200
+    assert "<script" not in reply.text
+    assert 'value="&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"' in reply.text
+
+
+def test_a_bad_form_is_refused_with_the_form_again_escaped(portal: Portal) -> None:
+    reply = post_form(portal.http_port, b"ssid=%3Cscript%3E&password=short&server=")
+    assert reply.status == 400
+    assert "8 to 63 characters" in reply.text
+    assert 'value="&lt;script&gt;"' in reply.text and "<script" not in reply.text
+    assert not (portal.device_dir / "sysboy.json").exists() or not portal.saved().get("ssid")
+
+
+def test_broken_percent_encoding_is_400(portal: Portal) -> None:
+    for body in (b"ssid=%zz&password=12345678", b"ssid=Home%&password=12345678", b"ssid=%C3"):
+        reply = post_form(portal.http_port, body)
+        assert reply.status == 400, body
+        assert "percent-encoding" in reply.text or "UTF-8" in reply.text
+    assert get(portal.http_port, "/?ssid=%E0%A4").status == 400
+    assert get(portal.http_port, "/%zz").status == 400
+
+
+def test_an_oversized_body_is_413(portal: Portal) -> None:
+    body = b"ssid=Home&password=" + b"x" * 5000
+    reply = post_form(portal.http_port, body)
+    assert reply.status == 413
+    assert "too large" in reply.text
+    # a lying Content-Length is refused before the body is read
+    reply = post_form(portal.http_port, b"ssid=Home", Content_Length="1025")
+    assert reply.status == 413
+    assert get(portal.http_port, "/").status == 200, "the portal keeps serving"
+
+
+def test_oversized_headers_are_431(portal: Portal) -> None:
+    big = f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{portal.http_port}\r\nCookie: {'a' * 3000}\r\n\r\n"
+    reply = exchange(portal.http_port, big.encode())
+    assert reply.status == 431
+    assert "too large" in reply.text
+    many = "GET / HTTP/1.1\r\n" + "".join(f"X-{i}: y\r\n" for i in range(60)) + "\r\n"
+    assert exchange(portal.http_port, many.encode()).status == 431
+
+
+def test_other_bad_requests_get_a_clear_4xx(portal: Portal) -> None:
+    port = portal.http_port
+    assert exchange(port, b"BREW / HTTP/1.1\r\nHost: x\r\n\r\n").status == 405
+    assert exchange(port, b"GET / HTTP/9.9\r\n\r\n").status == 400
+    assert exchange(port, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n").status == 400
+    head = f"POST /join HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    assert exchange(port, head).status == 411
+    chunked = post_form(port, b"", Transfer_Encoding="chunked")
+    assert chunked.status == 501
+    assert post_form(port, b'{"ssid": "x"}', Content_Type="application/json").status == 415
+    assert post_form(port, b"ssid=Home&password=12345678", path="/elsewhere").status == 405
+
+
+def test_slow_and_unfinished_requests_time_out(portal: Portal) -> None:
+    read_timeout = firmware_constant("portal.py", "READ_TIMEOUT_S")
+    request_limit = firmware_constant("portal.py", "REQUEST_S")
+    replies: dict[str, bytes] = {}
+
+    def unfinished() -> None:
+        with socket.create_connection(("127.0.0.1", portal.http_port)) as s:
+            s.settimeout(scaled(read_timeout + 10))
+            s.sendall(b"GET / HTTP/1.1\r\nHost: ")
+            replies["unfinished"] = s.recv(4096)
+
+    def dribbling() -> None:
+        with socket.create_connection(("127.0.0.1", portal.http_port)) as s:
+            s.settimeout(scaled(request_limit + 10))
+            for byte in b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n":
+                try:
+                    s.sendall(bytes([byte]))
+                except OSError:
+                    break  # the server already answered and closed
+                time.sleep(read_timeout / 4)
+            replies["dribbling"] = s.recv(4096)
+
+    threads = [threading.Thread(target=f) for f in (unfinished, dribbling)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(scaled(request_limit + 20))
+    for name in ("unfinished", "dribbling"):
+        assert replies.get(name, b"").startswith(b"HTTP/1.1 408 "), (name, replies)
+    assert get(portal.http_port, "/").status == 200, "the portal keeps serving"
+
+
+def test_connections_beyond_the_limit_are_turned_away(portal: Portal) -> None:
+    limit = firmware_constant("portal.py", "MAX_CLIENTS")
+    idle = [socket.create_connection(("127.0.0.1", portal.http_port)) for _ in range(limit)]
+    try:
+        time.sleep(0.2)  # let the server accept them all
+        reply = get(portal.http_port, "/")
+        assert reply.status == 503
+    finally:
+        for s in idle:
+            s.close()
+    deadline = time.monotonic() + scaled(10)
+    while get(portal.http_port, "/").status != 200:
+        assert time.monotonic() < deadline, "slots were not given back"
+        time.sleep(0.1)
+
+
+def _resolver(portal: Portal) -> dns.resolver.Resolver:
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers = ["127.0.0.1"]
+    resolver.port = portal.dns_port
+    resolver.lifetime = scaled(5)
+    return resolver
+
+
+def test_dns_answers_every_name_with_the_ap_address(portal: Portal) -> None:
+    resolver = _resolver(portal)
+    for name in ("connectivitycheck.gstatic.com", "captive.apple.com", "example.com"):
+        answer = resolver.resolve(name, "A")
+        assert [r.address for r in answer] == [AP_IP]
+        assert answer.rrset is not None and answer.rrset.ttl == 60
+
+
+def test_dns_answers_aaaa_with_an_empty_noerror(portal: Portal) -> None:
+    query = dns.message.make_query("captive.apple.com", dns.rdatatype.AAAA)
+    reply = dns.query.udp(query, "127.0.0.1", port=portal.dns_port, timeout=scaled(5))
+    assert reply.rcode() == dns.rcode.NOERROR
+    assert reply.flags & dns.flags.QR
+    assert reply.answer == []
+    with pytest.raises(dns.resolver.NoAnswer):
+        _resolver(portal).resolve("captive.apple.com", "AAAA")
+
+
+def test_dns_drops_malformed_packets_and_keeps_serving(portal: Portal) -> None:
+    good = dns.message.make_query("example.com", dns.rdatatype.A)
+    wire = good.to_wire()
+    answer_packet = bytearray(wire)
+    answer_packet[2] |= 0x80  # QR set: a response, not a query
+    bad_packets = [
+        b"",
+        b"\x00",
+        b"\xff" * 11,
+        wire[:-3],  # truncated question
+        bytes(answer_packet),
+        wire[:12] + b"\xc0\x0c\x00\x01\x00\x01",  # a name pointing at itself
+        bytes(range(256)) * 2,
+    ]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(scaled(0.5))
+        for packet in bad_packets:
+            s.sendto(packet, ("127.0.0.1", portal.dns_port))
+            with pytest.raises(TimeoutError):
+                s.recvfrom(2048)
+        s.settimeout(scaled(5))
+        s.sendto(wire, ("127.0.0.1", portal.dns_port))
+        data, _ = s.recvfrom(2048)
+    reply = dns.message.from_wire(data)
+    assert reply.id == good.id
+    assert [r.address for r in reply.answer[0]] == [AP_IP]
+
+
+def test_a_form_with_markup_is_saved_joined_and_shown_escaped(tmp_path: Path) -> None:
+    ssid = '<script>alert("x")</script>'
+    with Portal(tmp_path) as portal:
+        body = b"ssid=%3Cscript%3Ealert%28%22x%22%29%3C%2Fscript%3E&password=hunter2hunter2&server="
+        reply = post_form(portal.http_port, body)
+        assert (reply.status, reply.headers["location"]) == (303, "/result")
+        saved = portal.saved()
+        assert (saved["ssid"], saved["password"], saved["server"]) == (ssid, "hunter2hunter2", "")
+        deadline = time.monotonic() + scaled(40)
+        while "Joined" not in (page := get(portal.http_port, "/result").text):
+            assert "Joining" in page, page
+            assert time.monotonic() < deadline, "the join never finished"
+            time.sleep(0.2)
+        assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+        assert "<script" not in page
+        # the portal closes once the result was shown
+        deadline = time.monotonic() + scaled(10)
+        while portal.serving():
+            assert time.monotonic() < deadline, "the portal stayed open after the join"
+            time.sleep(0.1)
+
+
+def test_an_idle_portal_restarts_the_device(tmp_path: Path) -> None:
+    with Portal(tmp_path, SYSBOY_PORTAL_IDLE_S="2") as portal:
+        try:
+            portal.proc.wait(timeout=scaled(30))
+        except Exception:
+            pytest.fail("the idle portal never restarted:\n" + portal.output())
+        assert "idle" in portal.output()
+
+
+def test_scanned_networks_are_listed_once_strongest_first(portal: Portal) -> None:
+    page = get(portal.http_port, "/").text
+    entries = re.findall(r'<li><a href="/\?ssid=[^"]*"><span>([^<]*)</span>.*?</a></li>', page)
+    assert entries, page
+    assert len(entries) == len(set(entries)), entries
+    bars = [m.count("\u25ae") for m in re.findall(r'<span class="sig">([^<]*)</span>', page)]
+    assert bars == sorted(bars, reverse=True), bars
+    assert get(portal.http_port, "/scan").status == 303
+
+
+@pytest.mark.parametrize(
+    ("failure", "words"),
+    [("wrong password", "was not accepted"), ("not found", "No network named")],
+)
+def test_a_failed_join_is_told_in_words_and_the_portal_stays(
+    tmp_path: Path, failure: str, words: str
+) -> None:
+    with Portal(tmp_path, SYSBOY_SIM_WIFI=failure) as portal:
+        body = b"ssid=Home+Net&password=not-the-one&server=&ap_password=my-own-pass"
+        reply = post_form(portal.http_port, body)
+        assert reply.status == 303
+        deadline = time.monotonic() + scaled(40)
+        while "Joining" in (page := get(portal.http_port, "/result").text):
+            assert time.monotonic() < deadline, "the join never finished"
+            time.sleep(0.2)
+        assert words in page and "Home Net" in page
+        assert 'value="Home Net"' in page, "the form comes back with the name filled in"
+        saved = portal.saved()
+        assert (saved["ssid"], saved["password"]) == ("Home Net", "not-the-one")
+        assert saved["ap_password"] == "my-own-pass"
+        assert portal.serving() and get(portal.http_port, "/").status == 200
