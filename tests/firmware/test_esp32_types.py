@@ -58,6 +58,8 @@ def _mypy(stubs: Path, source_root: Path, files: list[str], tmp: Path) -> tuple[
     config.write_text(
         "[mypy]\n"
         "python_version = 3.11\n"
+        # sys.platform checks take the board's branch, as on the ESP32
+        "platform = esp32\n"
         f"custom_typeshed_dir = {stubs}\n"
         f"mypy_path = {stubs}{os.pathsep}{source_root}\n"
         "no_site_packages = True\n"
