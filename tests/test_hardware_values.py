@@ -1,0 +1,323 @@
+"""Every worked value in docs/hardware.md (and its JSON twin) follows from the formulas."""
+
+from __future__ import annotations
+
+import cmath
+import json
+import math
+import re
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+GUIDE = (DOCS / "hardware.md").read_text(encoding="utf-8")
+VALUES: dict[str, Any] = json.loads((DOCS / "hardware_values.json").read_text(encoding="utf-8"))
+ASSUME: dict[str, float] = VALUES["assumptions"]
+
+E24 = [
+    10,
+    11,
+    12,
+    13,
+    15,
+    16,
+    18,
+    20,
+    22,
+    24,
+    27,
+    30,
+    33,
+    36,
+    39,
+    43,
+    47,
+    51,
+    56,
+    62,
+    68,
+    75,
+    82,
+    91,
+]
+E96 = [
+    100, 102, 105, 107, 110, 113, 115, 118, 121, 124, 127, 130, 133, 137, 140, 143,
+    147, 150, 154, 158, 162, 165, 169, 174, 178, 182, 187, 191, 196, 200, 205, 210,
+    215, 221, 226, 232, 237, 243, 249, 255, 261, 267, 274, 280, 287, 294, 301, 309,
+    316, 324, 332, 340, 348, 357, 365, 374, 383, 392, 402, 412, 422, 432, 442, 453,
+    464, 475, 487, 499, 511, 523, 536, 549, 562, 576, 590, 604, 619, 634, 649, 665,
+    681, 698, 715, 732, 750, 768, 787, 806, 825, 845, 866, 887, 909, 931, 953, 976,
+]  # fmt: skip
+
+
+def nearest(ohms: float, series: list[int]) -> float:
+    """The standard value closest to `ohms` (by ratio, as tolerances are)."""
+    base = len(str(series[0])) - 1
+    values = [v * 10.0 ** (d - base) for v in series for d in range(0, 8)]
+    return min(values, key=lambda v: abs(math.log(v / ohms)))
+
+
+def dac_code(volts: float) -> int:
+    return round(volts * ASSUME["dac_codes"] / ASSUME["vdd_v"])
+
+
+def meter_values(full_scale_ma: float, target_v: float, drive: str) -> dict[str, float]:
+    """What the guide's formulas give for one meter."""
+    amps = full_scale_ma / 1000
+    coil = ASSUME["coil_drop_v"] / amps
+    r_exact = target_v / amps
+    r_sense = nearest(r_exact, E96)
+    r_e24 = nearest(r_exact, E24)
+    v_fs = amps * r_sense
+    if drive == "op-amp":
+        out = amps * (r_sense + coil)
+        limit = ASSUME["opamp_limit_direct_v"]
+        loop_limit = limit / (r_sense + coil)
+    else:  # op-amp + Q1: the follower costs one base-emitter drop
+        out = v_fs + amps * coil + ASSUME["vbe_v"]
+        limit = ASSUME["opamp_limit_light_v"]
+        loop_limit = (limit - ASSUME["vbe_v"]) / (r_sense + coil)
+    most = min(ASSUME["dac_top_v"] / r_sense, loop_limit)
+    return {
+        "target_v": target_v,
+        "r_exact_ohm": r_exact,
+        "r_sense_ohm": r_sense,
+        "full_scale_v": v_fs,
+        "full_scale_code": dac_code(v_fs),
+        "full_scale_fraction": v_fs / ASSUME["vdd_v"],
+        "power_mw": amps**2 * r_sense * 1000,
+        "r_e24_ohm": r_e24,
+        "e24_full_scale_code": dac_code(amps * r_e24),
+        "coil_ohm": coil,
+        "opamp_output_v": out,
+        "opamp_limit_v": limit,
+        "headroom_v": limit - out,
+        "most_current_ma": most * 1000,
+        "most_current_pct": most / amps * 100,
+        "zero_pct": ASSUME["dac_bottom_v"] / r_sense / amps * 100,
+    }
+
+
+def filter_values(f: dict[str, float]) -> dict[str, float]:
+    """The PWM filter's figures from its parts (two loaded RC stages)."""
+    r1, c1, r2, c2 = f["r_f1_ohm"], f["c_f1_f"], f["r_f2_ohm"], f["c_f2_f"]
+    a, b = r1 * c1 * r2 * c2, r1 * c1 + r2 * c2 + r1 * c2
+
+    def gain(hz: float) -> float:
+        s = 2j * math.pi * hz
+        return abs(1 / (a * s * s + b * s + 1))
+
+    low, high = 1.0, 1e4
+    for _ in range(200):
+        mid = (low + high) / 2
+        low, high = (mid, high) if gain(mid) > 2**-0.5 else (low, mid)
+    root = cmath.sqrt(b * b - 4 * a)
+    p1, p2 = ((-b + root) / (2 * a)).real, ((-b - root) / (2 * a)).real
+    k1, k2 = p2 / (p1 - p2), -p1 / (p1 - p2)
+    t = 0.0
+    while 1 + k1 * math.exp(p1 * t) + k2 * math.exp(p2 * t) < 0.99:
+        t += 1e-6
+    fundamental = 2 * ASSUME["vdd_v"] / math.pi  # peak, at 50 % duty (the worst)
+    return {
+        "duty_bits": math.floor(math.log2(f["clock_hz"] / f["frequency_hz"])),
+        "stage_corner_hz": 1 / (2 * math.pi * r1 * c1),
+        "corner_hz": low,
+        "ripple_mv_pp": 2 * fundamental * gain(f["frequency_hz"]) * 1000,
+        "settle_ms": t * 1000,
+    }
+
+
+# --- reading the guide ----------------------------------------------------------------------
+
+PREFIX = {"": 1.0, "k": 1e3, "M": 1e6, "m": 1e-3, "µ": 1e-6, "n": 1e-9}
+QUANTITY = re.compile(r"(\d+(?:\.\d+)?)\s*(k|M|m|µ|n)?(Ω|V|A|W|Hz|F|s|%|bits)?(?![\w.])")
+
+
+@dataclass(frozen=True)
+class Printed:
+    """A number as the guide prints it: its value in base units and its rounding."""
+
+    value: float
+    half_step: float
+    unit: str
+
+    def matches(self, exact: float) -> bool:
+        return abs(exact - self.value) <= self.half_step * (1 + 1e-9) + 1e-12
+
+
+def printed(cell: str) -> list[Printed]:
+    found = []
+    for number, prefix, unit in QUANTITY.findall(cell):
+        decimals = len(number.partition(".")[2])
+        scale = PREFIX[prefix or ""]
+        found.append(Printed(float(number) * scale, 0.5 * 10.0**-decimals * scale, unit or ""))
+    return found
+
+
+def table(first_headers: tuple[str, ...]) -> list[dict[str, str]]:
+    """The guide's table whose header starts with `first_headers`, as rows of cells."""
+    lines = GUIDE.splitlines()
+    for start, line in enumerate(lines):
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and tuple(cells[: len(first_headers)]) == first_headers:
+            rows = []
+            for row in lines[start + 2 :]:
+                if not row.startswith("|"):
+                    break
+                values = [c.strip() for c in row.strip().strip("|").split("|")]
+                assert len(values) == len(cells), row
+                rows.append(dict(zip(cells, values, strict=True)))
+            return rows
+    raise AssertionError(f"no table starting {first_headers} in docs/hardware.md")
+
+
+def _meter(cell: str) -> float:
+    (amps,) = printed(cell)
+    return amps.value * 1000
+
+
+CHOICE = table(("Meter", "Target V_DAC"))
+HEADROOM = table(("Meter", "Coil (assumed)"))
+CHOICE_COLUMNS = {
+    "Target V_DAC": "target_v",
+    "R exact": "r_exact_ohm",
+    "R_SENSE (E96, 1 %)": "r_sense_ohm",
+    "Full-scale V_DAC": "full_scale_v",
+    "Full-scale code": "full_scale_code",
+    "Full-scale fraction": "full_scale_fraction",
+    "Power in R_SENSE": "power_mw",
+    "E24 (5 %) instead": "r_e24_ohm",
+    "E24 full-scale code": "e24_full_scale_code",
+}
+HEADROOM_COLUMNS = {
+    "Coil (assumed)": "coil_ohm",
+    "U1 output at full scale": "opamp_output_v",
+    "U1 can reach": "opamp_limit_v",
+    "Headroom": "headroom_v",
+    "Needle at DAC code 0": "zero_pct",
+}
+UNIT_SCALE = {"power_mw": 1e-3, "most_current_ma": 1e-3}  # the guide prints W and A
+
+
+def _json_meter(full_scale_ma: float) -> dict[str, Any]:
+    (meter,) = [m for m in VALUES["meters"] if m["full_scale_ma"] == full_scale_ma]
+    return meter
+
+
+def _computed(full_scale_ma: float) -> dict[str, float]:
+    meter = _json_meter(full_scale_ma)
+    return meter_values(full_scale_ma, meter["target_v"], meter["drive"])
+
+
+# --- the tests ------------------------------------------------------------------------------
+
+
+def test_the_guide_and_the_json_cover_the_same_meters() -> None:
+    wanted = [m["full_scale_ma"] for m in VALUES["meters"]]
+    assert wanted == [1, 5, 10]
+    assert [_meter(row["Meter"]) for row in CHOICE] == pytest.approx(wanted)
+    assert [_meter(row["Meter"]) for row in HEADROOM] == pytest.approx(wanted)
+
+
+@pytest.mark.parametrize("meter", VALUES["meters"], ids=lambda m: f"{m['full_scale_ma']}mA")
+def test_json_values_follow_the_formulas(meter: dict[str, Any]) -> None:
+    computed = meter_values(meter["full_scale_ma"], meter["target_v"], meter["drive"])
+    for key, exact in computed.items():
+        assert meter[key] == pytest.approx(exact, rel=1e-5), key
+
+
+@pytest.mark.parametrize("row", CHOICE, ids=lambda r: r["Meter"])
+def test_resistor_table_follows_the_formulas(row: dict[str, str]) -> None:
+    computed = _computed(_meter(row["Meter"]))
+    for column, key in CHOICE_COLUMNS.items():
+        (shown,) = printed(row[column])
+        exact = computed[key] * UNIT_SCALE.get(key, 1.0)
+        if key.endswith("code"):
+            assert shown.value == exact, f"{row['Meter']} {column}: {row[column]} != {exact}"
+        else:
+            assert shown.matches(exact), f"{row['Meter']} {column}: {row[column]} vs {exact:.5g}"
+
+
+@pytest.mark.parametrize("row", HEADROOM, ids=lambda r: r["Meter"])
+def test_headroom_table_follows_the_formulas(row: dict[str, str]) -> None:
+    full_scale_ma = _meter(row["Meter"])
+    computed = _computed(full_scale_ma)
+    assert row["Drive"] == _json_meter(full_scale_ma)["drive"]
+    for column, key in HEADROOM_COLUMNS.items():
+        (shown,) = printed(row[column])
+        assert shown.matches(computed[key]), f"{row['Meter']} {column}: {row[column]}"
+    current, percent = printed(row["Most current the circuit can push"])
+    assert current.matches(computed["most_current_ma"] / 1000), row
+    assert percent.matches(computed["most_current_pct"]), row
+
+
+@pytest.mark.parametrize("meter", VALUES["meters"], ids=lambda m: f"{m['full_scale_ma']}mA")
+def test_each_design_reaches_full_scale_and_protects_the_meter(meter: dict[str, Any]) -> None:
+    computed = meter_values(meter["full_scale_ma"], meter["target_v"], meter["drive"])
+    assert computed["headroom_v"] > 0.2  # the op-amp is not at its limit at full scale
+    assert computed["full_scale_v"] < ASSUME["dac_top_v"] - 0.5  # room above full scale
+    assert 100 < computed["most_current_pct"] < 120  # reachable, and never far past it
+    assert computed["power_mw"] < 250 / 4  # a quarter of a 0.25 W resistor's rating
+
+
+def test_pwm_filter_table_follows_the_formulas() -> None:
+    rows = {row["Quantity"]: row["Value"] for row in table(("Quantity", "Value"))}
+    parts = {
+        "frequency_hz": printed(rows["PWM frequency"])[0].value,
+        "clock_hz": 80e6,
+        "r_f1_ohm": printed(rows["R_F1"])[0].value,
+        "c_f1_f": printed(rows["C_F1"])[0].value,
+        "r_f2_ohm": printed(rows["R_F2"])[0].value,
+        "c_f2_f": printed(rows["C_F2"])[0].value,
+    }
+    for key, value in parts.items():
+        assert VALUES["pwm_filter"][key] == pytest.approx(value), key
+    computed = filter_values(parts)
+    shown = {
+        "duty_bits": rows["Duty resolution from the 80 MHz clock"],
+        "stage_corner_hz": rows["Corner of each stage"],
+        "corner_hz": rows["Corner of the two stages together (−3 dB)"],
+        "ripple_mv_pp": rows["Ripple at 20 kHz, worst case (50 % duty)"],
+        "settle_ms": rows["Settling to 1 % after a step"],
+    }
+    scale = {"ripple_mv_pp": 1e-3, "settle_ms": 1e-3}
+    for key, cell in shown.items():
+        exact = computed[key] * scale.get(key, 1.0)
+        assert printed(cell)[0].matches(exact), f"{key}: {cell} vs {exact:.4g}"
+        assert VALUES["pwm_filter"][key] == pytest.approx(computed[key], rel=1e-3), key
+    # the ripple is far below what a needle can show, and the filter settles within a frame
+    assert computed["ripple_mv_pp"] / 1000 < 1e-3 * 2.5
+    assert computed["settle_ms"] < 20
+
+
+def test_led_current_follows_ohms_law() -> None:
+    found = re.search(
+        r"R3 = (\d+) Ω gives \((\d+\.\d+) V − (\d+\.\d+) V\) / (\d+) Ω = (\d+\.\d+) mA", GUIDE
+    )
+    assert found, "the LED sentence is missing from docs/hardware.md"
+    ohms, supply, forward, ohms_again, milliamps = found.groups()
+    assert ohms == ohms_again
+    exact = (float(supply) - float(forward)) / float(ohms) * 1000
+    assert printed(f"{milliamps} mA")[0].matches(exact / 1000)
+    led = VALUES["led"]
+    assert (led["r_ohm"], led["supply_v"], led["forward_v"]) == (
+        float(ohms),
+        float(supply),
+        float(forward),
+    )
+    assert led["current_ma"] == pytest.approx(exact, rel=1e-5)
+
+
+def test_schematic_is_well_formed_svg_with_the_guides_values() -> None:
+    root = ElementTree.parse(DOCS / "schematic.svg").getroot()
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    text = " ".join(t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text"))
+    for row in CHOICE:
+        assert f"{row['R_SENSE (E96, 1 %)']} ({row['Meter']}" in text, row["Meter"]
+    for part in ("R_F1 10 kΩ", "R_F2 100 kΩ", "100 nF", "10 nF", "R3 330 Ω", "100 kΩ"):
+        assert part in text, part
+    assert "](schematic.svg)" in GUIDE, "the guide shows the schematic"
