@@ -246,6 +246,9 @@ class App:
     def park_all(self, reason: str) -> None:
         """Send every needle to rest (the PC is about to sleep)."""
         self.on_loop(lambda: self.hub.park_all(reason))
+        # the next readings must reach the devices even if they did not move: the
+        # needles now rest at 0, whatever the last value was
+        self._published.clear()
 
     def forget(self, device_id: str) -> None:
         """Drop what the PC remembers of a device."""

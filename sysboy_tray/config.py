@@ -217,16 +217,17 @@ class SettingsStore:
     def _load(self) -> Settings:
         settings = Settings()
         try:
-            text = self.path.read_text("utf-8")
+            data = self.path.read_bytes()
         except FileNotFoundError:
-            text = None
+            data = None
         except OSError as exc:
             log.warning("cannot read %s (%s); using defaults", self.path, exc)
-            text = None
-        if text is not None:
+            data = None
+        if data is not None:
             try:
-                settings = settings_from_json(json.loads(text))
-            except (ValueError, ConfigError) as exc:
+                # bytes, not text: json.loads refuses bad UTF-8 with a ValueError we handle here
+                settings = settings_from_json(json.loads(data))
+            except (ValueError, RecursionError, ConfigError) as exc:
                 bad = self.path.with_name(self.path.name + ".bad")
                 with contextlib.suppress(OSError):
                     os.replace(self.path, bad)

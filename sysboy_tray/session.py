@@ -31,6 +31,12 @@ MAX_PENDING_COMMANDS = 32
 # second with a burst of 40 is far above that, and caps what a flood can cost us
 RATE_PER_S = 20.0
 RATE_BURST = 40.0
+# frames past the rate are dropped unread; a device that keeps flooding until this many
+# were dropped (without slowing down enough to refill its burst) is closed with 1008
+MAX_DROPPED = 100
+# a send that waits this long means the device stopped reading (its TCP window is shut):
+# keepalive pings cannot time out behind a full buffer, so the link is cut here instead
+SEND_STALL_S = 20.0
 CLOSE_POLICY = 1008
 
 
@@ -55,6 +61,8 @@ class DeviceSession:
         self._acks: dict[str, asyncio.Future[None]] = {}
         self._tokens = RATE_BURST
         self._tokens_at = time.monotonic()
+        self._dropped = 0
+        self._sending_since: float | None = None
         self.samples_sent = 0
         self._closing: asyncio.Future[None] | None = None
         self._heartbeat: asyncio.TimerHandle | None = None
@@ -92,6 +100,12 @@ class DeviceSession:
         self._said_unavailable = False
         if reading is not None:
             self.offer(reading)
+
+    @property
+    def backlog(self) -> tuple[int, int]:
+        """(control messages queued, bytes waiting in the socket's write buffer)."""
+        transport = self.ws.transport
+        return len(self._commands), transport.get_write_buffer_size() if transport else 0
 
     def send(self, message: protocol.Message) -> None:
         """Queue a control message (bounded: the oldest is dropped past the limit)."""
@@ -184,6 +198,11 @@ class DeviceSession:
         bad_in_a_row = 0
         async for data in self.ws:
             if not self._take_token():
+                self._dropped += 1
+                if self._dropped >= MAX_DROPPED:
+                    log.warning("device %s floods the server; closing", self.device_id)
+                    await self.ws.close(CLOSE_POLICY, "too many messages")
+                    return
                 continue
             try:
                 if isinstance(data, bytes):
@@ -203,6 +222,8 @@ class DeviceSession:
         now = time.monotonic()
         self._tokens = min(RATE_BURST, self._tokens + (now - self._tokens_at) * RATE_PER_S)
         self._tokens_at = now
+        if self._tokens >= RATE_BURST:  # slowed down enough: the flood is over
+            self._dropped = 0
         if self._tokens < 1.0:
             return False
         self._tokens -= 1.0
@@ -236,13 +257,24 @@ class DeviceSession:
             await self._wake.wait()
             self._wake.clear()
             while self._commands:
-                await self.ws.send(protocol.encode(self._commands.popleft()))
+                await self._write(protocol.encode(self._commands.popleft()))
             if self._sample_due:
                 self._sample_due = False
                 await self._send_sample()
 
+    async def _write(self, text: str) -> None:
+        self._sending_since = time.monotonic()
+        await self.ws.send(text)
+        self._sending_since = None
+
     def _beat(self) -> None:
         # a timer, not a wait_for per wake-up: a timed wait costs a task and a timer each time
+        stalled = self._sending_since
+        if stalled is not None and time.monotonic() - stalled >= SEND_STALL_S:
+            log.warning("device %s stopped reading; dropping its link", self.device_id)
+            if self.ws.transport is not None:
+                self.ws.transport.abort()
+            return
         if self._reading is not None and self._reading.available:
             due_in = self._last_sent_at + HEARTBEAT_S - time.monotonic()
             if due_in <= 0.01:
@@ -269,5 +301,5 @@ class DeviceSession:
         self._last_sent_at = time.monotonic()
         self._parked = False
         self._said_unavailable = False
-        await self.ws.send(protocol.encode(sample))
+        await self._write(protocol.encode(sample))
         self.samples_sent += 1
