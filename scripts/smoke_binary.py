@@ -1,0 +1,348 @@
+"""Build the app with build.spec and smoke-test the frozen binary as a user would run it.
+
+Checks: `--version`; `serve --port 0` answers a real WebSocket `hello` and is found over
+mDNS; `metrics` runs; `status` and `firmware build` work when those subcommands exist
+(the firmware from the files frozen into the app). Prints the size and the time from start
+to listening; times are reported, never judged. Exits non-zero when a check fails.
+
+    python scripts/smoke_binary.py                  # build into a temporary folder, test
+    python scripts/smoke_binary.py --dist dist      # build into ./dist and keep it
+    python scripts/smoke_binary.py --dist dist --no-build
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+from zeroconf import ServiceBrowser, ServiceListener, Zeroconf
+
+ROOT = Path(__file__).resolve().parent.parent
+WINDOWS = sys.platform == "win32"
+SERVICE_TYPE = "_sysboy._tcp.local."
+# CI machines are slow and noisy, as in the tests
+FACTOR = float(os.environ.get("SYSBOY_TIMEOUT_FACTOR", "1"))
+HELLO = {
+    "type": "hello",
+    "proto": 1,
+    "id": "smoke-test",
+    "fw": "1.0.0",
+    "board": "sim",
+    "output": "sim",
+    "calibration": [[0, 0], [100, 1]],
+}
+
+
+class SmokeFailure(Exception):
+    """A check failed; the text says which and how."""
+
+
+def read_version() -> str:
+    text = (ROOT / "sysboy_tray" / "__init__.py").read_text("utf-8")
+    found = re.search(r'^__version__\s*=\s*"([^"]+)"', text, re.MULTILINE)
+    assert found, "sysboy_tray/__init__.py has no __version__"
+    return found.group(1)
+
+
+def build(dist: Path, work: Path) -> float:
+    """Run `pyinstaller build.spec`; return the seconds it took."""
+    started = time.perf_counter()
+    command = [sys.executable, "-m", "PyInstaller", str(ROOT / "build.spec"), "--noconfirm"]
+    command += ["--distpath", str(dist), "--workpath", str(work)]
+    log = work.parent / "pyinstaller.log"
+    work.mkdir(parents=True, exist_ok=True)
+    with log.open("w", encoding="utf-8") as out:
+        done = subprocess.run(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, check=False)
+    if done.returncode != 0:
+        print(log.read_text("utf-8", "replace")[-4000:])
+        raise SmokeFailure(f"pyinstaller failed (exit {done.returncode}); log: {log}")
+    return time.perf_counter() - started
+
+
+def find_app(dist: Path) -> tuple[Path, Path]:
+    """The windowed app and the one to run in a terminal (the same file except on Windows)."""
+    suffix = ".exe" if WINDOWS else ""
+    for folder in (dist / "sysboy", dist):  # one folder, or one file
+        app = folder / f"sysboy{suffix}"
+        if app.is_file():
+            console = folder / f"sysboy-cli{suffix}"
+            return app, console if console.is_file() else app
+    raise SmokeFailure(f"no sysboy executable under {dist}")
+
+
+def size_of(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def user_env(home: Path) -> dict[str, str]:
+    """The environment of a user whose Sysboy folders are all under `home`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYSBOY_")}
+    for name in ("CONFIG", "LOG", "DATA"):
+        folder = home / name.lower()
+        folder.mkdir(parents=True, exist_ok=True)
+        env[f"SYSBOY_{name}_DIR"] = str(folder)
+    # the frozen app must find its firmware in itself, not through the checkout
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def run(command: list[str], env: dict[str, str], timeout: float = 60) -> str:
+    done = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=timeout * FACTOR, check=False
+    )
+    if done.returncode != 0 or "Traceback" in done.stderr:
+        raise SmokeFailure(
+            f"{' '.join(command[1:])}: exit {done.returncode}\n{done.stdout}{done.stderr}"
+        )
+    return done.stdout
+
+
+def check_version(console: Path, env: dict[str, str]) -> str:
+    out = run([str(console), "--version"], env)
+    want = f"sysboy {read_version()}"
+    if out.strip() != want:
+        raise SmokeFailure(f"--version printed {out!r}, not {want!r}")
+    return out.strip()
+
+
+def check_metrics(console: Path, env: dict[str, str]) -> str:
+    out = run([str(console), "metrics", "--wait", "0.2"], env)
+    for metric in ("cpu", "ram"):
+        if not re.search(rf"^{metric}\s+\S.*\d+\.\d %", out, re.MULTILINE):
+            raise SmokeFailure(f"metrics shows no {metric} value:\n{out}")
+    if not re.search(r"^vram\s", out, re.MULTILINE):
+        raise SmokeFailure(f"metrics does not list vram:\n{out}")
+    return f"{len(out.splitlines())} lines"
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout: float, poll: float = 0.005) -> Any:
+    deadline = time.perf_counter() + timeout * FACTOR
+    while time.perf_counter() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(poll)
+    raise SmokeFailure(f"gave up waiting for {what}")
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+async def talk(port: int) -> list[dict[str, Any]]:
+    """Be a device: send hello, return the server's hello and first sample."""
+    async with connect(f"ws://127.0.0.1:{port}/device", open_timeout=10 * FACTOR) as ws:
+        await ws.send(json.dumps(HELLO))
+        first = json.loads(await asyncio.wait_for(ws.recv(), 10 * FACTOR))
+        second = json.loads(await asyncio.wait_for(ws.recv(), 10 * FACTOR))
+        return [first, second]
+
+
+async def parked(port: int, stop: Callable[[], None]) -> tuple[list[dict[str, Any]], int | None]:
+    """Connect as a device, stop the app, return what it said and its close code."""
+    messages: list[dict[str, Any]] = []
+    async with connect(f"ws://127.0.0.1:{port}/device", open_timeout=10 * FACTOR) as ws:
+        await ws.send(json.dumps(HELLO))
+        messages.append(json.loads(await asyncio.wait_for(ws.recv(), 10 * FACTOR)))
+        stop()
+        try:
+            while True:
+                messages.append(json.loads(await asyncio.wait_for(ws.recv(), 10 * FACTOR)))
+        except ConnectionClosed:
+            pass
+        return messages, ws.close_code
+
+
+class Found(ServiceListener):
+    """Every service name a zeroconf browser sees."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def add_service(self, zc: Zeroconf, type_: str, name: str) -> None:
+        self.names.add(name)
+
+    def update_service(self, zc: Zeroconf, type_: str, name: str) -> None:
+        self.names.add(name)
+
+    def remove_service(self, zc: Zeroconf, type_: str, name: str) -> None:
+        pass
+
+
+def find_on_mdns(install_id: str, port: int) -> str:
+    """Browse for Sysboy services; return the one with this install id and port."""
+    zc = Zeroconf()
+    try:
+        found = Found()
+        ServiceBrowser(zc, SERVICE_TYPE, found)
+        deadline = time.monotonic() + 15 * FACTOR
+        while time.monotonic() < deadline:
+            for name in list(found.names):
+                info = zc.get_service_info(SERVICE_TYPE, name, timeout=2000)
+                if info is None or info.port != port:
+                    continue
+                if info.properties.get(b"id") == install_id.encode():
+                    return name
+            time.sleep(0.1)
+        raise SmokeFailure(f"no {SERVICE_TYPE} service with id={install_id} on port {port}")
+    finally:
+        zc.close()
+
+
+def check_serve(app: Path, console: Path, env: dict[str, str], has_status: bool) -> dict[str, str]:
+    """Start `serve --port 0`; time it to listening; talk to it as a device; stop it."""
+    state_file = Path(env["SYSBOY_DATA_DIR"]) / "running.json"
+    # cpu, which every machine has (no GPU here): the device gets a real sample after hello
+    settings_file = Path(env["SYSBOY_CONFIG_DIR"]) / "settings.json"
+    settings_file.write_text(json.dumps({"metric": "cpu", "interval_s": 0.2}), "utf-8")
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [str(app), "serve", "--port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    listening_line = threading.Event()
+    line_at: list[float] = []
+
+    def read_stdout() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("listening on") and not line_at:
+                line_at.append(time.perf_counter())
+                listening_line.set()
+            lines.append(line)
+
+    reader = threading.Thread(target=read_stdout, daemon=True)
+    reader.start()
+    results: dict[str, str] = {}
+    try:
+        # the app writes its port into the state file once the server listens; that works
+        # for the windowed Windows app too, which may have no stdout
+        state = wait_for("the state file", lambda: read_json(state_file), timeout=30)
+        listening = time.perf_counter() - started
+        port = int(state["port"])
+        results["start to listening"] = f"{listening:.2f} s (state file written)"
+        if not WINDOWS:
+            listening_line.wait(10 * FACTOR)
+            if not line_at:
+                raise SmokeFailure(f"serve printed no 'listening on' line: {lines}")
+            results["start to 'listening on' line"] = f"{line_at[0] - started:.2f} s"
+        hello, sample = asyncio.run(talk(port))
+        if hello.get("type") != "hello" or hello.get("proto") != 1 or not hello.get("metrics"):
+            raise SmokeFailure(f"the server's first message is not a hello: {hello}")
+        if sample.get("type") != hello.get("metric"):
+            raise SmokeFailure(f"no sample of {hello.get('metric')} after hello: {sample}")
+        results["hello"] = f"server {hello['server']!r}, metric {hello['metric']}"
+        settings = read_json(settings_file) or {}
+        name = find_on_mdns(str(settings.get("install_id", "")), port)
+        results["mDNS"] = name
+        if has_status:
+            status = json.loads(run([str(console), "status", "--json"], env))
+            if status.get("port") != port:
+                raise SmokeFailure(f"status shows port {status.get('port')}, not {port}")
+            results["status"] = f"port {port}, version {status.get('version')}"
+        if not WINDOWS:
+            # the needle parks when the app quits (Windows has no SIGTERM to send a window app)
+            messages, code = asyncio.run(parked(port, lambda: proc.send_signal(signal.SIGTERM)))
+            if {"type": "park", "reason": "quit"} not in messages or code != 1001:
+                raise SmokeFailure(f"no park and 1001 on SIGTERM: {messages}, close {code}")
+            if proc.wait(15 * FACTOR) != 0:
+                raise SmokeFailure(f"serve exited {proc.returncode} on SIGTERM")
+            results["quit"] = "park sent, closed 1001, exit 0"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        reader.join(5)
+        err = proc.stderr.read() if proc.stderr else ""
+        if "Traceback" in err:
+            raise SmokeFailure(f"serve wrote a traceback:\n{err}")
+    return results
+
+
+def check_firmware(console: Path, env: dict[str, str], out: Path) -> str:
+    """`firmware build` from the frozen files, with no Python or checkout on PATH."""
+    quiet_env = dict(env)
+    quiet_env.pop("SYSBOY_FIRMWARE_DIR", None)
+    system_path = [p for p in env.get("PATH", "").split(os.pathsep) if "venv" not in p]
+    quiet_env["PATH"] = os.pathsep.join(system_path)
+    run([str(console), "firmware", "build", "--out", str(out)], quiet_env, timeout=120)
+    manifest = read_json(out / "manifest.json")
+    if not manifest or not manifest.get("files"):
+        raise SmokeFailure(f"firmware build wrote no manifest in {out}")
+    paths = {entry["path"] for entry in manifest["files"]}
+    if "protocol.mpy" not in paths:
+        raise SmokeFailure(f"the firmware bundle has no protocol.mpy: {sorted(paths)}")
+    return f"{len(paths)} files"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dist", type=Path, help="build into (or test) this folder; kept")
+    parser.add_argument("--no-build", action="store_true", help="test the build in --dist")
+    args = parser.parse_args(argv)
+    if args.no_build and args.dist is None:
+        parser.error("--no-build needs --dist")
+    with tempfile.TemporaryDirectory(prefix="sysboy-smoke-") as tmp:
+        scratch = Path(tmp)
+        dist = (args.dist or scratch / "dist").resolve()
+        if not args.no_build:
+            seconds = build(dist, scratch / "build")
+            print(f"built with build.spec in {seconds:.0f} s")
+        app, console = find_app(dist)
+        bundle = app.parent if (app.parent / "_internal").is_dir() else app
+        print(f"binary: {app}")
+        print(f"size: {size_of(app) / 2**20:.1f} MiB executable, {size_of(bundle) / 2**20:.1f} MiB")
+        env = user_env(scratch / "user")
+        help_text = run([str(console), "--help"], env)
+        checks: list[tuple[str, Callable[[], object]]] = [
+            ("--version", lambda: check_version(console, env)),
+            ("metrics", lambda: check_metrics(console, env)),
+            ("serve", lambda: check_serve(app, console, env, " status " in help_text)),
+        ]
+        if " firmware " in help_text:
+            fw_out = scratch / "firmware"
+            checks.append(("firmware build", lambda: check_firmware(console, env, fw_out)))
+        passed = failed = 0
+        for name, check in checks:
+            try:
+                result = check()
+            except (SmokeFailure, subprocess.TimeoutExpired, OSError) as exc:
+                failed += 1
+                print(f"FAIL {name}: {exc}")
+                continue
+            passed += 1
+            if isinstance(result, dict):
+                print(f"ok   {name}")
+                for key, value in result.items():
+                    print(f"       {key}: {value}")
+            else:
+                print(f"ok   {name}: {result}")
+        print(f"smoke: {passed} passed, {failed} failed")
+        return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
