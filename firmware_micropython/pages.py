@@ -15,7 +15,7 @@ _STYLE = (
     ".nets a{display:flex;justify-content:space-between;align-items:center;padding:.7rem .2rem;"
     "border-bottom:1px solid #eee;color:#222;text-decoration:none;overflow-wrap:anywhere}"
     ".nets li:last-child a{border:0}"
-    ".card>label:first-child{margin-top:0}"
+    ".card>label:first-child,.card>p:first-child{margin-top:0}.card>p:last-child{margin-bottom:0}"
     "details{margin-top:1rem}summary{color:#555;font-size:.9rem}"
     ".sig{color:#888;font-size:.85rem;white-space:nowrap;margin-left:.6rem}"
     "label{display:block;font-weight:600;margin:.8rem 0 .25rem}"
