@@ -192,11 +192,16 @@ def _number(
     value = obj.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ProtocolError(f"'{key}' must be a number")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer too large for a float
+        value = math.inf
     if not math.isfinite(value):
         raise ProtocolError(f"'{key}' is not a finite number")
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise ProtocolError(f"'{key}' must be between {lo:g} and {hi:g}")
+    if lo is not None and value < lo:
+        raise ProtocolError(f"'{key}' must be at least {lo:g}")
+    if hi is not None and value > hi:
+        raise ProtocolError(f"'{key}' must be at most {hi:g}")
     return value
 
 

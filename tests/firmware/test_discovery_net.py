@@ -146,7 +146,7 @@ def test_own_subnet_address_is_chosen(responder_factory: Callable[[Answer], Resp
     responder = responder_factory(lambda q: [reply_to(q, ["172.17.0.1", "192.168.7.20"])])
     address = f"127.0.0.1:{responder.port}"
     (near,) = run_probe(scaled(3), own_ip="192.168.7.5", mdns_addr=address)
-    (other,) = run_probe(scaled(3), own_ip="172.17.9.9", mdns_addr=address)
+    (other,) = run_probe(scaled(3), own_ip="172.17.0.9", mdns_addr=address)
     assert isinstance(near, dict) and isinstance(other, dict)
     assert near["host"] == "192.168.7.20"
     assert other["host"] == "172.17.0.1"

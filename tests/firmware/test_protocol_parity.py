@@ -46,8 +46,6 @@ def _both(text: str, sender: Any) -> tuple[object, object]:
         mine: object = pc.to_dict(pc.decode(text, sender))
     except ProtocolError:
         mine = ProtocolError
-    except TypeError:  # the PC's own wording bug for open-ended ranges; not a firmware matter
-        mine = ProtocolError
     try:
         theirs: object = fw.decode(text, sender)
     except fw.ProtocolError:
