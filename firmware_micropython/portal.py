@@ -180,8 +180,9 @@ class Portal:
                 continue
             try:
                 reply = dns.portal_reply(query, self.ip)
-            except ValueError:
-                reply = None  # malformed: drop it, as portal_reply itself would
+            except Exception as exc:  # one odd packet must never stop the DNS server
+                print("portal dns dropped a packet:", repr(exc))
+                reply = None
             if reply:
                 try:
                     sock.sendto(reply, peer)
@@ -211,6 +212,12 @@ class Portal:
             await _send(writer, reply)
         except (OSError, asyncio.TimeoutError) as exc:
             print("portal client dropped:", repr(exc))
+        except Exception as exc:  # a fault in one page must not take the portal down
+            print("portal fault:", repr(exc))
+            try:
+                await _send(writer, _error(500, "Something went wrong on the meter. Try again."))
+            except (OSError, asyncio.TimeoutError):
+                pass
         finally:
             self.clients -= 1
             writer.close()
@@ -264,7 +271,11 @@ class Portal:
             page = self._setup_page(form.get("ssid", ""), form.get("server", ""), exc.message, 400)
             return page
         if self.joining is None:
-            self._save(settings)
+            try:
+                self._save(settings)
+            except OSError as exc:
+                print("portal could not save:", repr(exc))
+                raise HTTPError(500, "The meter could not save the settings. Try again.") from None
             self.result = None
             self.joining = asyncio.create_task(self._join(settings["ssid"], settings["password"]))
         return _redirect("/result", 303)

@@ -299,3 +299,16 @@ def test_a_failed_join_is_told_in_words_and_the_portal_stays(
         assert (saved["ssid"], saved["password"]) == ("Home Net", "not-the-one")
         assert saved["ap_password"] == "my-own-pass"
         assert portal.serving() and get(portal.http_port, "/").status == 200
+
+
+def test_settings_that_cannot_be_saved_are_a_clear_error(tmp_path: Path) -> None:
+    with Portal(tmp_path) as portal:
+        # the flash refuses the write: the temp file's name is taken by a folder
+        blocker = portal.device_dir / "sysboy.json.tmp"
+        blocker.mkdir()
+        (blocker / "x").write_text("x")
+        reply = post_form(portal.http_port, b"ssid=Home&password=12345678")
+        assert reply.status == 500
+        assert "could not save the settings" in reply.text
+        assert get(portal.http_port, "/").status == 200, "the portal keeps serving"
+        assert get(portal.http_port, "/result").headers.get("location") == "/"
