@@ -263,6 +263,8 @@ def build(
     source = firmware_dir() if source is None else source
     out = out.resolve()
     files = firmware_sources(source)
+    if out.is_relative_to(source.resolve()):
+        raise FirmwareError(f"{out} is inside the firmware sources: choose another --out.")
     _check_out_dir(out)
     compiler = find_compiler(mpy_version)
     out.parent.mkdir(parents=True, exist_ok=True)

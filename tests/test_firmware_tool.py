@@ -214,6 +214,11 @@ def test_build_will_not_replace_a_folder_of_other_files(
     assert code == 1
     assert "is not a firmware bundle" in errors
     assert (out / "letter.txt").read_text() == "keep me"
+    inside = tmp_path / "fw" / "bundle"
+    code, _, errors = _sysboy("firmware", "build", "--out", str(inside))
+    assert code == 1
+    assert "inside the firmware sources" in errors
+    assert not inside.exists()
 
 
 def test_mpy_version_picks_the_compiler_for_older_boards(
