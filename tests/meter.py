@@ -51,11 +51,12 @@ class Meter:
         try:
             for data in self.ws:
                 message = json.loads(data)
-                if message["type"] == "calibration" and self.ack:
-                    self.ws.send('{"type": "ack", "of": "calibration"}')
+                # recorded before the ack, so whoever waited for the ack finds it here
                 with self._changed:
                     self.messages.append(message)
                     self._changed.notify_all()
+                if message["type"] == "calibration" and self.ack:
+                    self.ws.send('{"type": "ack", "of": "calibration"}')
         except ConnectionClosed:
             pass
 
