@@ -201,6 +201,14 @@ class App:
         else:
             self.on_loop(lambda: self.hub.set_device_metric(device_id, metric))
 
+    def follow_global(self, device_id: str) -> None:
+        """Let a device show the global metric again."""
+        self.on_loop(lambda: self.hub.set_device_metric(device_id, None))
+
+    def metric_infos(self) -> tuple[protocol.MetricInfo, ...]:
+        """Every metric a device may show, built-in and pushed."""
+        return self.on_loop(self.hub.metric_infos)
+
     def set_interval(self, seconds: float) -> None:
         """Change the update rate and remember it."""
         self.sampler.set_interval(seconds)

@@ -1,0 +1,94 @@
+"""`sysboy` with no command: the tray app (server, sampler, mDNS and a tray icon)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from sysboy_tray.app import App
+from sysboy_tray.autostart import autostart_for
+from sysboy_tray.config import Paths
+from sysboy_tray.control import control_factory
+from sysboy_tray.errors import TrayUnavailable
+from sysboy_tray.instance import instance_lock
+from sysboy_tray.logs import setup_logging
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, help="port to listen on (default: from settings)")
+
+
+def _say(text: str) -> None:
+    # a windowed (frozen) app has no stderr
+    if sys.stderr is not None:
+        print(text, file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sysboy_tray.tray.backend import load_tray
+    from sysboy_tray.tray.icon import TrayIcon
+    from sysboy_tray.tray.launch import open_folder, run_subcommand
+    from sysboy_tray.tray.menu import TrayMenu
+
+    paths = Paths.default()
+    setup_logging(paths.log_dir, to_stderr=False)
+    lock = instance_lock(paths)
+    if not lock.acquire():
+        print("Sysboy is already running (look for the gauge in the tray).")
+        return 0
+    try:
+        try:
+            toolkit = load_tray()
+        except TrayUnavailable as exc:
+            _say(f"sysboy: {exc}")
+            return 1
+        app = App(paths, port=args.port, control=control_factory(paths))
+        try:
+            app.start()
+        except OSError as exc:
+            log.error("cannot listen: %s", exc)
+            _say(f"sysboy: cannot listen for devices: {exc}")
+            return 1
+        quitting = threading.Event()
+
+        def quit_app() -> None:
+            if quitting.is_set():
+                return
+            quitting.set()
+            log.info("quitting: parking needles and saying goodbye")
+            app.stop()
+            icon.stop()
+
+        menu = TrayMenu(
+            app,
+            toolkit,
+            autostart_for(),
+            open_calibration=lambda device: run_subcommand(
+                "calibrate", *([device] if device else [])
+            ),
+            open_folder=lambda: open_folder(paths.log_dir),
+            show_about=lambda: run_subcommand("about", "--window"),
+            quit=quit_app,
+        )
+        icon = TrayIcon(app, toolkit, menu)
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            threading.Thread(target=quit_app, name="sysboy-quit", daemon=True).start()
+
+        signal.signal(signal.SIGINT, on_signal)
+        if hasattr(signal, "SIGTERM"):
+            signal.signal(signal.SIGTERM, on_signal)
+        log.info("tray running; listening on port %d", app.port)
+        try:
+            icon.run()
+        finally:
+            app.stop()
+        return 0
+    finally:
+        lock.release()

@@ -1,0 +1,110 @@
+"""The tray icon: a gauge of the global metric, a tooltip, and a menu that follows the app."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from sysboy_tray.app import App
+from sysboy_tray.metrics import Reading
+from sysboy_tray.tray.backend import TrayToolkit
+from sysboy_tray.tray.gauge import GaugeFace, GaugeState, draw_gauge, needs_redraw
+from sysboy_tray.tray.menu import TrayMenu
+
+log = logging.getLogger(__name__)
+
+ICON_SIZE = 64
+TOOLTIP_MAX = 127  # Windows cuts tray tooltips at 128 characters
+# redraws come at most this often, however fast the readings change
+MIN_REDRAW_GAP_S = 0.25
+
+
+def tooltip(label: str, reading: Reading | None, devices: int) -> str:
+    """For example: `VRAM 60.5 % (9.7 / 16.0 GiB) · 1 device`."""
+    linked = f"{devices} device" + ("" if devices == 1 else "s")
+    if reading is None:
+        text = f"{label} · {linked}"
+    elif reading.percent is None:
+        text = f"{label} unavailable: {reading.reason} · {linked}"
+    else:
+        detail = f" ({reading.detail})" if reading.detail else ""
+        text = f"{label} {reading.percent:.1f} %{detail} · {linked}"
+    return text if len(text) <= TOOLTIP_MAX else text[: TOOLTIP_MAX - 1] + "…"
+
+
+def face_for(reading: Reading | None, devices: int) -> GaugeFace:
+    """Grey with no device, amber when the metric cannot be read, green when linked."""
+    if reading is not None and not reading.available:
+        return GaugeFace(None, GaugeState.UNAVAILABLE)
+    percent = reading.percent if reading is not None else None
+    return GaugeFace(percent, GaugeState.LINKED if devices else GaugeState.NO_DEVICE)
+
+
+class TrayIcon:
+    """Owns the pystray icon; redraws it from its own thread when the app changes."""
+
+    def __init__(self, app: App, toolkit: TrayToolkit, menu: TrayMenu) -> None:
+        self.app = app
+        self.face: GaugeFace | None = None
+        self.redraws = 0
+        self._device_ids: tuple[str, ...] | None = None
+        self._has_menu = toolkit.has_menu
+        self._changed = threading.Event()
+        self._stopping = threading.Event()
+        self.icon: Any = toolkit.Icon(
+            "sysboy",
+            draw_gauge(None, GaugeState.NO_DEVICE, ICON_SIZE),
+            "Sysboy",
+            menu=menu.menu() if toolkit.has_menu else None,
+        )
+        self._thread = threading.Thread(target=self._follow, name="sysboy-tray", daemon=True)
+
+    def refresh(self) -> None:
+        """Bring icon, tooltip and menu up to date with the app (from any thread)."""
+        devices = self.app.devices()
+        metric = self.app.store.settings.metric
+        reading = self.app.readings().get(metric)
+        label = next((m.label for m in self.app.metric_infos() if m.id == metric), metric)
+        face = face_for(reading, len(devices))
+        if needs_redraw(self.face, face):
+            self.icon.icon = draw_gauge(face.percent, face.state, ICON_SIZE)
+            self.face = face
+            self.redraws += 1
+        title = tooltip(label, reading, len(devices))
+        if title != self.icon.title:
+            self.icon.title = title
+        ids = tuple(sorted(d.id for d in devices))
+        if ids != self._device_ids:
+            self._device_ids = ids
+            if self._has_menu and self.icon.visible:  # a hidden icon builds its menu when shown
+                self.icon.update_menu()
+
+    def _follow(self) -> None:
+        while not self._stopping.is_set():
+            self._changed.wait()
+            self._changed.clear()
+            if self._stopping.is_set():
+                return
+            try:
+                self.refresh()
+            except Exception:  # a failed redraw must never take the tray down
+                log.exception("updating the tray icon failed")
+            self._stopping.wait(MIN_REDRAW_GAP_S)
+
+    def run(self) -> None:
+        """Show the icon; returns when `stop` is called (runs on the main thread)."""
+
+        def setup(icon: Any) -> None:
+            icon.visible = True
+            self.app.add_listener(self._changed.set)
+            self._thread.start()
+            self._changed.set()
+
+        self.icon.run(setup=setup)
+
+    def stop(self) -> None:
+        """Hide the icon and end `run`."""
+        self._stopping.set()
+        self._changed.set()
+        self.icon.stop()

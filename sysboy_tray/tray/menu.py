@@ -1,0 +1,169 @@
+"""The tray's right-click menu, rebuilt from the app's state each time it is shown."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any
+
+from sysboy_tray import protocol
+from sysboy_tray.app import App, DeviceView
+from sysboy_tray.autostart import Autostart
+from sysboy_tray.errors import SysboyError
+from sysboy_tray.metrics import Reading
+from sysboy_tray.tray.backend import TrayToolkit
+
+log = logging.getLogger(__name__)
+
+UPDATE_RATES_S = (0.5, 1.0, 2.0, 5.0)
+FOLLOW = "Same as the tray"
+
+Action = Callable[[Any, Any], None]
+
+
+def metric_text(info: protocol.MetricInfo, reading: Reading | None) -> str:
+    """A metric's menu text; an unavailable one says why."""
+    if reading is not None and not reading.available:
+        return f"{info.label} — unavailable: {reading.reason}"
+    return info.label
+
+
+def device_text(device: DeviceView) -> str:
+    signal = f", {device.rssi} dBm" if device.rssi is not None else ""
+    return f"{device.name} ({device.address}{signal})"
+
+
+class TrayMenu:
+    """Builds pystray menus from the app; every action calls the app's thread-safe API."""
+
+    def __init__(
+        self,
+        app: App,
+        toolkit: TrayToolkit,
+        autostart: Autostart,
+        *,
+        open_calibration: Callable[[str | None], object],
+        open_folder: Callable[[], object],
+        show_about: Callable[[], object],
+        quit: Callable[[], object],
+    ) -> None:
+        self.app = app
+        self.tk = toolkit
+        self.autostart = autostart
+        self._open_calibration = open_calibration
+        self._open_folder = open_folder
+        self._show_about = show_about
+        self._quit = quit
+
+    # -- helpers ----------------------------------------------------------------
+
+    def _do(self, work: Callable[[], object]) -> Action:
+        def action(icon: Any, item: Any) -> None:
+            try:
+                work()
+            except (SysboyError, TimeoutError, OSError) as exc:
+                log.warning("menu action failed: %s", exc)
+
+        return action
+
+    def _item(self, text: str, work: Callable[[], object], **options: Any) -> Any:
+        return self.tk.MenuItem(text, self._do(work), **options)
+
+    def _submenu(self, text: str, items: Callable[[], Iterator[Any]], **options: Any) -> Any:
+        return self.tk.MenuItem(text, self.tk.Menu(lambda: tuple(items())), **options)
+
+    def _radio(
+        self, text: str, work: Callable[[], object], checked: bool, enabled: bool = True
+    ) -> Any:
+        return self._item(text, work, checked=lambda item: checked, radio=True, enabled=enabled)
+
+    # -- the menu ---------------------------------------------------------------
+
+    def menu(self) -> Any:
+        """The whole right-click menu (dynamic: rebuilt when shown)."""
+        return self.tk.Menu(lambda: tuple(self.items()))
+
+    def items(self) -> Iterator[Any]:
+        """The menu's top-level items, from the app's state now."""
+        devices = self.app.devices()
+        readings = self.app.readings()
+        yield self._submenu("Metric", lambda: self._metric_items(None, readings))
+        yield self._submenu(
+            "Devices" if devices else "Devices (none linked)",
+            lambda: self._device_items(devices, readings),
+            enabled=bool(devices),
+        )
+        if len(devices) == 1:
+            only = devices[0].id
+            yield self._item("Calibrate needle…", lambda: self._open_calibration(only))
+        else:
+            yield self._submenu(
+                "Calibrate needle…",
+                lambda: (
+                    self._item(device_text(d), partial(self._open_calibration, d.id))
+                    for d in devices
+                ),
+                enabled=bool(devices),
+            )
+        yield self._item(
+            "Sweep test", lambda: self.app.send_all(protocol.Sweep()), enabled=bool(devices)
+        )
+        yield self._submenu("Update rate", self._rate_items)
+        yield self._item(
+            "Start at login",
+            self._toggle_autostart,
+            checked=lambda item: self.autostart.is_enabled(),
+        )
+        yield self._item("Open log folder", self._open_folder)
+        yield self._item("About", self._show_about)
+        yield self.tk.Menu.SEPARATOR
+        yield self._item("Quit", self._quit)
+
+    def _metric_items(
+        self, device: DeviceView | None, readings: dict[str, Reading]
+    ) -> Iterator[Any]:
+        current = self.app.store.settings.metric
+        if device is not None:
+            own = self.app.store.settings.devices.get(device.id)
+            chosen = own.metric if own is not None else None
+            yield self._radio(FOLLOW, lambda: self.app.follow_global(device.id), chosen is None)
+            current = chosen or ""
+        for info in self.app.metric_infos():
+            reading = readings.get(info.id)
+            usable = reading is None or reading.available
+            yield self._radio(
+                metric_text(info, reading),
+                partial(self.app.set_metric, info.id, device.id if device else None),
+                info.id == current,
+                enabled=usable,
+            )
+
+    def _device_items(
+        self, devices: list[DeviceView], readings: dict[str, Reading]
+    ) -> Iterator[Any]:
+        for device in devices:
+            yield self._submenu(
+                device_text(device),
+                partial(self._one_device, device, readings),
+            )
+
+    def _one_device(self, device: DeviceView, readings: dict[str, Reading]) -> Iterator[Any]:
+        yield self._submenu("Metric", lambda: self._metric_items(device, readings))
+        yield self._item("Identify", lambda: self.app.send(device.id, protocol.Identify()))
+        yield self._item("Calibrate…", lambda: self._open_calibration(device.id))
+        yield self._item("Forget", lambda: self.app.forget(device.id))
+
+    def _rate_items(self) -> Iterator[Any]:
+        for seconds in UPDATE_RATES_S:
+            yield self._radio(
+                f"{seconds:g} s",
+                partial(self.app.set_interval, seconds),
+                abs(self.app.sampler.interval - seconds) < 1e-9,
+            )
+
+    def _toggle_autostart(self) -> None:
+        if self.autostart.is_enabled():
+            self.autostart.disable()
+        else:
+            self.autostart.enable()
