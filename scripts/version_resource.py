@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-
-from PyInstaller.utils.win32 import versioninfo as vi
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCT = "Sysboy2000"
@@ -33,8 +32,11 @@ def version_numbers(version: str) -> tuple[int, int, int, int]:
     return numbers[0], numbers[1], numbers[2], numbers[3]
 
 
-def version_resource(version: str, exe_name: str) -> vi.VSVersionInfo:
-    """The version resource for `exe_name` (like `sysboy.exe`) at `version`."""
+def version_resource(version: str, exe_name: str) -> Any:
+    """The version resource (a PyInstaller VSVersionInfo) for `exe_name` at `version`."""
+    # PyInstaller's versioninfo module imports only on Windows (it needs win32api there)
+    from PyInstaller.utils.win32 import versioninfo as vi
+
     numbers = version_numbers(version)
     strings = [
         vi.StringStruct("CompanyName", PRODUCT),
