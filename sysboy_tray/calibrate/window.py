@@ -41,6 +41,7 @@ class CalibrationWindow:
         self._closing = False
         self._setting = False  # ttk.Scale.set() fires the command too: not a user move
         self._probe = Path(os.environ[PROBE_ENV]) if os.environ.get(PROBE_ENV) else None
+        self._probed = b""
         self.scales: list[ttk.Scale] = []
         self.values: list[ttk.Label] = []
         self.steps: list[tuple[ttk.Button, ttk.Button]] = []
@@ -48,7 +49,6 @@ class CalibrationWindow:
         self._build()
         root.protocol("WM_DELETE_WINDOW", self.on_cancel)
         root.after(TICK_MS, self._tick)
-        root.after(300, self._write_probe)
 
     # -- building -------------------------------------------------------------------------
 
@@ -63,7 +63,11 @@ class CalibrationWindow:
         frame.grid(sticky="nsew")
         title = ttk.Label(frame, text=device.name, font=("TkDefaultFont", 13, "bold"))
         title.grid(row=0, column=0, columnspan=5, sticky="w")
-        where = f"{device.device} · {device.address}"
+        where = (
+            device.address
+            if device.name == device.device
+            else f"{device.device} · {device.address}"
+        )
         ttk.Label(frame, text=where, foreground="#555").grid(
             row=1, column=0, columnspan=5, sticky="w"
         )
@@ -190,11 +194,14 @@ class CalibrationWindow:
         try:
             action()
         except ControlError as exc:
-            self._say(str(exc), ERROR_COLOUR)
+            text = str(exc)
+            self._say(text[:1].upper() + text[1:], ERROR_COLOUR)
 
     def _tick(self) -> None:
         if not self._busy:
             self._guard(self.editor.tick)
+        # ttk lays the sliders out when it draws them, after the first map: keep looking
+        self._write_probe()
         self.root.after(TICK_MS, self._tick)
 
     def _in_background(self, action: Callable[[], None], doing: str, done: str | None) -> None:
@@ -225,7 +232,8 @@ class CalibrationWindow:
         elif error is None:
             self._say(done or "", OK_COLOUR)
         else:
-            self._say(f"{error}", ERROR_COLOUR)
+            text = str(error)
+            self._say(text[:1].upper() + text[1:], ERROR_COLOUR)
             if self._closing:
                 self.exit_status = 1
                 self.cancel_button.configure(text="Close")
@@ -233,7 +241,6 @@ class CalibrationWindow:
     def _write_probe(self) -> None:
         if self._probe is None:
             return
-        self.root.update_idletasks()
 
         def box(widget: tk.Misc) -> list[int]:
             x, y = widget.winfo_rootx(), widget.winfo_rooty()
@@ -255,6 +262,7 @@ class CalibrationWindow:
             "saved": [list(p) for p in self.editor.saved],
             "status": self.status.get(),
             "busy": self._busy,
+            "mapped": bool(self.root.winfo_viewable()),
             "window": box(self.root),
             "sliders": sliders,
             "buttons": {
@@ -266,7 +274,10 @@ class CalibrationWindow:
                 "plus": [box(p) for _, p in self.steps],
             },
         }
-        atomic_write(self._probe, json.dumps(state).encode("utf-8"))
+        data = json.dumps(state).encode("utf-8")
+        if data != self._probed:
+            atomic_write(self._probe, data)
+            self._probed = data
 
 
 def show_error(message: str) -> None:
