@@ -1,0 +1,497 @@
+"""Hostile network input against a live `sysboy serve`, while a good device is timed.
+
+    python bench/bench_hostile.py            # full figures (about 3 minutes)
+    python bench/bench_hostile.py --quick    # the same attacks, smaller
+
+Phases, one after the other, each reported with the good device's latency and
+inter-arrival next to the quiet baseline measured first, and the server's RSS and
+open files before and after:
+1. malformed frames from one client (JSON-level and WebSocket-level), reconnecting
+   whenever the server closes it;
+2. connections that complete the handshake and never send `hello`;
+3. slowloris: handshakes trickled one byte at a time;
+4. clients that read nothing;
+5. floods at 1,000 frames/s from one device: valid, bad, and mixed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import collections
+import json
+import os
+import socket
+import struct
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.live import HELLO, GoodDevice, Server, start_server
+
+# -- a raw WebSocket client: it can break every rule ----------------------------------------
+
+TEXT, BINARY, CLOSE, PING, CONT = 0x1, 0x2, 0x8, 0x9, 0x0
+
+
+def frame(
+    payload: bytes, opcode: int = TEXT, *, fin: bool = True, rsv: int = 0, mask: bool = True
+) -> bytes:
+    """One client frame; every field can be set wrong on purpose."""
+    head = bytes([(0x80 if fin else 0) | (rsv << 4) | opcode])
+    size = len(payload)
+    bit = 0x80 if mask else 0
+    if size < 126:
+        head += bytes([bit | size])
+    elif size < 65536:
+        head += bytes([bit | 126]) + struct.pack("!H", size)
+    else:
+        head += bytes([bit | 127]) + struct.pack("!Q", size)
+    if not mask:
+        return head + payload
+    key = os.urandom(4)
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+def upgrade_request(port: int) -> bytes:
+    key = base64.b64encode(os.urandom(16)).decode()
+    return (
+        f"GET /device HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
+
+
+class RawLink:
+    """A TCP connection that speaks WebSocket by hand."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, port: int, *, handshake: bool = True, rcvbuf: int = 0) -> RawLink:
+        sock = socket.socket()
+        if rcvbuf:  # a small window, so a client that reads nothing fills up fast
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        reader, writer = await asyncio.open_connection(sock=sock)
+        link = cls(reader, writer)
+        if handshake:
+            writer.write(upgrade_request(port))
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 101"):
+                raise ConnectionError(head.split(b"\r\n", 1)[0].decode())
+        return link
+
+    async def send(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def next_frame(self) -> tuple[int, bytes]:
+        """The server's next frame (opcode, payload); IncompleteReadError at EOF."""
+        first, second = await self.reader.readexactly(2)
+        size = second & 0x7F
+        if size == 126:
+            (size,) = struct.unpack("!H", await self.reader.readexactly(2))
+        elif size == 127:
+            (size,) = struct.unpack("!Q", await self.reader.readexactly(8))
+        return first & 0x0F, await self.reader.readexactly(size)
+
+    async def until_closed(self) -> tuple[int | None, list[dict[str, Any]]]:
+        """Read to the end: the close code (None if the socket just ended) and the messages."""
+        messages = []
+        try:
+            while True:
+                opcode, payload = await self.next_frame()
+                if opcode == CLOSE:
+                    return (struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005), (
+                        messages
+                    )
+                if opcode == TEXT:
+                    messages.append(json.loads(payload))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return None, messages
+
+    def close(self) -> None:
+        self.writer.transport.abort()
+
+
+def hello(device_id: str) -> bytes:
+    return frame(json.dumps({**HELLO, "id": device_id}).encode())
+
+
+# -- 1. malformed frames ----------------------------------------------------------------------
+
+# answered with an `error`; five in a row close the link with 1008
+BAD_MESSAGES = [
+    frame(b"{"),
+    frame(b"[]"),
+    frame(b"null"),
+    frame(b'{"type": 5}'),
+    frame(b'{"type": "teleport"}'),
+    frame(b'{"type": "cpu", "value": 1}'),
+    frame(b'{"type": "status", "rssi": "loud", "heap": 1, "uptime": 1}'),
+    frame(b'{"type": "status", "rssi": -50, "heap": 1, "uptime": NaN}'),
+    frame(b'{"type": "status", "rssi": -50, "heap": -1, "uptime": 1e999}'),
+    frame(b'{"type": "button", "event": "double"}'),
+    frame(b'{"type": "ack", "of": "' + b"x" * 300 + b'"}'),
+    frame(json.dumps({**HELLO, "id": "again"}).encode()),
+    frame(b"[" * 2000 + b"]" * 2000),
+    frame(b'{"type": "status"}', BINARY),
+]
+# break the WebSocket framing itself: the link closes at once (1002, 1007 or 1009)
+BAD_FRAMES = [
+    frame(b'{"type":"status"}', rsv=4),  # RSV1 without an extension
+    frame(b"x", opcode=0x3),  # reserved opcode
+    frame(b'{"type":"status"}', mask=False),  # clients must mask
+    frame(b'{"type": "\xff\xfe"}'),  # text that is not UTF-8
+    frame(b"ping", PING, fin=False),  # fragmented control frame
+    frame(b"p" * 126, PING),  # control frame over 125 bytes
+    frame(b"orphan", CONT),  # continuation with nothing to continue
+    frame(b"x" * 5000),  # over max_size
+    bytes([0x81, 0xFF]) + struct.pack("!Q", 2**63 - 1) + b"\0\0\0\0",  # absurd length
+    frame(struct.pack("!H", 999), CLOSE),  # invalid close code
+]
+
+
+@dataclass
+class MalformedResult:
+    frames: int = 0
+    connections: int = 0
+    errors: int = 0
+    closes: collections.Counter[int | None] = field(default_factory=collections.Counter)
+    seconds: float = 0.0
+
+
+async def malformed(port: int, total: int, min_seconds: float = 0.0) -> MalformedResult:
+    """At least `total` malformed frames (and `min_seconds`) from one client, which
+    reconnects whenever it is closed."""
+    result = MalformedResult()
+    started = time.monotonic()
+    turn = 0
+    while result.frames < total or time.monotonic() - started < min_seconds:
+        link = await RawLink.open(port)
+        result.connections += 1
+        await link.send(hello("malformed"))
+        reading = asyncio.create_task(link.until_closed())
+        turn += 1
+        # one link in four breaks the framing; the others send bad JSON until closed
+        batch = [BAD_FRAMES[turn % len(BAD_FRAMES)]] if turn % 4 == 0 else BAD_MESSAGES
+        try:
+            for index in range(len(batch)):
+                if reading.done():
+                    break
+                await link.send(batch[(turn + index) % len(batch)])
+                result.frames += 1
+        except ConnectionError:
+            pass
+        code, messages = await reading
+        link.close()
+        result.closes[code] += 1
+        result.errors += sum(1 for m in messages if m.get("type") == "error")
+    result.seconds = time.monotonic() - started
+    return result
+
+
+# -- 2. connections that never say hello --------------------------------------------------------
+
+
+@dataclass
+class SilentResult:
+    opened: int = 0
+    refused: int = 0
+    closes: collections.Counter[int | None] = field(default_factory=collections.Counter)
+    close_after_s: list[float] = field(default_factory=list)
+
+
+async def silent(port: int, count: int) -> SilentResult:
+    """`count` links that complete the handshake and then say nothing."""
+    result = SilentResult()
+
+    async def one() -> None:
+        try:
+            link = await RawLink.open(port)
+        except (ConnectionError, OSError, asyncio.IncompleteReadError):
+            result.refused += 1
+            return
+        result.opened += 1
+        opened = time.monotonic()
+        code, _ = await link.until_closed()
+        result.close_after_s.append(time.monotonic() - opened)
+        result.closes[code] += 1
+        link.close()
+
+    await asyncio.gather(*(one() for _ in range(count)))
+    return result
+
+
+# -- 3. slowloris -------------------------------------------------------------------------------
+
+
+@dataclass
+class SlowResult:
+    links: int = 0
+    bytes_sent: int = 0
+    cut_after_s: list[float] = field(default_factory=list)
+    completed: int = 0  # handshakes that got through (should be none)
+    fresh_client_ok: bool = False
+
+
+async def slowloris(port: int, count: int, byte_every: float, limit: float) -> SlowResult:
+    """`count` links trickling their handshake; meanwhile a fresh client must get in."""
+    from websockets.asyncio.client import connect
+
+    result = SlowResult()
+    request = upgrade_request(port)
+
+    async def one() -> None:
+        link = await RawLink.open(port, handshake=False)
+        result.links += 1
+        opened = time.monotonic()
+        try:
+            for byte in request:
+                link.writer.write(bytes([byte]))
+                await link.writer.drain()
+                result.bytes_sent += 1
+                await asyncio.sleep(byte_every)
+                if link.reader.at_eof() or time.monotonic() - opened > limit:
+                    break
+            else:
+                result.completed += 1
+            await asyncio.wait_for(
+                link.reader.read(), max(0.1, limit - (time.monotonic() - opened))
+            )
+        except (ConnectionError, TimeoutError):
+            pass
+        result.cut_after_s.append(time.monotonic() - opened)
+        link.close()
+
+    async def fresh() -> None:
+        await asyncio.sleep(min(2.0, limit / 4))
+        async with connect(f"ws://127.0.0.1:{port}/device", open_timeout=5) as ws:
+            await ws.send(json.dumps({**HELLO, "id": "fresh"}))
+            result.fresh_client_ok = json.loads(await ws.recv())["type"] == "hello"
+
+    await asyncio.gather(fresh(), *(one() for _ in range(count)))
+    return result
+
+
+# -- 4. clients that read nothing ---------------------------------------------------------------
+
+
+@dataclass
+class DeafResult:
+    links: int = 0
+    dropped: int = 0
+    dropped_after_s: list[float] = field(default_factory=list)
+
+
+async def deaf(port: int, count: int, seconds: float) -> DeafResult:
+    """`count` devices that say hello and never read again (tiny receive window)."""
+    result = DeafResult()
+
+    async def one(index: int) -> None:
+        link = await RawLink.open(port, rcvbuf=4096)
+        result.links += 1
+        await link.send(hello(f"deaf-{index}"))
+        opened = time.monotonic()
+        # we read nothing; we only notice when the server gives up on us (the socket ends)
+        sock = link.writer.get_extra_info("socket")
+        while time.monotonic() - opened < seconds:
+            await asyncio.sleep(0.5)
+            try:
+                await link.send(b"")  # a zero-length write notices a reset
+                if sock.fileno() < 0 or link.writer.is_closing():
+                    raise ConnectionResetError
+                info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)
+                if info[0] in (7, 8):  # TCP_CLOSE, TCP_CLOSE_WAIT: the server closed
+                    raise ConnectionResetError
+            except (ConnectionError, OSError):
+                result.dropped += 1
+                result.dropped_after_s.append(time.monotonic() - opened)
+                break
+        link.close()
+
+    await asyncio.gather(*(one(i) for i in range(count)))
+    return result
+
+
+# -- 5. floods -----------------------------------------------------------------------------------
+
+STATUS = frame(b'{"type":"status","rssi":-50,"heap":100000,"uptime":1}')
+
+
+@dataclass
+class FloodResult:
+    kind: str
+    sent: int = 0
+    errors: int = 0
+    close: int | None = None
+    closed_after_s: float = 0.0
+
+
+async def flood(port: int, kind: str, rate: float, seconds: float) -> FloodResult:
+    """Frames at `rate`/s from one device: `valid` statuses, `bad` JSON, or `mixed`."""
+    result = FloodResult(kind)
+    link = await RawLink.open(port)
+    await link.send(hello(f"flood-{kind}"))
+    reading = asyncio.create_task(link.until_closed())
+    started = time.monotonic()
+    try:
+        while not reading.done() and time.monotonic() - started < seconds:
+            if kind == "valid" or (kind == "mixed" and result.sent % 2):
+                data = STATUS
+            else:
+                data = BAD_MESSAGES[result.sent % 4]
+            await link.send(data)
+            result.sent += 1
+            # pace to `rate` on average; sleep in 10 ms steps (finer sleeps are not kept)
+            ahead = result.sent / rate - (time.monotonic() - started)
+            if ahead > 0.01:
+                await asyncio.sleep(ahead)
+    except ConnectionError:
+        pass
+    if not reading.done():
+        link.close()
+    code, messages = await reading
+    result.closed_after_s = time.monotonic() - started
+    result.close = code
+    result.errors = sum(1 for m in messages if m.get("type") == "error")
+    link.close()
+    return result
+
+
+# -- the run -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    name: str
+    start: float
+    end: float
+    rss_before: float
+    rss_after: float
+    fds_before: int
+    fds_after: int
+    detail: str
+
+
+def run_phase(server: Server, name: str, attack: Any, settle: float = 3.0) -> Phase:
+    rss, fds = server.rss_mb(), server.fds()
+    start = time.monotonic()
+    detail = asyncio.run(attack)
+    end = time.monotonic()
+    time.sleep(settle)  # let the server finish closing what it closes
+    return Phase(name, start, end, rss, server.rss_mb(), fds, server.fds(), describe(detail))
+
+
+def describe(result: Any) -> str:
+    if isinstance(result, MalformedResult):
+        return (
+            f"{result.frames} frames over {result.connections} links in {result.seconds:.1f} s "
+            f"({result.frames / result.seconds:.0f}/s), {result.errors} error replies, "
+            f"closes {dict(result.closes)}"
+        )
+    if isinstance(result, SilentResult):
+        waits = sorted(result.close_after_s) or [float("nan")]
+        return (
+            f"{result.opened} silent links ({result.refused} refused), closes "
+            f"{dict(result.closes)}, closed after {waits[0]:.1f}..{waits[-1]:.1f} s"
+        )
+    if isinstance(result, SlowResult):
+        cuts = sorted(result.cut_after_s) or [float("nan")]
+        return (
+            f"{result.links} trickling links, {result.bytes_sent} bytes, "
+            f"{result.completed} completed, cut after {cuts[0]:.1f}..{cuts[-1]:.1f} s, "
+            f"fresh client served: {result.fresh_client_ok}"
+        )
+    if isinstance(result, DeafResult):
+        after = sorted(result.dropped_after_s) or [float("nan")]
+        return (
+            f"{result.links} links that read nothing, {result.dropped} dropped by the server "
+            f"after {after[0]:.1f}..{after[-1]:.1f} s"
+        )
+    if isinstance(result, list):
+        return "; ".join(
+            f"{r.kind}: {r.sent} sent, {r.errors} errors, close {r.close} "
+            f"after {r.closed_after_s:.2f} s"
+            for r in result
+        )
+    return str(result)
+
+
+async def floods(port: int, rate: float, seconds: float) -> list[FloodResult]:
+    return [await flood(port, kind, rate, seconds) for kind in ("valid", "bad", "mixed")]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller attacks")
+    args = parser.parse_args()
+    quick = args.quick
+    server = start_server(interval=0.1)
+    device = GoodDevice(server.port)
+    phases: list[Phase] = []
+    rss_rounds = []
+    try:
+        time.sleep(2.0)
+        rss_start = server.rss_mb()
+        quiet_from = time.monotonic()
+        time.sleep(5.0 if quick else 15.0)
+        quiet_to = time.monotonic()
+        # twice: the first round finds the high-water mark, the second shows it holds
+        for round_no in (1, 2):
+            plan = [
+                (
+                    "malformed",
+                    malformed(server.port, 1000 if quick else 10_000, 3 if quick else 10),
+                ),
+                ("no hello", silent(server.port, 100 if quick else 500)),
+                ("slowloris", slowloris(server.port, 50 if quick else 200, 0.5, 15.0)),
+                ("reads nothing", deaf(server.port, 10 if quick else 50, 15.0 if quick else 50.0)),
+                ("1,000 frames/s", floods(server.port, 1000.0, 10.0)),
+            ]
+            for name, attack in plan:
+                print(f"... round {round_no}: {name}", flush=True)
+                phases.append(run_phase(server, f"round {round_no}, {name}", attack))
+            rss_rounds.append(server.rss_mb())
+    finally:
+        record = device.stop()
+        code = server.stop()
+    quiet = record.window(quiet_from, quiet_to)
+    print("== good device (10 Hz clock metric), quiet baseline")
+    print(f"baseline         {quiet.line()}")
+    for phase in phases:
+        timing = record.window(phase.start, phase.end)
+        print(f"== {phase.name}: {phase.detail}")
+        print(
+            f"good device      {timing.line()}; p99 latency {timing.p99_ms / quiet.p99_ms:4.1f}x "
+            f"baseline, inter-arrival p99 {timing.gap_p99_ms / quiet.gap_p99_ms:4.2f}x"
+        )
+        print(
+            f"server           RSS {phase.rss_before:5.1f} -> {phase.rss_after:5.1f} MB, "
+            f"open files {phase.fds_before} -> {phase.fds_after}"
+        )
+    whole = record.window(phases[0].start, phases[-1].end)
+    print("== overall")
+    print(f"good device      {whole.line()} (other messages: {record.other})")
+    print(
+        f"server RSS       {rss_start:5.1f} MB before the attacks, {rss_rounds[0]:5.1f} MB "
+        f"after round 1, {rss_rounds[1]:5.1f} MB after round 2 "
+        f"(round 2 grew it by {rss_rounds[1] - rss_rounds[0]:+.1f} MB)"
+    )
+    problems = server.problems()
+    print(f"server log       {len(problems)} ERROR/traceback lines; exit status {code}")
+    for line in problems[:20]:
+        print(f"  {line}")
+    return 1 if problems or code != 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
