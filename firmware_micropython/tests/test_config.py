@@ -1,0 +1,172 @@
+"""The config store: defaults, validation, corrupt files, and saves that survive a power cut."""
+
+import json
+import os
+
+import config
+from support import raises
+
+
+class PowerCut(Exception):
+    """The board lost power: nothing after this point happened."""
+
+
+class CutBeforeRename:
+    """The filesystem boundary, with the power failing just before the rename."""
+
+    def __getattr__(self, name):
+        if name in ("rename", "replace"):
+            return self._cut
+        return getattr(os, name)
+
+    def _cut(self, src, dst):
+        raise PowerCut(src)
+
+
+def fresh_folder():
+    raw = os.urandom(6)
+    folder = "/tmp/sysboy-config-" + "".join("%02x" % b for b in raw)
+    os.mkdir(folder)
+    return folder
+
+
+def exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def with_credentials(ssid="Home", password="correct horse"):
+    cfg = config.defaults()
+    cfg["ssid"] = ssid
+    cfg["password"] = password
+    return cfg
+
+
+def test_no_file_gives_the_defaults():
+    cfg = config.load(fresh_folder())
+    assert cfg == config.defaults()
+    assert cfg["version"] == 1
+    assert cfg["smoothing_ms"] == 300 and cfg["idle_park_s"] == 10
+    assert cfg["dac_pin"] == 25 and cfg["button_pin"] == 0 and cfg["led_pin"] == 2
+    assert cfg["ap_password"] == "sysboy2000" and cfg["ap_ip"] == "192.168.4.1"
+    assert cfg["cached"] is None and cfg["calibration"] == [[0.0, 0.0], [100.0, 1.0]]
+
+
+def test_saved_settings_come_back():
+    folder = fresh_folder()
+    cfg = with_credentials()
+    cfg["cached"] = {"host": "192.168.1.20", "port": 47800, "path": "/device"}
+    cfg["calibration"] = [[0.0, 0.0], [50.0, 0.7], [100.0, 1.0]]
+    cfg["idle_park_s"] = 2.5
+    config.save(cfg, folder)
+    assert config.load(folder) == cfg
+    assert json.loads(read(folder + "/sysboy.json"))["version"] == 1
+    assert not exists(folder + "/sysboy.json.tmp")
+
+
+def test_a_power_cut_before_the_rename_keeps_the_old_settings():
+    folder = fresh_folder()
+    config.save(with_credentials("Old"), folder)
+    real_os = config.os
+    config.os = CutBeforeRename()
+    try:
+        with raises(PowerCut):
+            config.save(with_credentials("New"), folder)
+    finally:
+        config.os = real_os
+    # the new file was written whole, but it is never trusted after a restart
+    assert json.loads(read(folder + "/sysboy.json.tmp"))["ssid"] == "New"
+    cfg = config.load(folder)
+    assert cfg["ssid"] == "Old" and cfg["password"] == "correct horse"
+    assert not exists(folder + "/sysboy.json.tmp")
+
+
+def test_a_power_cut_at_any_byte_of_the_write_keeps_the_old_settings():
+    folder = fresh_folder()
+    config.save(with_credentials("Old"), folder)
+    other = fresh_folder()
+    config.save(with_credentials("New"), other)  # just to get the bytes a save writes
+    new_text = read(other + "/sysboy.json")
+    for cut in range(0, len(new_text) + 1, 7):
+        write(folder + "/sysboy.json.tmp", new_text[:cut])
+        cfg = config.load(folder)
+        assert cfg["ssid"] == "Old", cut
+        assert not exists(folder + "/sysboy.json.tmp")
+
+
+def test_the_first_save_cut_short_leaves_a_fresh_device():
+    folder = fresh_folder()
+    write(folder + "/sysboy.json.tmp", '{"version": 1, "ssid": "Ho')
+    assert config.load(folder) == config.defaults()
+
+
+def test_a_corrupt_file_is_kept_aside_and_the_defaults_used():
+    folder = fresh_folder()
+    write(folder + "/sysboy.json", '{"version": 1, "ssid": "Ho')
+    write(folder + "/sysboy.json.bad", "an older bad copy")
+    assert config.load(folder) == config.defaults()
+    assert read(folder + "/sysboy.json.bad") == '{"version": 1, "ssid": "Ho'
+    assert not exists(folder + "/sysboy.json")
+    config.save(with_credentials(), folder)  # the device carries on and can save again
+    assert config.load(folder)["ssid"] == "Home"
+
+
+def test_json_that_is_not_an_object_counts_as_corrupt():
+    folder = fresh_folder()
+    write(folder + "/sysboy.json", "[1, 2, 3]")
+    assert config.load(folder) == config.defaults()
+    assert exists(folder + "/sysboy.json.bad")
+
+
+def test_one_bad_value_falls_back_alone():
+    folder = fresh_folder()
+    saved = with_credentials()
+    saved["smoothing_ms"] = "fast"
+    saved["calibration"] = [[0, 0], [50, 0.9], [40, 1.0]]
+    saved["dac_pin"] = True
+    saved["ap_ip"] = "192.168.4"
+    saved["cached"] = {"host": "pc", "port": 70000, "path": "/device"}
+    saved["unknown_key"] = 1
+    write(folder + "/sysboy.json", json.dumps(saved))
+    cfg = config.load(folder)
+    assert cfg["ssid"] == "Home" and cfg["password"] == "correct horse"
+    defaults = config.defaults()
+    for key in ("smoothing_ms", "calibration", "dac_pin", "ap_ip", "cached"):
+        assert cfg[key] == defaults[key], key
+    assert "unknown_key" not in cfg
+
+
+def test_save_refuses_bad_values_and_writes_nothing():
+    folder = fresh_folder()
+    cfg = with_credentials()
+    cfg["idle_park_s"] = 0
+    cfg["ap_password"] = "short"
+    with raises(ValueError, match="ap_password, idle_park_s"):
+        config.save(cfg, folder)
+    assert not exists(folder + "/sysboy.json")
+    assert not exists(folder + "/sysboy.json.tmp")
+
+
+def test_a_long_ssid_is_measured_in_bytes():
+    assert config.problems({"ssid": "é" * 16}) == []
+    assert config.problems({"ssid": "é" * 17}) == ["ssid"]
+
+
+def test_erase_forgets_everything():
+    folder = fresh_folder()
+    config.save(with_credentials(), folder)
+    config.erase(folder)
+    assert config.load(folder) == config.defaults()
