@@ -437,6 +437,7 @@ def main() -> int:
     quick = args.quick
     server = start_server(interval=0.1)
     device = GoodDevice(server.port)
+    device.wait_ready()
     phases: list[Phase] = []
     rss_rounds = []
     try:

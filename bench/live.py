@@ -197,6 +197,8 @@ def run_device(port: int, device_id: str) -> None:
                     message = json.loads(text)
                     if message["type"] == "clock":
                         arrivals.append((now, message["raw"]))
+                        if len(arrivals) == 1:
+                            print("ready", flush=True)
                     else:
                         other[message["type"]] = other.get(message["type"], 0) + 1
 
@@ -277,6 +279,12 @@ class GoodDevice:
             text=True,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
+
+    def wait_ready(self) -> None:
+        """Return once the device received its first sample."""
+        assert self.proc.stdout is not None
+        if self.proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("the good device did not get a first sample")
 
     def stop(self, timeout: float = 30) -> DeviceRecord:
         out, _ = self.proc.communicate("", timeout=timeout)

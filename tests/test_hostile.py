@@ -1,0 +1,176 @@
+"""Hostile network input against a live `sysboy serve` (bench/bench_hostile.py, shortened).
+
+Each attack runs while a well-behaved device, in its own process, is served a clock
+metric at 10 Hz; it must keep receiving samples throughout, and the server must log
+no error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import Iterator
+
+import pytest
+from websockets.asyncio.client import connect
+
+from bench.bench_hostile import (
+    RawLink,
+    SilentResult,
+    SlowResult,
+    deaf,
+    flood,
+    hello,
+    malformed,
+    silent,
+    slowloris,
+)
+from bench.live import ClockSource, DeviceRecord, GoodDevice, Server, start_server
+from sysboy_tray import protocol
+from sysboy_tray import session as session_module
+from sysboy_tray.app import App
+from sysboy_tray.config import Paths
+from tests.conftest import scaled
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    running = start_server(interval=0.1)
+    yield running
+    assert running.stop() == 0
+
+
+@pytest.fixture
+def good(server: Server) -> Iterator[list[DeviceRecord]]:
+    """A well-behaved device linked through the test; checked when the test is done."""
+    rss_before = server.rss_mb()
+    device = GoodDevice(server.port)
+    device.wait_ready()
+    seen: list[DeviceRecord] = []
+    yield seen
+    record = device.stop()
+    seen.append(record)
+    timing = record.window(record.arrivals[0][0], record.arrivals[-1][0] + 1)
+    # 10 Hz, every tick moves: a gap of seconds would mean the attack stalled the server
+    assert timing.samples >= 2
+    assert timing.gaps[-1] < scaled(2.0)
+    assert server.proc.poll() is None
+    assert server.problems() == []
+    assert server.rss_mb() - rss_before < 20  # bounded: no per-frame or per-link leak
+
+
+def test_malformed_frames_are_refused_and_the_server_carries_on(
+    server: Server, good: list[DeviceRecord]
+) -> None:
+    result = asyncio.run(malformed(server.port, 1500, min_seconds=scaled(1.5)))
+    assert result.frames >= 1500
+    assert result.connections > 100
+    # bad JSON: 1008 after five in a row; broken framing: 1002, bad UTF-8: 1007, too big: 1009
+    assert set(result.closes) <= {1008, 1002, 1007, 1009}
+    assert result.closes[1008] > 0 and result.closes[1002] > 0
+
+
+def test_silent_and_trickling_links_are_cut_and_others_still_get_in(
+    server: Server, good: list[DeviceRecord]
+) -> None:
+    files_before = server.fds()
+
+    async def both() -> tuple[SilentResult, SlowResult]:
+        return await asyncio.gather(
+            silent(server.port, 100), slowloris(server.port, 20, 0.5, scaled(20.0))
+        )
+
+    quiet, slow = asyncio.run(both())
+    # handshake done, no hello: closed with 1008 after 5 s
+    assert quiet.opened == 100
+    assert quiet.closes == {1008: 100}
+    # handshake trickled a byte at a time: cut by the server's open_timeout (10 s),
+    # long before the 20 s we would wait, while a fresh client still gets in
+    assert slow.links == 20
+    assert slow.completed == 0
+    assert max(slow.cut_after_s) < scaled(20.0)
+    assert slow.fresh_client_ok
+    assert server.fds() <= files_before + 5  # every socket was let go
+
+
+def test_floods_are_dropped_then_closed_without_an_error_each(
+    server: Server, good: list[DeviceRecord]
+) -> None:
+    valid = asyncio.run(flood(server.port, "valid", 1000.0, scaled(10.0)))
+    assert valid.close == 1008
+    assert valid.errors == 0
+    # the burst (40) is read, then 100 frames are dropped before the link is closed
+    assert valid.sent >= session_module.RATE_BURST + session_module.MAX_DROPPED - 1
+    bad = asyncio.run(flood(server.port, "bad", 1000.0, scaled(10.0)))
+    assert bad.close == 1008
+    mixed = asyncio.run(flood(server.port, "mixed", 1000.0, scaled(10.0)))
+    assert mixed.close == 1008
+    assert mixed.errors <= session_module.RATE_BURST  # not one error per frame
+
+
+def test_clients_that_read_nothing_leave_the_server_well(
+    server: Server, good: list[DeviceRecord]
+) -> None:
+    result = asyncio.run(deaf(server.port, 10, scaled(2.0)))
+    assert result.links == 10
+
+
+BIG = protocol.ServerHello(
+    "x" * 64,
+    "clock",
+    tuple(protocol.MetricInfo(f"m{i}", "L" * 32, "u" * 16) for i in range(32)),
+)
+
+
+def test_a_device_that_stops_reading_has_a_bounded_backlog_and_is_cut(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(session_module, "SEND_STALL_S", 1.0)
+    monkeypatch.setattr(session_module, "HEARTBEAT_S", 0.2)
+    paths = Paths.default()
+    paths.config_dir.mkdir(parents=True, exist_ok=True)
+    paths.settings_file.write_text(json.dumps({"metric": "clock"}))
+    app = App(paths, sources={"clock": ClockSource()}, port=0, interval=0.1, advertise=False)
+    app.start()
+
+    async def flood_until_cut() -> tuple[int, int]:
+        """On the server's loop: queue commands for the deaf device until its link is cut."""
+        peak_queue = peak_buffer = 0
+        while (session := app.hub.sessions.get("deaf")) is not None or not peak_queue:
+            if session is not None:
+                if not peak_queue:  # a small kernel buffer: fills in kilobytes, not megabytes
+                    sock = session.ws.transport.get_extra_info("socket")
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+                for _ in range(40):
+                    session.send(BIG)  # about 2 KiB each
+                queued, buffered = session.backlog
+                peak_queue, peak_buffer = max(peak_queue, queued), max(peak_buffer, buffered)
+            await asyncio.sleep(0.01)
+        return peak_queue, peak_buffer
+
+    async def main() -> None:
+        async with connect(f"ws://127.0.0.1:{app.port}/device") as ws:
+            await ws.send(protocol.encode(_hello("good")))
+            link = await RawLink.open(app.port, rcvbuf=4096)
+            await link.send(hello("deaf"))
+            peak_queue, peak_buffer = await asyncio.to_thread(
+                app.call, flood_until_cut(), scaled(30)
+            )
+            link.close()
+            assert 0 < peak_queue <= session_module.MAX_PENDING_COMMANDS
+            # websockets stops writing at 32 KiB (its write limit): one frame past that at most
+            assert peak_buffer <= 32 * 1024 + 4096
+            # the good device was served all along
+            clock = [json.loads(await asyncio.wait_for(ws.recv(), scaled(2))) for _ in range(3)]
+            assert any(m["type"] == "clock" for m in clock)
+
+    try:
+        asyncio.run(main())
+    finally:
+        app.stop()
+    assert "device deaf stopped reading" in caplog.text  # cut by the stall guard
+
+
+def _hello(device_id: str) -> protocol.DeviceHello:
+    return protocol.DeviceHello(device_id, "1.0", "sim", "sim", protocol.LINEAR)
