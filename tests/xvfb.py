@@ -1,0 +1,91 @@
+"""A real X server for tests that need a desktop: Xvfb, and trayer as a tray host."""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from tests.conftest import scaled
+
+NEEDS = "install Debian's xvfb and trayer (listed in .ci/apt-packages.txt)"
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=scaled(5))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def xvfb(width: int = 640, height: int = 480) -> Iterator[str]:
+    """Run Xvfb on a free display; yield its DISPLAY value (":N")."""
+    if shutil.which("Xvfb") is None:
+        raise RuntimeError(f"Xvfb is missing: {NEEDS}")
+    read_end, write_end = os.pipe()
+    proc = subprocess.Popen(
+        [
+            *("Xvfb", "-displayfd", str(write_end), "-screen", "0", f"{width}x{height}x24"),
+            *("-nolisten", "tcp", "-noreset"),
+        ],
+        pass_fds=(write_end,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_end)
+    try:
+        # Xvfb writes the display number once it accepts clients.
+        ready, _, _ = select.select([read_end], [], [], scaled(20))
+        number = os.read(read_end, 64).decode().strip() if ready else ""
+        if not number.isdigit():
+            raise RuntimeError("Xvfb did not start")
+        yield f":{number}"
+    finally:
+        os.close(read_end)
+        _stop(proc)
+
+
+@contextmanager
+def trayer(display: str, height: int = 26) -> Iterator[subprocess.Popen[bytes]]:
+    """Run trayer, a small XEmbed tray host, at the top right of `display`."""
+    if shutil.which("trayer") is None:
+        raise RuntimeError(f"trayer is missing: {NEEDS}")
+    proc = subprocess.Popen(
+        [
+            *("trayer", "--edge", "top", "--align", "right", "--widthtype", "request"),
+            *("--height", str(height), "--transparent", "false", "--tint", "0x404040"),
+        ],
+        env={**os.environ, "DISPLAY": display},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_tray_owner(display)
+        yield proc
+    finally:
+        _stop(proc)
+
+
+def _wait_for_tray_owner(display: str) -> None:
+    """Until some window owns the system tray selection of screen 0."""
+    import Xlib.display
+    import Xlib.X
+
+    conn = Xlib.display.Display(display)
+    try:
+        atom = conn.intern_atom("_NET_SYSTEM_TRAY_S0")
+        deadline = time.monotonic() + scaled(20)
+        while conn.get_selection_owner(atom) == Xlib.X.NONE:
+            if time.monotonic() > deadline:
+                raise RuntimeError("trayer did not take the system tray")
+            time.sleep(0.05)
+    finally:
+        conn.close()
