@@ -75,16 +75,16 @@ def test_zeroconf_browser_resolves_port_and_txt(app: App) -> None:
 def legacy_unicast_query(target: str, port: int) -> DNSIncoming:
     """Ask like the firmware: a PTR question from an ephemeral port, not 5353.
 
-    Other Sysboy servers on this machine may answer too (each with its own port), so
-    replies are read until the one from the server under test arrives.
+    Other Sysboy servers on this machine may answer too (each with its own port), and a
+    unicast query reaches just one of the sockets sharing 5353, chosen by the source
+    port; so each try asks from a fresh port and reads replies until ours arrives.
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
-    sock.bind(("0.0.0.0", 0))
-    sock.settimeout(scaled(0.5))
     deadline = time.monotonic() + scaled(10)
-    try:
-        while time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+            sock.bind(("0.0.0.0", 0))
+            sock.settimeout(scaled(0.5))
             query = dns.message.make_query("_sysboy._tcp.local.", dns.rdatatype.PTR)
             query.flags &= ~dns.flags.RD
             sock.sendto(query.to_wire(), (target, 5353))
@@ -99,9 +99,7 @@ def legacy_unicast_query(target: str, port: int) -> DNSIncoming:
                 ports = {r.port for r in reply.answers() if isinstance(r, DNSService)}
                 if reply.id == query.id and port in ports:
                     return reply
-        raise AssertionError(f"no legacy-unicast reply for port {port} from {target}")
-    finally:
-        sock.close()
+    raise AssertionError(f"no legacy-unicast reply for port {port} from {target}")
 
 
 @pytest.mark.parametrize("target", ["224.0.0.251", "unicast"])
