@@ -11,7 +11,6 @@ import time
 import types
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from PIL import ImageGrab
@@ -20,7 +19,7 @@ from sysboy_tray.tray import backend
 from sysboy_tray.tray.gauge import FACE_COLOURS, GaugeState
 from tests.conftest import scaled
 from tests.test_gauge import EXPECTED_DEG, angle_gap, close_to, needle_direction, pixel
-from tests.xvfb import trayer, xvfb
+from tests.xvfb import docked_icon, trayer, xvfb
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="X11 tray backends")
@@ -204,30 +203,6 @@ ICON = textwrap.dedent(
     print("stopped", flush=True)
     """
 )
-
-
-def docked_icon(display: str) -> tuple[int, int, int, int] | None:
-    """Where our icon sits on screen, once a tray host has taken it in."""
-    import Xlib.display
-
-    conn = Xlib.display.Display(display)
-    try:
-        root = conn.screen().root
-        todo: list[Any] = [root]
-        while todo:
-            window = todo.pop()
-            tree = window.query_tree()
-            todo.extend(tree.children)
-            if window.get_wm_class() != ("sysboySystemTrayIcon", "sysboy"):
-                continue
-            if tree.parent.id == root.id:
-                return None  # not docked (yet)
-            geometry = window.get_geometry()
-            origin = window.translate_coords(root, 0, 0)
-            return (-origin.x, -origin.y, geometry.width, geometry.height)
-        return None
-    finally:
-        conn.close()
 
 
 @pytest.mark.parametrize("percent", [0, 50, 100])

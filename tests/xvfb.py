@@ -9,6 +9,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from tests.conftest import scaled
 
@@ -87,5 +88,29 @@ def _wait_for_tray_owner(display: str) -> None:
             if time.monotonic() > deadline:
                 raise RuntimeError("trayer did not take the system tray")
             time.sleep(0.05)
+    finally:
+        conn.close()
+
+
+def docked_icon(display: str) -> tuple[int, int, int, int] | None:
+    """Where our icon sits on screen, once a tray host has taken it in."""
+    import Xlib.display
+
+    conn = Xlib.display.Display(display)
+    try:
+        root = conn.screen().root
+        todo: list[Any] = [root]
+        while todo:
+            window = todo.pop()
+            tree = window.query_tree()
+            todo.extend(tree.children)
+            if window.get_wm_class() != ("sysboySystemTrayIcon", "sysboy"):
+                continue
+            if tree.parent.id == root.id:
+                return None  # not docked (yet)
+            geometry = window.get_geometry()
+            origin = window.translate_coords(root, 0, 0)
+            return (-origin.x, -origin.y, geometry.width, geometry.height)
+        return None
     finally:
         conn.close()

@@ -48,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
         except TrayUnavailable as exc:
             _say(f"sysboy: {exc}")
             return 1
-        app = App(paths, port=args.port, control=control_factory(paths))
         try:
+            app = App(paths, port=args.port, control=control_factory(paths))
             app.start()
         except OSError as exc:
             log.error("cannot listen: %s", exc)

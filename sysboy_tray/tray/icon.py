@@ -8,7 +8,7 @@ from typing import Any
 
 from sysboy_tray.app import App
 from sysboy_tray.metrics import Reading
-from sysboy_tray.tray.backend import TrayToolkit
+from sysboy_tray.tray.backend import TrayToolkit, stop_icon
 from sysboy_tray.tray.gauge import GaugeFace, GaugeState, draw_gauge, needs_redraw
 from sysboy_tray.tray.menu import TrayMenu
 
@@ -107,4 +107,7 @@ class TrayIcon:
         """Hide the icon and end `run`."""
         self._stopping.set()
         self._changed.set()
-        self.icon.stop()
+        try:
+            stop_icon(self.icon)
+        except Exception:  # AppIndicator without a notification service raises on stop
+            log.exception("stopping the tray icon failed")
