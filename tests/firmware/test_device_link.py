@@ -1,0 +1,299 @@
+"""The whole firmware under MicroPython against a real websockets server playing the PC.
+
+The device is given the PC's address by hand (the portal's "PC address"), so these tests
+need no mDNS; the end-to-end test with `sysboy serve` covers discovery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.asyncio.server import Server, ServerConnection, serve
+
+from sysboy_tray import protocol
+from tests.conftest import scaled
+from tests.firmware.device_sim import SimDevice, firmware_settings, settles_within
+
+CURVED = [[0.0, 0.0], [50.0, 0.8], [100.0, 1.0]]
+SERVER_HELLO = {
+    "type": "hello",
+    "proto": 1,
+    "server": "test-pc",
+    "metric": "cpu",
+    "metrics": [{"id": "cpu", "label": "CPU", "unit": "%"}],
+}
+
+
+class PC:
+    """A real WebSocket server on loopback; each device connection is handed to the test."""
+
+    def __init__(self) -> None:
+        self.links: asyncio.Queue[Link] = asyncio.Queue()
+        self.all: list[Link] = []
+        self.server: Server | None = None
+        self.port = 0
+
+    async def start(self, port: int = 0) -> PC:
+        self.server = await serve(self._handle, "127.0.0.1", port)
+        self.port = next(iter(self.server.sockets)).getsockname()[1]
+        return self
+
+    async def stop(self, abort: bool = False) -> None:
+        """Stop listening; `abort` drops every link without a close frame (a crash)."""
+        assert self.server is not None
+        if abort:
+            for ws in list(self.server.connections):
+                ws.transport.abort()
+        for link in self.all:
+            link.end()
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        link = Link(ws)
+        self.all.append(link)
+        await self.links.put(link)
+        await link.done.wait()
+
+    async def link(self, timeout: float = 20) -> Link:
+        return await asyncio.wait_for(self.links.get(), scaled(timeout))
+
+
+class Link:
+    """One device connection: what it sent, and a way to talk back."""
+
+    def __init__(self, ws: ServerConnection) -> None:
+        self.ws = ws
+        self.done = asyncio.Event()
+
+    async def recv(self, timeout: float = 15) -> dict[str, Any]:
+        text = await asyncio.wait_for(self.ws.recv(), scaled(timeout))
+        assert isinstance(text, str)
+        # the PC's own decoder must accept every frame the device sends
+        protocol.decode(text, "device")
+        message: dict[str, Any] = json.loads(text)
+        return message
+
+    async def recv_type(self, kind: str, timeout: float = 15) -> dict[str, Any]:
+        """The next message of type `kind`, skipping heartbeats."""
+        while True:
+            message = await self.recv(timeout)
+            if message["type"] == kind:
+                return message
+            assert message["type"] == "status", message
+
+    async def send(self, message: dict[str, Any] | str) -> None:
+        await self.ws.send(message if isinstance(message, str) else json.dumps(message))
+
+    async def greet(self) -> dict[str, Any]:
+        """Take the device's hello and answer with ours."""
+        hello = await self.recv()
+        assert hello["type"] == "hello", hello
+        await self.send(SERVER_HELLO)
+        return hello
+
+    def end(self) -> None:
+        self.done.set()
+
+
+def run(test: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(asyncio.wait_for(test(), scaled(120)))
+
+
+def device_dir(tmp_path: Path, pc: PC, **settings: Any) -> Path:
+    folder = tmp_path / "device"
+    firmware_settings(folder, server=f"127.0.0.1:{pc.port}", **settings)
+    return folder
+
+
+def test_samples_drive_the_needle_through_the_calibration(tmp_path: Path) -> None:
+    async def body() -> None:
+        pc = await PC().start()
+        folder = device_dir(tmp_path, pc, calibration=CURVED, smoothing_ms=200)
+        async with SimDevice(folder) as device:
+            link = await pc.link()
+            hello = await link.greet()
+            assert hello["calibration"] == CURVED
+            assert hello["output"] == "sim" and hello["proto"] == 1
+            status = await link.recv()
+            assert status["type"] == "status" and status["heap"] > 0
+
+            start = len(device.needles)
+            await link.send({"type": "cpu", "value": 25})
+            await device.needle_at(0.4)  # 25 % on the curved scale
+            glide = device.needles[start:]
+            assert all(b > a for a, b in itertools.pairwise(glide)), glide
+            assert max(glide) <= 0.4  # never past the target
+            assert len(glide) > 5  # a glide, not a jump
+            assert settles_within(device.needles, start, 0.4, 200)
+            assert device.led == "linked"
+
+            start = len(device.needles)
+            await link.send({"type": "cpu", "value": 75, "raw": 12.5, "unit": "%", "label": "CPU"})
+            await device.needle_at(0.9)
+            assert settles_within(device.needles, start, 0.9, 200)
+            link.end()
+        await pc.stop()
+
+    run(body)
+
+
+def test_calibration_settings_and_raw_mode_are_obeyed_and_acked(tmp_path: Path) -> None:
+    async def body() -> None:
+        pc = await PC().start()
+        folder = device_dir(tmp_path, pc, smoothing_ms=100)
+        async with SimDevice(folder) as device:
+            link = await pc.link()
+            await link.greet()
+            await link.send({"type": "cpu", "value": 50})
+            await device.needle_at(0.5)
+
+            await link.send({"type": "calibration", "points": CURVED})
+            assert (await link.recv_type("ack"))["of"] == "calibration"
+            await device.needle_at(0.8)  # the same 50 % through the new table
+            saved = json.loads((folder / "sysboy.json").read_text())
+            assert saved["calibration"] == CURVED  # kept across restarts
+
+            await link.send({"type": "settings", "smoothing_ms": 0, "idle_park_s": 30})
+            assert (await link.recv_type("ack"))["of"] == "settings"
+            start = len(device.needles)
+            await link.send({"type": "cpu", "value": 100})
+            await device.needle_at(1.0)
+            assert device.needles[start:] == [1.0]  # no smoothing asked for: straight there
+            saved = json.loads((folder / "sysboy.json").read_text())
+            assert saved["smoothing_ms"] == 0 and saved["idle_park_s"] == 30
+
+            await link.send({"type": "needle", "value": 0.1234})
+            await device.needle_at(0.1234)
+            await link.send({"type": "cpu", "value": 0})  # raw mode ignores samples
+            await link.send({"type": "needle", "value": 0.5})
+            await device.needle_at(0.5)
+            await link.send({"type": "needle", "value": None})
+            await device.needle_at(0.0)  # back to the calibrated sample (0 %)
+
+            await link.send({"type": "sweep"})
+            await device.wait_for(lambda: 1.0 in device.needles[-200:], "a sweep to full scale")
+            await device.needle_at(0.0)
+            link.end()
+        await pc.stop()
+
+    run(body)
+
+
+def test_bad_messages_get_an_error_and_the_link_stays(tmp_path: Path) -> None:
+    async def body() -> None:
+        pc = await PC().start()
+        folder = device_dir(tmp_path, pc, smoothing_ms=0)
+        async with SimDevice(folder) as device:
+            link = await pc.link()
+            await link.greet()
+            for bad, words in (
+                ('{"type": "cpu", "value": "high"}', "number"),
+                ("not json", "JSON"),
+                ('{"type": "button", "event": "press"}', "server may not send"),
+                ('{"type": "calibration", "points": [[0, 0]]}', "2 to 11"),
+            ):
+                await link.send(bad)
+                error = await link.recv_type("error")
+                assert words in error["reason"], error
+            await link.send({"type": "cpu", "value": 30})
+            await device.needle_at(0.3)
+            link.end()
+        await pc.stop()
+
+    run(body)
+
+
+def test_park_and_silence_leave_no_stale_value(tmp_path: Path) -> None:
+    async def body() -> None:
+        pc = await PC().start()
+        folder = device_dir(tmp_path, pc, smoothing_ms=50, idle_park_s=1)
+        async with SimDevice(folder) as device:
+            link = await pc.link()
+            await link.greet()
+            await link.send({"type": "cpu", "value": 60})
+            await device.needle_at(0.6)
+            await link.send({"type": "park", "reason": "sleep"})
+            await device.needle_at(0.0)
+            await device.wait_for(lambda: device.led == "nodata", "led nodata")
+
+            await link.send({"type": "cpu", "value": 40})
+            await device.needle_at(0.4)
+            # the PC says nothing more, yet the link is up: parked after idle_park_s
+            await device.needle_at(0.0, timeout=10)
+            assert device.led == "nodata"
+            assert any("no data for 1 s" in line for line in device.lines)
+            link.end()
+        await pc.stop()
+
+    run(body)
+
+
+def press_button(folder: Path, hold_s: float) -> Awaitable[None]:
+    """Hold the simulator's button (its `button` file exists) for `hold_s`."""
+
+    async def hold() -> None:
+        (folder / "button").touch()
+        await asyncio.sleep(hold_s)
+        (folder / "button").unlink()
+
+    return hold()
+
+
+def test_lost_pc_parks_then_the_device_reconnects_with_queued_presses(tmp_path: Path) -> None:
+    async def body() -> None:
+        pc = await PC().start()
+        folder = device_dir(tmp_path, pc, smoothing_ms=50)
+        async with SimDevice(folder) as device:
+            link = await pc.link()
+            await link.greet()
+            await link.send({"type": "cpu", "value": 70})
+            await device.needle_at(0.7)
+
+            await pc.stop(abort=True)  # the PC crashed: no park, no close frame
+            await device.needle_at(0.0)
+            await device.wait_for(lambda: device.led == "discovering", "led discovering")
+
+            for hold in (0.2, 1.5, 0.2):  # press, long, press while offline
+                await press_button(folder, hold)
+                await asyncio.sleep(0.2)
+
+            pc = await PC().start(pc.port)
+            link = await pc.link(timeout=40)
+            await link.greet()
+            events = [(await link.recv_type("button"))["event"] for _ in range(3)]
+            assert events == ["press", "long", "press"]
+            await link.send({"type": "cpu", "value": 20})
+            await device.needle_at(0.2)
+            link.end()
+        await pc.stop()
+
+    run(body)
+
+
+@pytest.mark.slow
+def test_holding_the_button_12_s_is_a_factory_reset_confirmed_by_a_sweep(tmp_path: Path) -> None:
+    async def body() -> None:
+        pc = await PC().start()
+        folder = device_dir(tmp_path, pc, smoothing_ms=50)
+        async with SimDevice(folder) as device:
+            link = await pc.link()
+            await link.greet()
+            (folder / "button").touch()
+            await device.wait_for(lambda: device.led == "portal", "the 5 s hint", timeout=15)
+            await device.wait_for(lambda: 1.0 in device.needles, "the sweep", timeout=20)
+            status = await device.exited()
+            (folder / "button").unlink()
+            assert status != 0 and device.lines[-1] == "reset"
+            assert device.needle == 0.0
+            assert not (folder / "sysboy.json").exists()  # every setting forgotten
+            link.end()
+        await pc.stop()
+
+    run(body)
