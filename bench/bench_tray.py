@@ -23,9 +23,9 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bench_server import bare_read_cost, cpu_seconds, isolated_env  # noqa: E402
-from tests.meter import Meter  # noqa: E402
-from tests.xvfb import trayer, xvfb  # noqa: E402
+from bench.bench_server import bare_read_cost, cpu_seconds, isolated_env
+from tests.meter import Meter
+from tests.xvfb import trayer, xvfb
 
 BARE_ICON = textwrap.dedent(
     """
