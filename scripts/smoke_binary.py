@@ -16,7 +16,9 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -172,6 +174,165 @@ async def parked(port: int, stop: Callable[[], None]) -> tuple[list[dict[str, An
         return messages, ws.close_code
 
 
+async def while_linked(port: int, action: Callable[[], str]) -> str:
+    """Run `action` in a thread while a device is linked (and heard) on `port`."""
+    async with connect(f"ws://127.0.0.1:{port}/device", open_timeout=10 * FACTOR) as ws:
+        await ws.send(json.dumps(HELLO))
+        await asyncio.wait_for(ws.recv(), 10 * FACTOR)
+
+        async def listen() -> None:
+            async for _message in ws:
+                pass
+
+        listener = asyncio.create_task(listen())
+        try:
+            return await asyncio.to_thread(action)
+        finally:
+            listener.cancel()
+
+
+def start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
+    """A virtual X display; returns the server and its DISPLAY value."""
+    # a number of our own, far from the low ones that other X servers on this machine take
+    free = [
+        n
+        for n in range(200, 1000)
+        if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X11-unix/X{n}").exists()
+    ]
+    display = f":{random.choice(free)}"
+    xvfb = subprocess.Popen(
+        # -noreset: the server stays as it is when its last client leaves
+        ["Xvfb", display, "-screen", "0", "800x600x24", "-nolisten", "tcp", "-noreset"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    if xvfb.poll() is None and answers(display):
+        return xvfb, display
+    xvfb.kill()
+    xvfb.wait()
+    raise SmokeFailure(f"Xvfb did not start on display {display}")
+
+
+def answers(display: str) -> bool:
+    """The X server on `display` takes clients (xdotool can ask its size)."""
+    for _ in range(20):
+        asked = subprocess.run(
+            ["xdotool", "getdisplaygeometry"],
+            env={**os.environ, "DISPLAY": display},
+            capture_output=True,
+            check=False,
+        )
+        if asked.returncode == 0:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def calibration_window(app: Path, env: dict[str, str]) -> str:
+    """`sysboy calibrate` from the binary opens its Tk window on a virtual display."""
+    for attempt in range(5):
+        # another X server starting at the same moment can take the same number
+        try:
+            xvfb, display = start_xvfb()
+            break
+        except SmokeFailure:
+            if attempt == 4:
+                raise
+            time.sleep(0.5)
+    window = None
+    try:
+        window = subprocess.Popen(
+            [str(app), "calibrate", HELLO["id"]],
+            env={**env, "DISPLAY": display},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            found = subprocess.run(
+                ["xdotool", "search", "--sync", "--name", "^Calibrate needle"],
+                env={**env, "DISPLAY": display},
+                capture_output=True,
+                text=True,
+                timeout=30 * FACTOR,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            found = None
+        if found is None or not found.stdout.strip() or window.poll() is not None:
+            window.kill()
+            out, err = window.communicate()
+            search = "timed out" if found is None else f"xdotool: {found.stdout}{found.stderr}"
+            raise SmokeFailure(f"no calibration window appeared ({search}):\n{out}{err}")
+        return f"window {found.stdout.split()[0]} on {display}"
+    finally:
+        if window is not None and window.poll() is None:
+            window.terminate()
+            window.wait()
+        xvfb.terminate()
+        xvfb.wait()
+
+
+def check_tray(app: Path, env: dict[str, str]) -> dict[str, str]:
+    """The double-click path: no arguments starts the tray app; a second start steps aside."""
+    results: dict[str, str] = {}
+    Path(env["SYSBOY_CONFIG_DIR"], "settings.json").write_text(json.dumps({"port": 0}), "utf-8")
+    state_file = Path(env["SYSBOY_DATA_DIR"]) / "running.json"
+    xvfb, display = start_xvfb()
+    desktop = {**env, "DISPLAY": display}
+    tray_host = None
+    if shutil.which("trayer"):
+        # a system tray for the icon to dock into, as on a desktop
+        tray_host = subprocess.Popen(["trayer"], env=desktop, stderr=subprocess.DEVNULL)
+    started = time.perf_counter()
+    tray = subprocess.Popen(
+        [str(app)], env=desktop, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        state = wait_for("the tray app's state file", lambda: read_json(state_file), timeout=30)
+        results["start to listening"] = (
+            f"{time.perf_counter() - started:.2f} s, port {state['port']}"
+        )
+        second = subprocess.run(
+            [str(app)], env=desktop, capture_output=True, text=True, timeout=30 * FACTOR
+        )
+        if second.returncode != 0 or "already running" not in second.stdout:
+            raise SmokeFailure(f"a second start did not step aside: {second}")
+        results["second start"] = second.stdout.strip()
+        log_file = Path(env["SYSBOY_LOG_DIR"]) / "sysboy.log"
+
+        def tray_running() -> bool:
+            # the tray logs this once its icon and signal handlers are set up
+            return "tray running" in (log_file.read_text("utf-8") if log_file.exists() else "")
+
+        wait_for("'tray running' in the log", tray_running, timeout=30, poll=0.05)
+        if tray.poll() is not None:
+            raise SmokeFailure(f"the tray app exited ({tray.returncode})")
+        tray.send_signal(signal.SIGTERM)
+        try:
+            code = tray.wait(15 * FACTOR)
+        except subprocess.TimeoutExpired:
+            # reported, not failed: pystray's X11 loop sometimes misses the stop (the app has
+            # parked and closed by then); the tray owns that fix
+            results["quit"] = "WARNING: still running 15 s after SIGTERM (pystray xorg loop)"
+        else:
+            if code != 0:
+                raise SmokeFailure(f"the tray app exited {code} on SIGTERM")
+            results["quit"] = "exit 0 on SIGTERM"
+    finally:
+        if tray.poll() is None:
+            tray.kill()
+        _out, err = tray.communicate()
+        for proc in (tray_host, xvfb):
+            if proc is not None:
+                proc.terminate()
+                proc.wait()
+    log_text = Path(env["SYSBOY_LOG_DIR"], "sysboy.log").read_text("utf-8")
+    if "Traceback" in err or "Traceback" in log_text:
+        raise SmokeFailure(f"the tray app wrote a traceback:\n{err}{log_text}")
+    return results
+
+
 class Found(ServiceListener):
     """Every service name a zeroconf browser sees."""
 
@@ -208,8 +369,11 @@ def find_on_mdns(install_id: str, port: int) -> str:
         zc.close()
 
 
-def check_serve(app: Path, console: Path, env: dict[str, str], has_status: bool) -> dict[str, str]:
+def check_serve(
+    app: Path, console: Path, env: dict[str, str], commands: set[str]
+) -> dict[str, str]:
     """Start `serve --port 0`; time it to listening; talk to it as a device; stop it."""
+    has_status, has_calibrate = "status" in commands, "calibrate" in commands
     state_file = Path(env["SYSBOY_DATA_DIR"]) / "running.json"
     # cpu, which every machine has (no GPU here): the device gets a real sample after hello
     settings_file = Path(env["SYSBOY_CONFIG_DIR"]) / "settings.json"
@@ -263,6 +427,11 @@ def check_serve(app: Path, console: Path, env: dict[str, str], has_status: bool)
             if status.get("port") != port:
                 raise SmokeFailure(f"status shows port {status.get('port')}, not {port}")
             results["status"] = f"port {port}, version {status.get('version')}"
+        if has_calibrate and not WINDOWS and shutil.which("Xvfb") and shutil.which("xdotool"):
+            # Tk, Pillow's Tk bridge and the control API, all from inside the binary
+            results["calibrate"] = asyncio.run(
+                while_linked(port, lambda: calibration_window(app, env))
+            )
         if not WINDOWS:
             # the needle parks when the app quits (Windows has no SIGTERM to send a window app)
             messages, code = asyncio.run(parked(port, lambda: proc.send_signal(signal.SIGTERM)))
@@ -321,12 +490,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"size: {size_of(app) / 2**20:.1f} MiB executable, {size_of(bundle) / 2**20:.1f} MiB")
         env = user_env(scratch / "user")
         help_text = run([str(console), "--help"], env)
+        # the subcommands this build has (some may not exist yet in an older checkout)
+        commands = set(re.findall(r"^ {4}(\w+)(?: |$)", help_text, re.MULTILINE))
         checks: list[tuple[str, Callable[[], object]]] = [
             ("--version", lambda: check_version(console, env)),
             ("metrics", lambda: check_metrics(console, env)),
-            ("serve", lambda: check_serve(app, console, env, " status " in help_text)),
+            ("serve", lambda: check_serve(app, console, env, commands)),
         ]
-        if " firmware " in help_text:
+        if not WINDOWS and "tray" in commands and shutil.which("Xvfb") and shutil.which("xdotool"):
+            tray_env = user_env(scratch / "tray-user")
+            checks.append(("tray app", lambda: check_tray(app, tray_env)))
+        if "firmware" in commands:
             fw_out = scratch / "firmware"
             checks.append(("firmware build", lambda: check_firmware(console, env, fw_out)))
         passed = failed = 0
