@@ -78,6 +78,8 @@ class Device:
         self.ws = None
         self.last_data = None  # ticks of the last sample or raw needle position
         self.metric = ""
+        self.labels = {}  # metric id -> label, from the PC's hello
+        self.shown = None  # "id label" of the metric last announced
         self.beats = {}  # task name -> ticks of its last sign of progress (None: exempt)
         self.crashes = {}  # task name -> failures in a row
         self.watchdog = None
@@ -352,6 +354,7 @@ class Device:
             return
         kind = msg["type"]
         if kind not in protocol.RESERVED:
+            self._announce(kind, msg.get("label"))
             self.needle.show(msg["value"])
             self._data()
         elif kind == "needle":
@@ -374,9 +377,18 @@ class Device:
             self.needle.identify()
         elif kind == "hello":
             self.metric = msg["metric"]
+            self.labels = {m["id"]: m["label"] for m in msg["metrics"]}
             log("link: the PC %r shows %s here" % (msg["server"], self.metric))
+            self._announce(self.metric, None)
         elif kind == "error":
             log("link: the PC says: " + msg["reason"])
+
+    def _announce(self, metric, label):
+        """Print `metric <id> <label>` when the shown metric changes (the simulator reads it)."""
+        shown = metric + " " + (label or self.labels.get(metric) or metric)
+        if shown != self.shown:
+            self.shown = shown
+            log("metric " + shown)
 
     def _data(self):
         self.last_data = hal.ticks_ms()
