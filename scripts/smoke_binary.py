@@ -471,6 +471,24 @@ def check_firmware(console: Path, env: dict[str, str], out: Path) -> str:
     return f"{len(paths)} files"
 
 
+def check_deploy(console: Path, env: dict[str, str], out: Path) -> str:
+    """`firmware deploy` with no board: the bundled mpremote looks, and the user is told."""
+    quiet_env = dict(env)
+    quiet_env["PATH"] = "/usr/bin:/bin" if not WINDOWS else quiet_env.get("PATH", "")
+    done = subprocess.run(
+        [str(console), "firmware", "deploy", "--bundle", str(out)],
+        env=quiet_env,
+        capture_output=True,
+        text=True,
+        timeout=120 * FACTOR,
+        check=False,
+    )
+    said = done.stderr.strip()
+    if done.returncode != 1 or "No board found" not in said or "Traceback" in said:
+        raise SmokeFailure(f"deploy without a board: exit {done.returncode}: {said}")
+    return said.splitlines()[-1]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dist", type=Path, help="build into (or test) this folder; kept")
@@ -503,6 +521,7 @@ def main(argv: list[str] | None = None) -> int:
         if "firmware" in commands:
             fw_out = scratch / "firmware"
             checks.append(("firmware build", lambda: check_firmware(console, env, fw_out)))
+            checks.append(("firmware deploy", lambda: check_deploy(console, env, fw_out)))
         passed = failed = 0
         for name, check in checks:
             try:

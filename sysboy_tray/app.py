@@ -26,11 +26,14 @@ from sysboy_tray.metrics import MetricSource, Reading
 from sysboy_tray.sampler import Sampler
 from sysboy_tray.server import ControlHandler, DeviceServer
 from sysboy_tray.session import MIN_MOVE
+from sysboy_tray.sleep import SleepWatcher
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 CALL_TIMEOUT_S = 5.0
+# how long the park frames may take to go out before the PC is let go to sleep
+SLEEP_PARK_S = 1.0
 
 
 def _moved(last: Reading, new: Reading) -> bool:
@@ -65,6 +68,7 @@ class App:
         interval: float | None = None,
         advertise: bool = True,
         control: Callable[[App], ControlHandler] | None = None,
+        sleep: SleepWatcher | None = None,
     ) -> None:
         self.paths = paths or Paths.default()
         self.store = SettingsStore(self.paths.settings_file)
@@ -83,7 +87,12 @@ class App:
         self.server: DeviceServer | None = None
         self.advertiser = Advertiser(settings.install_id) if advertise else None
         self.advertised: list[str] = []
+        self.advertise_done = threading.Event()
+        self._advertising: asyncio.Task[None] | None = None
         self._published: dict[str, Reading] = {}
+        # set by any thread; the sampler thread then forgets what it last published
+        self._republish = threading.Event()
+        self._sleep = sleep
         self.port = 0
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run_loop, name="sysboy-loop", daemon=True)
@@ -101,6 +110,8 @@ class App:
         self.call(self._start(), timeout=30)
         self._survey()
         self.sampler.start()
+        if self._sleep is not None:
+            self._sleep.start(self._pc_sleeping, self._pc_woke)
 
     def _survey(self) -> None:
         """Read every metric once: log what is unavailable and why, prime the counters."""
@@ -116,19 +127,29 @@ class App:
         self.port = await self.server.start(self._port_wanted)
         self.hub.refresh_wanted()
         self._write_state()
-        if self.advertiser is not None:
-            addresses = lan_addresses()
-            try:
-                await self.advertiser.start(self.port, addresses)
-                self.advertised = addresses
-            except Exception as exc:  # no multicast on this network: still usable by address
-                log.warning("mDNS advertisement failed (%s); devices need the PC's address", exc)
+        if self.advertiser is None:
+            self.advertise_done.set()
+        else:
+            # mDNS probing takes about a second: listening does not wait for it
+            self._advertising = asyncio.create_task(self._advertise(self.advertiser))
+
+    async def _advertise(self, advertiser: Advertiser) -> None:
+        addresses = lan_addresses()
+        try:
+            await advertiser.start(self.port, addresses)
+            self.advertised = addresses
+        except Exception as exc:  # no multicast on this network: still usable by address
+            log.warning("mDNS advertisement failed (%s); devices need the PC's address", exc)
+        finally:
+            self.advertise_done.set()
 
     def stop(self) -> None:
         """Park every needle, say the mDNS goodbye, stop everything (within about 2 s)."""
         if self._stopped.is_set() or not self._thread.is_alive():
             return
         self._stopped.set()
+        if self._sleep is not None:
+            self._sleep.stop()
         self.sampler.stop(timeout=1.0)
         try:
             self.call(self._stop(), timeout=3)
@@ -145,6 +166,10 @@ class App:
                 custom.expiry.cancel()
         if self.server is not None:
             await self.server.stop()
+        if self._advertising is not None and not self._advertising.done():
+            self._advertising.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._advertising
         if self.advertiser is not None:
             await self.advertiser.stop()
         for source in self.sources.values():
@@ -168,6 +193,9 @@ class App:
     def _publish(self, readings: dict[str, Reading]) -> None:
         # Runs on the sampler thread. Readings that did not move are not worth waking the
         # loop for: each device's heartbeat timer resends its last value on its own.
+        if self._republish.is_set():
+            self._republish.clear()
+            self._published.clear()
         changed = {}
         for metric, reading in readings.items():
             last = self._published.get(metric)
@@ -256,7 +284,34 @@ class App:
         self.on_loop(lambda: self.hub.park_all(reason))
         # the next readings must reach the devices even if they did not move: the
         # needles now rest at 0, whatever the last value was
-        self._published.clear()
+        self._republish.set()
+
+    def park_for_sleep(self, timeout: float = SLEEP_PARK_S) -> None:
+        """The PC is about to sleep: park every needle now, send no sample until `wake()`.
+
+        Returns once the park frames are written (or `timeout` passed for a slow device).
+        """
+        self.call(self.hub.park_for_sleep(timeout), timeout=timeout + CALL_TIMEOUT_S)
+
+    def wake(self) -> None:
+        """The PC is awake again: every device gets a fresh value at once, moved or not."""
+        self.on_loop(self.hub.wake)
+        self._republish.set()
+        self.sampler.read_now()
+
+    def _pc_sleeping(self) -> None:
+        log.info("the PC is going to sleep: parking every needle")
+        try:
+            self.park_for_sleep()
+        except (concurrent.futures.TimeoutError, RuntimeError) as exc:
+            log.warning("could not park the needles before sleep: %s", exc)
+
+    def _pc_woke(self) -> None:
+        log.info("the PC woke up: the needles follow the readings again")
+        try:
+            self.wake()
+        except (concurrent.futures.TimeoutError, RuntimeError) as exc:
+            log.warning("could not resume the needles after sleep: %s", exc)
 
     def forget(self, device_id: str) -> None:
         """Drop what the PC remembers of a device."""

@@ -54,6 +54,10 @@ def start_command(windowed: bool = False) -> list[str]:
     """
     executable = Path(sys.executable)
     if getattr(sys, "frozen", False):
+        # the console twin (sysboy-cli.exe) would open a console window at every login
+        windowed_twin = executable.with_name(executable.name.replace("-cli", ""))
+        if windowed and windowed_twin != executable and windowed_twin.is_file():
+            return [str(windowed_twin)]
         return [str(executable)]
     if windowed and executable.name.lower() == "python.exe":
         quiet = executable.with_name("pythonw.exe")

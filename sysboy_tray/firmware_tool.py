@@ -352,8 +352,9 @@ def mpremote_command() -> list[str]:
     on_path = shutil.which("mpremote")
     if on_path:
         return [on_path]
-    frozen = getattr(sys, "frozen", False)
-    if not frozen and importlib.util.find_spec("mpremote") is not None:
+    if importlib.util.find_spec("mpremote") is not None:
+        if getattr(sys, "frozen", False):
+            return [sys.executable, "mpremote"]  # the packaged app runs its bundled copy
         return [sys.executable, "-m", "mpremote"]
     raise FirmwareError("mpremote is not installed: pip install mpremote.")
 

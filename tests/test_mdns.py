@@ -31,6 +31,7 @@ from tests.conftest import SettableSource, scaled
 def app() -> Iterator[App]:
     running = App(Paths.default(), sources={"cpu": SettableSource("cpu")}, port=0, interval=0.5)
     running.start()
+    assert running.advertise_done.wait(scaled(10))
     yield running
     running.stop()
 

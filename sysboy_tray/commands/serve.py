@@ -9,6 +9,7 @@ import sys
 import threading
 from types import FrameType
 
+from sysboy_tray.advertise import lan_addresses
 from sysboy_tray.app import App
 from sysboy_tray.config import Paths, check_interval
 from sysboy_tray.control import control_factory
@@ -16,6 +17,8 @@ from sysboy_tray.errors import ConfigError
 from sysboy_tray.logs import setup_logging
 
 log = logging.getLogger(__name__)
+
+MDNS_WAIT_S = 10.0
 
 
 def _interval(text: str) -> float:
@@ -63,12 +66,14 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"sysboy: cannot listen: {exc}", file=sys.stderr)
         return 1
-    print(
-        f"listening on ws://{app.advertised[0] if app.advertised else '0.0.0.0'}:{app.port}/device"
-    )
-    if app.advertiser is not None and app.advertiser.info is not None:
+    print(f"listening on ws://{lan_addresses()[0]}:{app.port}/device", flush=True)
+    if app.advertiser is not None:
+        app.advertise_done.wait(MDNS_WAIT_S)
         info = app.advertiser.info
-        print(f"advertising {info.name} at {', '.join(app.advertised)} (mDNS)")
+        if app.advertised and info is not None:
+            print(f"advertising {info.name} at {', '.join(app.advertised)} (mDNS)")
+        else:
+            print("not advertised (mDNS failed, see the log): devices need this PC's address")
     sys.stdout.flush()
     # POSIX signals interrupt the wait at once; the timeout only bounds how late
     # Ctrl-C is seen where lock waits cannot be interrupted (Windows)

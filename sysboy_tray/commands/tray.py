@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from types import FrameType
 
 from sysboy_tray.app import App
@@ -18,6 +20,8 @@ from sysboy_tray.instance import instance_lock
 from sysboy_tray.logs import setup_logging
 
 log = logging.getLogger(__name__)
+
+QUIT_GRACE_S = 1.5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +46,19 @@ def run(args: argparse.Namespace) -> int:
     if not lock.acquire():
         print("Sysboy is already running (look for the gauge in the tray).")
         return 0
+    # Signals are caught from the start: one that comes while the app starts up is
+    # acted on as soon as there is something to stop.
+    quit_requested = threading.Event()
+    quit_action: list[Callable[[], None]] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        quit_requested.set()
+        for action in quit_action:
+            threading.Thread(target=action, name="sysboy-quit", daemon=True).start()
+
+    signal.signal(signal.SIGINT, on_signal)
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, on_signal)
     try:
         try:
             toolkit = load_tray()
@@ -64,6 +81,9 @@ def run(args: argparse.Namespace) -> int:
             log.info("quitting: parking needles and saying goodbye")
             app.stop()
             icon.stop()
+            # The needles are parked and the goodbye said; should the tray toolkit's
+            # loop fail to return (seen now and then with plain X11), leave anyway.
+            threading.Timer(QUIT_GRACE_S, _leave_now).start()
 
         menu = TrayMenu(
             app,
@@ -77,13 +97,10 @@ def run(args: argparse.Namespace) -> int:
             quit=quit_app,
         )
         icon = TrayIcon(app, toolkit, menu)
-
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            threading.Thread(target=quit_app, name="sysboy-quit", daemon=True).start()
-
-        signal.signal(signal.SIGINT, on_signal)
-        if hasattr(signal, "SIGTERM"):
-            signal.signal(signal.SIGTERM, on_signal)
+        quit_action.append(quit_app)
+        if quit_requested.is_set():
+            app.stop()
+            return 0
         log.info("tray running; listening on port %d", app.port)
         try:
             icon.run()
@@ -92,3 +109,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         lock.release()
+
+
+def _leave_now() -> None:
+    log.warning("the tray did not close in %.0f s; leaving without it", QUIT_GRACE_S)
+    logging.shutdown()
+    os._exit(0)
