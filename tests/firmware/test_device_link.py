@@ -14,92 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from websockets.asyncio.server import Server, ServerConnection, serve
 
-from sysboy_tray import protocol
 from tests.conftest import scaled
 from tests.firmware.device_sim import SimDevice, firmware_settings, settles_within
+from tests.firmware.fake_pc import PC
 
 CURVED = [[0.0, 0.0], [50.0, 0.8], [100.0, 1.0]]
-SERVER_HELLO = {
-    "type": "hello",
-    "proto": 1,
-    "server": "test-pc",
-    "metric": "cpu",
-    "metrics": [{"id": "cpu", "label": "CPU", "unit": "%"}],
-}
-
-
-class PC:
-    """A real WebSocket server on loopback; each device connection is handed to the test."""
-
-    def __init__(self) -> None:
-        self.links: asyncio.Queue[Link] = asyncio.Queue()
-        self.all: list[Link] = []
-        self.server: Server | None = None
-        self.port = 0
-
-    async def start(self, port: int = 0) -> PC:
-        self.server = await serve(self._handle, "127.0.0.1", port)
-        self.port = next(iter(self.server.sockets)).getsockname()[1]
-        return self
-
-    async def stop(self, abort: bool = False) -> None:
-        """Stop listening; `abort` drops every link without a close frame (a crash)."""
-        assert self.server is not None
-        if abort:
-            for ws in list(self.server.connections):
-                ws.transport.abort()
-        for link in self.all:
-            link.end()
-        self.server.close()
-        await self.server.wait_closed()
-
-    async def _handle(self, ws: ServerConnection) -> None:
-        link = Link(ws)
-        self.all.append(link)
-        await self.links.put(link)
-        await link.done.wait()
-
-    async def link(self, timeout: float = 20) -> Link:
-        return await asyncio.wait_for(self.links.get(), scaled(timeout))
-
-
-class Link:
-    """One device connection: what it sent, and a way to talk back."""
-
-    def __init__(self, ws: ServerConnection) -> None:
-        self.ws = ws
-        self.done = asyncio.Event()
-
-    async def recv(self, timeout: float = 15) -> dict[str, Any]:
-        text = await asyncio.wait_for(self.ws.recv(), scaled(timeout))
-        assert isinstance(text, str)
-        # the PC's own decoder must accept every frame the device sends
-        protocol.decode(text, "device")
-        message: dict[str, Any] = json.loads(text)
-        return message
-
-    async def recv_type(self, kind: str, timeout: float = 15) -> dict[str, Any]:
-        """The next message of type `kind`, skipping heartbeats."""
-        while True:
-            message = await self.recv(timeout)
-            if message["type"] == kind:
-                return message
-            assert message["type"] == "status", message
-
-    async def send(self, message: dict[str, Any] | str) -> None:
-        await self.ws.send(message if isinstance(message, str) else json.dumps(message))
-
-    async def greet(self) -> dict[str, Any]:
-        """Take the device's hello and answer with ours."""
-        hello = await self.recv()
-        assert hello["type"] == "hello", hello
-        await self.send(SERVER_HELLO)
-        return hello
-
-    def end(self) -> None:
-        self.done.set()
 
 
 def run(test: Callable[[], Awaitable[None]]) -> None:

