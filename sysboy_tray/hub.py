@@ -51,6 +51,8 @@ class Hub:
         self.sessions: dict[str, DeviceSession] = {}
         self.custom: dict[str, CustomMetric] = {}
         self.listeners: list[Listener] = []
+        # the PC is about to sleep: the needles rest and no sample goes out until it wakes
+        self.sleeping = False
 
     # -- metrics ----------------------------------------------------------------
 
@@ -201,6 +203,20 @@ class Hub:
         """Send every device to rest (PC sleeping or quitting)."""
         for session in list(self.sessions.values()):
             session.send(protocol.Park(reason))
+
+    async def park_for_sleep(self, timeout: float) -> None:
+        """Park every needle now and hold the samples back until `wake()`."""
+        self.sleeping = True
+        sessions = list(self.sessions.values())
+        await asyncio.gather(*(s.park_now("sleep", timeout) for s in sessions))
+
+    def wake(self) -> None:
+        """The PC is awake again: every device gets its value at once."""
+        self.sleeping = False
+        for session in list(self.sessions.values()):
+            reading = self.readings.get(session.metric)
+            if reading is not None:
+                session.offer(reading)
 
     def changed(self) -> None:
         """Tell the listeners (the tray) that something they show may have changed."""

@@ -43,6 +43,10 @@ class Sampler:
         self._interval = check_interval(seconds)
         self._wake.set()
 
+    def read_now(self) -> None:
+        """Start the next round at once instead of at the end of the interval."""
+        self._wake.set()
+
     def want(self, metrics: set[str] | frozenset[str]) -> None:
         """Read only these metrics from now on; a new one is read at once."""
         wanted = frozenset(m for m in metrics if m in self._sources)

@@ -81,6 +81,8 @@ class DeviceSession:
     def offer(self, reading: Reading) -> None:
         """A new reading of this device's metric; send it if it matters."""
         self._reading = reading
+        if self.hub.sleeping:
+            return
         if not reading.available:
             if not self._said_unavailable:
                 self._said_unavailable = True
@@ -287,7 +289,8 @@ class DeviceSession:
 
     async def _send_sample(self) -> None:
         reading = self._reading
-        if reading is None or reading.percent is None:
+        # a sample due from before the PC began to sleep must not lift the parked needle
+        if reading is None or reading.percent is None or self.hub.sleeping:
             return
         raw = reading.raw if reading.raw is not None and math.isfinite(reading.raw) else None
         sample = protocol.Sample(
