@@ -5,6 +5,11 @@ from __future__ import annotations
 import ctypes
 import json
 import logging
+import os
+import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -151,6 +156,34 @@ def test_pc_sleep_parks_the_device_and_wake_brings_a_fresh_sample(
     finally:
         app.stop()
     assert logind.inhibitors[2].released.wait(scaled(5)), "quitting kept the delay lock"
+
+
+def test_sysboy_serve_parks_the_device_when_the_pc_sleeps(logind: FakeLogind) -> None:
+    settings = Path(os.environ["SYSBOY_CONFIG_DIR"]) / "settings.json"
+    settings.write_text(json.dumps({"metric": "cpu"}))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sysboy_tray", "serve", "--port", "0", "--no-mdns"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        match = re.search(r":(\d+)/device$", line.strip())
+        assert match, f"unexpected first line: {line!r}"
+        with Meter(int(match.group(1))) as meter:
+            meter.wait_for("cpu")
+            lock = logind.wait_for_inhibitors(1)
+            logind.prepare_for_sleep(True)
+            assert meter.wait_for("park")[-1] == {"type": "park", "reason": "sleep"}
+            assert lock.released.wait(scaled(5))
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(scaled(10)) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def app_runs_without_sleep_watch(caplog: pytest.LogCaptureFixture, expected: str) -> None:

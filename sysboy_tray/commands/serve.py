@@ -15,6 +15,7 @@ from sysboy_tray.config import Paths, check_interval
 from sysboy_tray.control import control_factory
 from sysboy_tray.errors import ConfigError
 from sysboy_tray.logs import setup_logging
+from sysboy_tray.sleep import sleep_watcher_for
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         interval=args.interval,
         advertise=not args.no_mdns,
         control=control,
+        sleep=sleep_watcher_for(),
     )
     stop = threading.Event()
 

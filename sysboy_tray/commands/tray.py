@@ -18,6 +18,7 @@ from sysboy_tray.control import control_factory
 from sysboy_tray.errors import TrayUnavailable
 from sysboy_tray.instance import instance_lock
 from sysboy_tray.logs import setup_logging
+from sysboy_tray.sleep import sleep_watcher_for
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,9 @@ def run(args: argparse.Namespace) -> int:
             _say(f"sysboy: {exc}")
             return 1
         try:
-            app = App(paths, port=args.port, control=control_factory(paths))
+            app = App(
+                paths, port=args.port, control=control_factory(paths), sleep=sleep_watcher_for()
+            )
             app.start()
         except OSError as exc:
             log.error("cannot listen: %s", exc)
