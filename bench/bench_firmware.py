@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -37,8 +38,10 @@ TARGET_MS = 0.3
 HEAPS = ("64K", "96K", "128K", "160K", "192K", "256K")
 
 
-async def link_run(firmware: Path, frames: int, heap: str | None = None) -> dict[str, float]:
-    """Serve WARMUP + `frames` sample frames to firmware_link.py; its figures."""
+async def link_run(
+    firmware: Path, frames: int, heap: str | None = None, mode: str = "link"
+) -> dict[str, float]:
+    """Serve WARMUP + `frames` sample frames to firmware_link.py in `mode`; its figures."""
 
     async def handler(ws: ServerConnection) -> None:
         await ws.recv()  # hello
@@ -59,6 +62,8 @@ async def link_run(firmware: Path, frames: int, heap: str | None = None) -> dict
             str(firmware),
             str(port),
             str(frames),
+            mode,
+            env={**os.environ, "SYSBOY_DEVICE_DIR": tempfile.mkdtemp(prefix="sysboy-bench-")},
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
@@ -115,8 +120,14 @@ def report_link(title: str, figures: dict[str, float]) -> None:
 async def main(frames: int) -> None:
     bundle = Path(tempfile.mkdtemp(prefix="sysboy-bench-fw-")) / "bundle"
     build(bundle)
-    report_link("link from sources, default heap", await link_run(FIRMWARE, frames))
-    report_link("link compiled (.mpy), -X heapsize=64K", await link_run(bundle, frames, "64K"))
+    report_link(
+        "the supervisor's own handler, from sources, default heap",
+        await link_run(FIRMWARE, frames, mode="app"),
+    )
+    report_link("link alone, from sources, default heap", await link_run(FIRMWARE, frames))
+    report_link(
+        "link alone, compiled (.mpy), -X heapsize=64K", await link_run(bundle, frames, "64K")
+    )
     print("whole firmware compiled (.mpy), smallest heap that links and follows 500 samples")
     for heap in HEAPS:
         ok, detail = await whole_firmware_links(bundle / "main.py", heap, 500)

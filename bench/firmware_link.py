@@ -1,10 +1,12 @@
 """The device's receive path, timed on MicroPython (run by bench_firmware.py).
 
-    micropython bench/firmware_link.py FIRMWARE_DIR PORT FRAMES
+    micropython bench/firmware_link.py FIRMWARE_DIR PORT FRAMES [app|link]
 
 Links to the WebSocket server at 127.0.0.1:PORT, sends hello, then for each sample
-frame does what the firmware's session does: recv under a read timeout, decode,
-show it on the needle and step the ballistics. Prints one JSON line of figures.
+frame does what the firmware's session does: recv under a read timeout, then either
+the supervisor's own handler (`app`: decode, metric, needle, LED) or only decode and
+needle (`link`: small enough for a 64K heap), and a step of the ballistics.
+Prints one JSON line of figures.
 """
 
 import asyncio
@@ -57,7 +59,15 @@ async def receive(ws, meter, count):
         meter.step(20)
 
 
-async def main(port, frames):
+async def receive_in_app(ws, device, count):
+    meter = device.needle
+    for _ in range(count):
+        text = await asyncio.wait_for(ws.recv(), 30)
+        await device.on_message(ws, text)
+        meter.step(20)
+
+
+async def main(port, frames, mode):
     gc.collect()
     heap_start = gc.mem_alloc()
     ws = await wsclient.connect("127.0.0.1", port, "/device", timeout=5)
@@ -71,12 +81,30 @@ async def main(port, frames):
         "calibration": CURVED,
     }
     await ws.send(protocol.encode(hello))
-    meter = needle.Needle(Dac(), CURVED, 300)
-    await receive(ws, meter, WARMUP)
+    if mode == "app":
+        import app
+        import config
+
+        cfg = config.defaults()
+        cfg["calibration"] = CURVED
+        device = app.Device(cfg)
+        device.needle.output = Dac()
+        meter = device.needle
+
+        async def run(count):
+            await receive_in_app(ws, device, count)
+
+    else:
+        meter = needle.Needle(Dac(), CURVED, 300)
+
+        async def run(count):
+            await receive(ws, meter, count)
+
+    await run(WARMUP)
     gc.collect()
     heap_steady = gc.mem_alloc()
     started = time.ticks_us()
-    await receive(ws, meter, frames)
+    await run(frames)
     per_frame_us = time.ticks_diff(time.ticks_us(), started) / frames
     gc.collect()
     heap_after = gc.mem_alloc()
@@ -100,4 +128,4 @@ async def main(port, frames):
     )
 
 
-asyncio.run(main(int(sys.argv[2]), int(sys.argv[3])))
+asyncio.run(main(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else "link"))
