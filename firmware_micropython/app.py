@@ -142,7 +142,7 @@ class Device:
 
     def alive(self):
         """True when no task fails again and again and the link is not stuck."""
-        if max(self.crashes.values()) >= CRASH_LIMIT:
+        if any(count >= CRASH_LIMIT for count in self.crashes.values()):
             return False
         at = self.beats.get("link")
         return at is None or hal.ticks_diff(hal.ticks_ms(), at) <= LINK_STUCK_S * 1000
@@ -211,7 +211,13 @@ class Device:
             self.led.show(led.DISCOVERING)
             delay = delays.next()
             log("link: next try in %.1f s" % delay)
-            await asyncio.sleep(delay)
+            await self._pause(delay)
+
+    async def _pause(self, seconds):
+        """Sleep, but wake early when the portal is asked for."""
+        while seconds > 0 and not self.portal_reason:
+            await asyncio.sleep(min(seconds, HOUSEKEEPING_S))
+            seconds -= HOUSEKEEPING_S
 
     async def _portal(self, reason):
         import portal
@@ -284,7 +290,7 @@ class Device:
                     "port": found["port"],
                     "path": found["path"],
                 }, "found"
-            await asyncio.sleep(retry.next())
+            await self._pause(retry.next())
         return None, None
 
     async def _connect_and_serve(self, endpoint, source):

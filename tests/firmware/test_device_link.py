@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 from tests.conftest import scaled
 from tests.firmware.device_sim import SimDevice, firmware_settings, settles_within
 from tests.firmware.fake_pc import PC
+from tests.firmware.portal_sim import free_port
 
 CURVED = [[0.0, 0.0], [50.0, 0.8], [100.0, 1.0]]
 
@@ -213,6 +215,72 @@ def test_holding_the_button_12_s_is_a_factory_reset_confirmed_by_a_sweep(tmp_pat
             assert status != 0 and device.lines[-1] == "reset"
             assert device.needle == 0.0
             assert not (folder / "sysboy.json").exists()  # every setting forgotten
+            link.end()
+        await pc.stop()
+
+    run(body)
+
+
+def portal_env() -> dict[str, str]:
+    return {
+        "SYSBOY_PORTAL_HTTP_PORT": str(free_port(socket.SOCK_STREAM)),
+        "SYSBOY_PORTAL_DNS_PORT": str(free_port(socket.SOCK_DGRAM)),
+    }
+
+
+async def portal_page(env: dict[str, str]) -> str:
+    """GET / from the simulator's portal, as a browser on the setup network would."""
+    port = int(env["SYSBOY_PORTAL_HTTP_PORT"])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
+    page = await asyncio.wait_for(reader.read(), scaled(10))
+    writer.close()
+    return page.decode("utf-8", "replace")
+
+
+def test_repeated_wrong_passwords_reopen_the_portal(tmp_path: Path) -> None:
+    async def body() -> None:
+        pc = await PC().start()
+        folder = device_dir(tmp_path, pc)
+        env = portal_env()
+        async with SimDevice(folder, SYSBOY_SIM_WIFI="wrong password", **env) as device:
+            await device.wait_for(lambda: device.led == "joining", "led joining")
+            await device.wait_for(lambda: device.led == "portal", "the portal", timeout=30)
+            await device.wait_for(
+                lambda: any(line.startswith("portal http") for line in device.lines), "its page"
+            )
+            page = await portal_page(env)
+            assert "was not accepted" in page, page
+            saved = json.loads((folder / "sysboy.json").read_text())
+            assert saved["wrong_password_count"] == 1
+            assert saved["ssid"] == "SysboyHome"  # kept, so the user only fixes the password
+            assert device.needle == 0.0
+            assert pc.links.empty()  # it never reached the PC
+        await pc.stop()
+
+    run(body)
+
+
+def test_holding_the_button_5_s_leaves_the_pc_for_the_portal(tmp_path: Path) -> None:
+    async def body() -> None:
+        pc = await PC().start()
+        folder = device_dir(tmp_path, pc, smoothing_ms=0)
+        env = portal_env()
+        async with SimDevice(folder, **env) as device:
+            link = await pc.link()
+            await link.greet()
+            await link.send({"type": "cpu", "value": 50})
+            await device.needle_at(0.5)
+            (folder / "button").touch()
+            await device.wait_for(lambda: device.led == "portal", "the 5 s hint", timeout=15)
+            (folder / "button").unlink()
+            await asyncio.wait_for(link.ws.wait_closed(), scaled(10))
+            assert link.ws.close_code == 1001  # going away, politely
+            await device.needle_at(0.0)
+            await device.wait_for(
+                lambda: any(line.startswith("portal http") for line in device.lines), "the portal"
+            )
+            assert "The button was held" in await portal_page(env)
             link.end()
         await pc.stop()
 
