@@ -11,6 +11,7 @@ from sysboy_tray.metrics import Reading
 from sysboy_tray.tray.backend import TrayToolkit, stop_icon
 from sysboy_tray.tray.gauge import GaugeFace, GaugeState, draw_gauge, needs_redraw
 from sysboy_tray.tray.menu import TrayMenu
+from sysboy_tray.tray.popup import Popup
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +53,23 @@ class TrayIcon:
         self._has_menu = toolkit.has_menu
         self._changed = threading.Event()
         self._stopping = threading.Event()
-        self.icon: Any = toolkit.Icon(
+        icon_class = toolkit.Icon
+        # Without a toolkit menu (plain X11), a click opens the same menu drawn with Tk.
+        self.popup: Popup | None = None
+        if toolkit.has_menu:
+            icon_menu = menu.menu()
+        else:
+            self.popup = Popup(menu.menu())
+            icon_menu = self.popup.opener(toolkit.Menu, toolkit.MenuItem)
+            if toolkit.name == "xorg":
+                from sysboy_tray.tray.xorg import clickable
+
+                icon_class = clickable(toolkit.Icon)
+        self.icon: Any = icon_class(
             "sysboy",
             draw_gauge(None, GaugeState.NO_DEVICE, ICON_SIZE),
             "Sysboy",
-            menu=menu.menu() if toolkit.has_menu else None,
+            menu=icon_menu,
         )
         self._thread = threading.Thread(target=self._follow, name="sysboy-tray", daemon=True)
 
@@ -107,6 +120,8 @@ class TrayIcon:
         """Hide the icon and end `run`."""
         self._stopping.set()
         self._changed.set()
+        if self.popup is not None:
+            self.popup.close()
         try:
             stop_icon(self.icon)
         except Exception:  # AppIndicator without a notification service raises on stop
