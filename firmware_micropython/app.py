@@ -68,10 +68,10 @@ class Device:
 
     def __init__(self, cfg):
         self.cfg = cfg
-        self.output = _output(cfg["dac_pin"])
+        self.output = _hardware(hal.Output, cfg["dac_pin"])
         self.needle = Needle(self.output, cfg["calibration"], cfg["smoothing_ms"])
-        self.led = led.Led(hal.Led(cfg["led_pin"]))
-        self.button = Button(hal.Button(cfg["button_pin"]).pressed)
+        self.led = led.Led(_hardware(hal.Led, cfg["led_pin"]))
+        self.button = Button(_hardware(hal.Button, cfg["button_pin"]).pressed)
         self.presses = []  # button events waiting for a link
         self.portal_reason = None  # set when the portal must open
         self.station = None
@@ -454,12 +454,13 @@ class Device:
             log("config: not saved (%r)" % exc)
 
 
-def _output(pin):
+def _hardware(part, pin):
+    """`part` on the configured pin, or on the board's default one if that pin is unusable."""
     try:
-        return hal.Output(pin)
+        return part(pin)
     except (OSError, ValueError) as exc:  # a pin this board does not have
-        log("output: pin %r unusable (%r); using the board's default" % (pin, exc))
-        return hal.Output()
+        log("%s: pin %r unusable (%r); using the board's default" % (part.__name__, pin, exc))
+        return part()
 
 
 def run():

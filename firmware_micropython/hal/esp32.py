@@ -8,6 +8,7 @@ import machine
 import network
 
 DEFAULT_OUTPUT_PIN = 25  # GPIO25 is DAC1 on the classic ESP32
+DEFAULT_PWM_PIN = 4  # exists on the S3 and C3, which have no GPIO25 and no DAC
 DEFAULT_BUTTON_PIN = 0  # the BOOT button on most dev boards
 DEFAULT_LED_PIN = 2
 PWM_FREQ = 20000  # far above the meter's response; an RC filter turns it into a level
@@ -28,8 +29,10 @@ class Output:
     """The meter drive: the 8-bit DAC, or PWM duty for an RC filter on DAC-less chips."""
 
     def __init__(self, pin: "int | None" = None) -> None:
-        pin_obj = machine.Pin(DEFAULT_OUTPUT_PIN if pin is None else pin)
         self.kind = output_kind()
+        if pin is None:
+            pin = DEFAULT_OUTPUT_PIN if self.kind == "dac" else DEFAULT_PWM_PIN
+        pin_obj = machine.Pin(pin)
         self.fraction = 0.0
         if self.kind == "dac":
             self._dac = machine.DAC(pin_obj)
