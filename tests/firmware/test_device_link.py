@@ -285,3 +285,25 @@ def test_holding_the_button_5_s_leaves_the_pc_for_the_portal(tmp_path: Path) -> 
         await pc.stop()
 
     run(body)
+
+
+@pytest.mark.slow
+def test_thirty_seconds_of_silence_count_as_a_dead_link(tmp_path: Path) -> None:
+    async def body() -> None:
+        pc = await PC().start()
+        folder = device_dir(tmp_path, pc, smoothing_ms=0, idle_park_s=2)
+        async with SimDevice(folder) as device:
+            link = await pc.link()
+            await link.greet()
+            await link.send({"type": "cpu", "value": 80})
+            await device.needle_at(0.8)
+            # the TCP link stays up but the PC says nothing (a Wi-Fi link that died quietly)
+            await device.needle_at(0.0, timeout=10)
+            second = await pc.link(timeout=60)
+            assert any("no word from the PC for 30 s" in line for line in device.lines)
+            await second.greet()
+            await second.send({"type": "cpu", "value": 30})
+            await device.needle_at(0.3)
+        await pc.stop()
+
+    run(body)
