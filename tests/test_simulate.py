@@ -6,14 +6,16 @@ the angle of the value pushed on the PC.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import queue
 import re
 import shutil
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
@@ -26,6 +28,7 @@ from sysboy_tray.simulator.device import (
     Console,
     Metric,
     Needle,
+    SimulatedDevice,
     SimulatorError,
     State,
     check_name,
@@ -144,6 +147,39 @@ def test_two_simulators_at_once_keep_their_own_settings(serve: int) -> None:
     kept = json.loads(saved.read_text())
     assert kept["calibration"] == CURVED and kept["smoothing_ms"] == 100
     assert kept["ssid"] == SIM_SSID and kept["server"] == address
+
+
+@needs_micropython
+def test_the_button_cycles_the_metric_and_stop_ends_the_firmware(serve: int) -> None:
+    """What the window's Button does: a short press, which the PC answers with the next metric."""
+    assert sysboy("push", "demo", "30", "--label", "Demo").returncode == 0
+    assert sysboy("metric", "demo").returncode == 0
+    device = SimulatedDevice("button")
+    device.start(f"127.0.0.1:{serve}")
+    seen: list[object] = []
+
+    def wait_for(wanted: Callable[[object], bool], what: str) -> object:
+        deadline = time.monotonic() + scaled(20)
+        while not seen or not wanted(seen[-1]):
+            assert time.monotonic() < deadline, f"no {what} in {seen[-20:]}"
+            with contextlib.suppress(queue.Empty):
+                seen.append(device.events.get(timeout=0.2))
+        return seen[-1]
+
+    try:
+        wait_for(lambda e: e == Metric("demo", "Demo"), "metric demo")
+        wait_for(lambda e: e == Needle(0.3), "needle 0.3")
+        device.press(True)
+        time.sleep(0.2)  # well past the debounce, far short of a long press
+        device.press(False)
+        after = wait_for(lambda e: isinstance(e, Metric) and e.id != "demo", "another metric")
+        assert isinstance(after, Metric)
+        status = json.loads(sysboy("status", "--json").stdout)
+        (listed,) = status["devices"]
+        assert (listed["id"], listed["metric"]) == (device.id, after.id)
+    finally:
+        device.stop()
+    assert device.proc is not None and device.proc.poll() is not None
 
 
 def test_bad_name_or_address_is_refused_in_a_sentence(user_dirs: Path) -> None:
