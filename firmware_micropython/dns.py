@@ -193,6 +193,15 @@ def _ip_bytes(ip):
     return bytes(values)
 
 
+def _has_pointer(buf, pos):
+    # only called on a name already read whole, so every length byte is in range
+    while buf[pos]:
+        if buf[pos] & 0xC0:
+            return True
+        pos += 1 + buf[pos]
+    return False
+
+
 def portal_reply(query_buf, ip):
     """The captive portal's answer to `query_buf`: every A query gets `ip`.
 
@@ -210,6 +219,8 @@ def portal_reply(query_buf, ip):
         (_, qtype, qclass), end = _question(query_buf, 12)
     except DNSError:
         return None
+    if _has_pointer(query_buf, 12):
+        return None  # it points into the header, which the reply changes: drop it
     answer = qtype in (TYPE_A, TYPE_ANY) and qclass in (CLASS_IN, TYPE_ANY)
     # QR + AA, RD copied from the query, RCODE 0 (NOERROR).
     reply_flags = 0x8400 | (flags & 0x0100)
