@@ -179,8 +179,12 @@ class FrameParser:
 
 def close_payload(code=CLOSE_NORMAL, reason=""):
     """The payload of a close frame: the code, then at most 123 bytes of UTF-8 reason."""
-    raw = reason.encode("utf-8")[:123]
-    return struct.pack("!H", code) + raw
+    raw = reason.encode("utf-8")
+    cut = min(len(raw), 123)
+    # never cut inside a character: a peer answers a broken reason with 1007
+    while cut < len(raw) and raw[cut] & 0xC0 == 0x80:
+        cut -= 1
+    return struct.pack("!H", code) + raw[:cut]
 
 
 def _valid_close_code(code):
