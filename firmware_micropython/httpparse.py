@@ -58,7 +58,8 @@ class Request:
             if self.method == "POST":
                 raise HTTPError(411, "A form must say its length (Content-Length).")
             return 0
-        if not text or not text.isdigit() or len(text) > 9:
+        # ASCII digits only: str.isdigit also takes '²', which int() refuses
+        if not text or len(text) > 9 or any(c not in "0123456789" for c in text):
             raise HTTPError(400, "The Content-Length header is not a number.")
         n = int(text)
         if n > MAX_BODY:
