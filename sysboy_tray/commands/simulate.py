@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import queue
 import signal
 import sys
@@ -129,6 +130,15 @@ def _windowed(window: MeterWindow, stop: threading.Event) -> int:
 
 
 def _headless(device: SimulatedDevice, stop: threading.Event) -> int:
+    try:
+        return _print_events(device, stop)
+    except BrokenPipeError:
+        # the reader went away (`| head`): nothing more to say, and nowhere to say it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _print_events(device: SimulatedDevice, stop: threading.Event) -> int:
     print(f"device {device.id}", flush=True)
     while not stop.is_set():
         try:
