@@ -125,7 +125,7 @@ def _scale() -> list[Shape]:
         Line(_arc(SCALE_RADIUS, SCALE_START_DEG, SCALE_SWEEP_DEG), INK, 2),
         # the last fifth in a thin red-brown band, like a printed overload zone
         Line(
-            _arc(SCALE_RADIUS + 5, SCALE_START_DEG - SCALE_SWEEP_DEG * 0.8, SCALE_SWEEP_DEG * 0.2),
+            _arc(SCALE_RADIUS + 4, SCALE_START_DEG - SCALE_SWEEP_DEG * 0.8, SCALE_SWEEP_DEG * 0.2),
             "#9b4a3c",
             4,
         ),
@@ -140,13 +140,14 @@ def _scale() -> list[Shape]:
             inner, width = SCALE_RADIUS - 7, 1.0
         shapes.append(Line((polar(inner, angle), polar(SCALE_RADIUS, angle)), INK, width))
         if value % 10 == 0:
-            shapes.append(Text(polar(SCALE_RADIUS - 30, angle), str(value), INK, 11, bold=True))
+            # outside the arc, as printed on panel meters: the needle never hides a number
+            shapes.append(Text(polar(SCALE_RADIUS + 22, angle), str(value), INK, 11, bold=True))
     return shapes
 
 
 def _needle(fraction: float) -> list[Shape]:
     angle = needle_angle(fraction)
-    tip = polar(SCALE_RADIUS + 2, angle)
+    tip = polar(SCALE_RADIUS + 4, angle)
     return [Line((PIVOT, tip), NEEDLE, 3)]
 
 
