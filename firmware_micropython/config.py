@@ -10,8 +10,14 @@ import os
 
 VERSION = 1
 NAME = "sysboy.json"
-LINEAR = [[0.0, 0.0], [100.0, 1.0]]
 DEFAULT_AP_PASSWORD = "sysboy2000"  # documented in the README; the portal page can change it
+
+
+def linear():
+    """The uncalibrated map: 0 % at rest, 100 % at the board's full-scale output level."""
+    import hal
+
+    return [[0.0, 0.0], [100.0, float(hal.FULL_SCALE)]]
 
 
 def defaults():
@@ -22,7 +28,7 @@ def defaults():
         "password": "",
         "server": "",
         "cached": None,
-        "calibration": [list(p) for p in LINEAR],
+        "calibration": linear(),
         "smoothing_ms": 300,
         "idle_park_s": 10,
         "dac_pin": 25,

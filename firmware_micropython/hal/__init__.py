@@ -1,14 +1,15 @@
 """The hardware behind one small API: the ESP32's pins and radio, or the desktop simulator.
 
 This is the one place that picks the backend; nothing else looks at `sys.platform`.
-API (same in both): board, output_kind, Output, Button, Led, unique_id, device_dir,
-watchdog, reset, ticks_ms, ticks_diff, wlan_station, wlan_ap.
+API (same in both): FULL_SCALE, board, output_kind, Output, Button, Led, unique_id,
+device_dir, watchdog, reset, ticks_ms, ticks_diff, wlan_station, wlan_ap.
 """
 
 import sys
 
 if sys.platform == "esp32":
     from hal.esp32 import (
+        FULL_SCALE,
         Button,
         Led,
         Output,
@@ -25,6 +26,7 @@ if sys.platform == "esp32":
     )
 else:
     from hal.sim import (
+        FULL_SCALE,
         Button,
         Led,
         Output,
@@ -41,6 +43,7 @@ else:
     )
 
 __all__ = [
+    "FULL_SCALE",
     "Button",
     "Led",
     "Output",

@@ -12,6 +12,9 @@ DEFAULT_PWM_PIN = 4  # exists on the S3 and C3, which have no GPIO25 and no DAC
 DEFAULT_BUTTON_PIN = 0  # the BOOT button on most dev boards
 DEFAULT_LED_PIN = 2
 PWM_FREQ = 20000  # far above the meter's response; an RC filter turns it into a level
+# The output level of an uncalibrated 100 %: docs/hardware.md sizes the sense resistor
+# so that full scale is 2.5 V of the DAC's 3.3 V, leaving headroom above it.
+FULL_SCALE = 2.5 / 3.3
 MIN_WATCHDOG_MS = 15000  # flash writes and Wi-Fi joins may stall the loop for seconds
 
 

@@ -9,6 +9,7 @@ import os
 import sys
 import time
 
+FULL_SCALE = 1.0  # the virtual meter has no sense resistor: 100 % is the top of the output
 STAT_IDLE = 1000
 STAT_CONNECTING = 1001
 STAT_GOT_IP = 1010
