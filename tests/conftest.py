@@ -1,14 +1,20 @@
-"""Shared test fixtures: isolated user folders, scaled timeouts."""
+"""Shared test fixtures: isolated user folders, scaled timeouts, a running app."""
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from sysboy_tray.metrics import Reading
+
+if TYPE_CHECKING:
+    from sysboy_tray.app import App
 
 # CI machines are slow and noisy: every timeout in the tests goes through this factor.
 TIMEOUT_FACTOR = float(os.environ.get("SYSBOY_TIMEOUT_FACTOR", "1"))
@@ -48,3 +54,35 @@ class SettableSource:
 
     def close(self) -> None:
         pass
+
+
+@contextmanager
+def running_app(
+    sources: Mapping[str, SettableSource],
+    settings: dict[str, Any] | None = None,
+    *,
+    interval: float = 0.1,
+    control: bool = True,
+) -> Iterator[App]:
+    """A real App on a free loopback port, fed by `sources`, without mDNS."""
+    from sysboy_tray.app import App
+    from sysboy_tray.config import Paths
+    from sysboy_tray.control import control_factory
+
+    paths = Paths.default()
+    if settings is not None:
+        paths.config_dir.mkdir(parents=True, exist_ok=True)
+        paths.settings_file.write_text(json.dumps(settings))
+    app = App(
+        paths,
+        sources=sources,
+        port=0,
+        interval=interval,
+        advertise=False,
+        control=control_factory(paths) if control else None,
+    )
+    app.start()
+    try:
+        yield app
+    finally:
+        app.stop()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import pytest
@@ -10,11 +9,9 @@ import pytest
 from sysboy_tray import session
 from sysboy_tray.app import App
 from sysboy_tray.calibrate.editor import CalibrationEditor, marks_from, output_at
-from sysboy_tray.config import Paths
-from sysboy_tray.control import control_factory
 from sysboy_tray.control_client import ControlClient
 from sysboy_tray.errors import ControlError
-from tests.conftest import SettableSource, scaled
+from tests.conftest import SettableSource, running_app, scaled
 from tests.meter import Meter
 
 DEVICE_POINTS = [[0, 0], [50, 0.45], [100, 0.98]]
@@ -32,20 +29,8 @@ class Clock:
 
 @pytest.fixture
 def app() -> Iterator[App]:
-    paths = Paths.default()
-    paths.config_dir.mkdir(parents=True, exist_ok=True)
-    paths.settings_file.write_text(json.dumps({"metric": "cpu"}))
-    running = App(
-        paths,
-        sources={"cpu": SettableSource("cpu", 30.0)},
-        port=0,
-        interval=0.1,
-        advertise=False,
-        control=control_factory(paths),
-    )
-    running.start()
-    yield running
-    running.stop()
+    with running_app({"cpu": SettableSource("cpu", 30.0)}, {"metric": "cpu"}) as running:
+        yield running
 
 
 @pytest.fixture

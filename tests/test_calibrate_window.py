@@ -22,10 +22,9 @@ from PIL import ImageGrab
 
 from sysboy_tray import session
 from sysboy_tray.app import App
-from sysboy_tray.config import Paths
-from sysboy_tray.control import control_factory
-from tests.conftest import SettableSource, scaled
+from tests.conftest import SettableSource, running_app, scaled
 from tests.meter import Meter
+from tests.xvfb import xvfb
 
 DEVICE_POINTS = [[0, 0], [50, 0.45], [100, 0.98]]
 
@@ -38,39 +37,15 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture
 def display() -> Iterator[str]:
     """A private X server; yields its DISPLAY."""
-    read, write = os.pipe()
-    xvfb = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write), "-screen", "0", "800x600x24", "-nolisten", "tcp"],
-        pass_fds=(write,),
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write)
-    try:
-        with os.fdopen(read) as pipe:
-            number = pipe.readline().strip()
-        assert number, "Xvfb did not start"
-        yield f":{number}"
-    finally:
-        xvfb.terminate()
-        xvfb.wait(scaled(10))
+    with xvfb(800, 600) as name:
+        yield name
 
 
 @pytest.fixture
 def app() -> Iterator[App]:
-    paths = Paths.default()
-    paths.config_dir.mkdir(parents=True, exist_ok=True)
-    paths.settings_file.write_text(json.dumps({"metric": "cpu"}))
-    running = App(
-        paths,
-        sources={"cpu": SettableSource("cpu", 30.0)},
-        port=0,
-        interval=0.2,
-        advertise=False,
-        control=control_factory(paths),
-    )
-    running.start()
-    yield running
-    running.stop()
+    sources = {"cpu": SettableSource("cpu", 30.0)}
+    with running_app(sources, {"metric": "cpu"}, interval=0.2) as running:
+        yield running
 
 
 def laid_out(state: dict[str, Any]) -> bool:

@@ -16,10 +16,10 @@ from websockets.sync.client import connect
 from sysboy_tray.advertise import lan_addresses
 from sysboy_tray.app import App
 from sysboy_tray.config import Paths
-from sysboy_tray.control import control_factory, ensure_token
+from sysboy_tray.control import ensure_token
 from sysboy_tray.control_client import ControlClient
 from sysboy_tray.errors import ControlError, NotRunning
-from tests.conftest import SettableSource, scaled
+from tests.conftest import SettableSource, running_app, scaled
 from tests.meter import Meter
 
 
@@ -34,20 +34,8 @@ def sources() -> dict[str, SettableSource]:
 
 @pytest.fixture
 def app(sources: dict[str, SettableSource]) -> Iterator[App]:
-    paths = Paths.default()
-    paths.config_dir.mkdir(parents=True, exist_ok=True)
-    paths.settings_file.write_text(json.dumps({"metric": "cpu", "custom_ttl_s": 1}))
-    running = App(
-        paths,
-        sources=sources,
-        port=0,
-        interval=0.1,
-        advertise=False,
-        control=control_factory(paths),
-    )
-    running.start()
-    yield running
-    running.stop()
+    with running_app(sources, {"metric": "cpu", "custom_ttl_s": 1}) as running:
+        yield running
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from sysboy_tray import session as session_module
 from sysboy_tray.app import App
 from sysboy_tray.config import Paths
-from tests.conftest import SettableSource, scaled
+from tests.conftest import SettableSource, running_app, scaled
 
 HELLO = {
     "type": "hello",
@@ -39,13 +39,8 @@ def sources() -> dict[str, SettableSource]:
 
 @pytest.fixture
 def app(sources: dict[str, SettableSource]) -> Iterator[App]:
-    paths = Paths.default()
-    paths.config_dir.mkdir(parents=True, exist_ok=True)
-    paths.settings_file.write_text(json.dumps({"metric": "cpu"}))
-    running = App(paths, sources=sources, port=0, interval=0.1, advertise=False)
-    running.start()
-    yield running
-    running.stop()
+    with running_app(sources, {"metric": "cpu"}, control=False) as running:
+        yield running
 
 
 def url(app: App) -> str:

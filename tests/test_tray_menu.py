@@ -15,37 +15,23 @@ import pytest
 
 from sysboy_tray.app import App
 from sysboy_tray.autostart import XdgAutostartFile
-from sysboy_tray.config import Paths
-from sysboy_tray.control import control_factory
 from sysboy_tray.tray.backend import load_tray
 from sysboy_tray.tray.gauge import GaugeState
 from sysboy_tray.tray.icon import TrayIcon, face_for, tooltip
 from sysboy_tray.tray.menu import TrayMenu
-from tests.conftest import SettableSource
+from tests.conftest import SettableSource, running_app
 from tests.meter import Meter
 
 
 @pytest.fixture
 def app() -> Iterator[App]:
-    paths = Paths.default()
-    paths.config_dir.mkdir(parents=True, exist_ok=True)
-    paths.settings_file.write_text(json.dumps({"metric": "cpu"}))
     sources = {
         "cpu": SettableSource("cpu", 12.0),
         "ram": SettableSource("ram", 40.0),
         "vram": SettableSource("vram", None),
     }
-    running = App(
-        paths,
-        sources=sources,
-        port=0,
-        interval=0.1,
-        advertise=False,
-        control=control_factory(paths),
-    )
-    running.start()
-    yield running
-    running.stop()
+    with running_app(sources, {"metric": "cpu"}) as running:
+        yield running
 
 
 class Launched:
