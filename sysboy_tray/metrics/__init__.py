@@ -101,6 +101,70 @@ def used_of_total(used: float, total: float) -> str:
     return f"{used / GIB:.1f} / {total / GIB:.1f} GiB"
 
 
+def vram_reading(used: float, total: float) -> Reading:
+    """VRAM in use as the needle shows it: percent of the card, MiB, `9.7 / 16.0 GiB`."""
+    return Reading(
+        "vram",
+        clamp_percent(used / total * 100.0),
+        raw=round(used / MIB, 1),
+        unit=METRICS["vram"][1],
+        detail=used_of_total(used, total),
+    )
+
+
+def load_reading(load: float) -> Reading:
+    """GPU load in percent, as the needle shows it."""
+    return Reading("gpu", clamp_percent(load), raw=load, unit="%", detail=f"{load:.0f} %")
+
+
+def temperature_reading(degrees: float, low: float, high: float) -> Reading:
+    """GPU temperature, the needle spanning `low` to `high` degrees."""
+    return Reading(
+        "gpu_temp",
+        over_range(degrees, low, high),
+        raw=degrees,
+        unit=METRICS["gpu_temp"][1],
+        detail=f"{degrees:.0f} °C",
+    )
+
+
+class GuardedGpuSource:
+    """What every GPU source shares: a failed read blanks one value, with the reason in
+    words, logged once per outage rather than once per tick."""
+
+    id: str
+    label: str
+    unit: str
+    what: str  # what the read asks the GPU for, e.g. "memory use"
+    errors: tuple[type[Exception], ...]
+
+    def __init__(self) -> None:
+        self._failing = False
+
+    def read(self) -> Reading:
+        try:
+            reading = self._read()
+        except self.errors as exc:
+            reason = self._reason(exc)
+            if not self._failing:
+                log.warning("%s unavailable: %s", self.id, reason)
+            self._failing = True
+            return Reading.unavailable(self.id, reason)
+        if self._failing:
+            log.info("%s is back", self.id)
+            self._failing = False
+        return reading
+
+    def _read(self) -> Reading:
+        raise NotImplementedError
+
+    def _reason(self, exc: Exception) -> str:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
 def pick_gpu(gpus: Sequence[GpuInfo], wanted: int | None) -> GpuInfo:
     """The GPU the `gpu` setting names, else the one with the most memory."""
     for gpu in gpus:

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sysboy_tray.metrics import (
-    MIB,
     GpuInfo,
+    GuardedGpuSource,
     MetricSource,
     Reading,
-    clamp_percent,
-    over_range,
-    used_of_total,
+    load_reading,
+    temperature_reading,
+    vram_reading,
 )
 
 log = logging.getLogger(__name__)
@@ -64,35 +64,17 @@ def find_cards(root: Path) -> list[AmdCard]:
     return cards
 
 
-class _CardSource:
-    """What the three AMD sources share: one card, file errors turned into reasons."""
+class _CardSource(GuardedGpuSource):
+    """What the three AMD sources share: one card; file errors become reasons."""
 
-    id: str
-    label: str
-    unit: str
-    what: str
+    errors = (OSError, ValueError)
 
     def __init__(self, card: AmdCard) -> None:
+        super().__init__()
         self.card = card
-        self._failing = False
 
-    def read(self) -> Reading:
-        try:
-            reading = self._read()
-        except (OSError, ValueError) as exc:
-            reason = f"{self.card.info.name} did not give its {self.what} ({exc})"
-            if not self._failing:  # once per outage, not once per tick
-                log.warning("%s unavailable: %s", self.id, reason)
-            self._failing = True
-            return Reading.unavailable(self.id, reason)
-        self._failing = False
-        return reading
-
-    def _read(self) -> Reading:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
+    def _reason(self, exc: Exception) -> str:
+        return f"{self.card.info.name} did not give its {self.what} ({exc})"
 
 
 class AmdVram(_CardSource):
@@ -105,13 +87,7 @@ class AmdVram(_CardSource):
         total = self.card.info.total_bytes
         if total <= 0:
             return Reading.unavailable(self.id, f"{self.card.info.name} reports no memory")
-        return Reading(
-            self.id,
-            clamp_percent(used / total * 100.0),
-            raw=round(used / MIB, 1),
-            unit=self.unit,
-            detail=used_of_total(used, total),
-        )
+        return vram_reading(used, total)
 
 
 class AmdLoad(_CardSource):
@@ -120,10 +96,7 @@ class AmdLoad(_CardSource):
     id, label, unit, what = "gpu", "GPU load", "%", "load"
 
     def _read(self) -> Reading:
-        load = float(_read_int(self.card.device / "gpu_busy_percent"))
-        return Reading(
-            self.id, clamp_percent(load), raw=load, unit=self.unit, detail=f"{load:.0f} %"
-        )
+        return load_reading(float(_read_int(self.card.device / "gpu_busy_percent")))
 
 
 class AmdTemperature(_CardSource):
@@ -141,13 +114,7 @@ class AmdTemperature(_CardSource):
                 self.id, f"{self.card.info.name} does not report its temperature"
             )
         degrees = _read_int(self.card.temperature_file) / 1000.0  # millidegrees
-        return Reading(
-            self.id,
-            over_range(degrees, self.low, self.high),
-            raw=degrees,
-            unit=self.unit,
-            detail=f"{degrees:.0f} °C",
-        )
+        return temperature_reading(degrees, self.low, self.high)
 
 
 def sources(card: AmdCard, temp_range: tuple[float, float]) -> dict[str, MetricSource]:

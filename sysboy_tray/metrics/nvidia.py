@@ -13,13 +13,13 @@ from typing import Any
 import pynvml
 
 from sysboy_tray.metrics import (
-    MIB,
     GpuInfo,
+    GuardedGpuSource,
     MetricSource,
     Reading,
-    clamp_percent,
-    over_range,
-    used_of_total,
+    load_reading,
+    temperature_reading,
+    vram_reading,
 )
 
 log = logging.getLogger(__name__)
@@ -145,36 +145,20 @@ class NvidiaGpu:
         return f"{self.info.name} did not give its {what} ({exc})"
 
 
-class _GpuSource:
-    """What the three NVIDIA sources share: one GPU, NVML errors turned into reasons."""
+class _GpuSource(GuardedGpuSource):
+    """What the three NVIDIA sources share: one GPU; NVML errors become reasons."""
 
-    id: str
-    label: str
-    unit: str
-    what: str
+    errors = (pynvml.NVMLError,)
 
     def __init__(self, gpu: NvidiaGpu) -> None:
+        super().__init__()
         self.gpu = gpu
-        self._failing = False
         self._closed = False
         gpu.nvml.hold()
 
-    def read(self) -> Reading:
-        try:
-            reading = self._read()
-        except pynvml.NVMLError as exc:
-            reason = self.gpu.failure(self.what, exc)
-            if not self._failing:  # once per outage, not once per tick
-                log.warning("%s unavailable: %s", self.id, reason)
-            self._failing = True
-            return Reading.unavailable(self.id, reason)
-        if self._failing:
-            log.info("%s is back", self.id)
-            self._failing = False
-        return reading
-
-    def _read(self) -> Reading:
-        raise NotImplementedError
+    def _reason(self, exc: Exception) -> str:
+        assert isinstance(exc, pynvml.NVMLError)
+        return self.gpu.failure(self.what, exc)
 
     def close(self) -> None:
         if not self._closed:
@@ -191,13 +175,7 @@ class NvidiaVram(_GpuSource):
         used, total = self.gpu.memory()
         if total <= 0:
             return Reading.unavailable(self.id, f"{self.gpu.info.name} reports no memory")
-        return Reading(
-            self.id,
-            clamp_percent(used / total * 100.0),
-            raw=round(used / MIB, 1),
-            unit=self.unit,
-            detail=used_of_total(used, total),
-        )
+        return vram_reading(used, total)
 
 
 class NvidiaLoad(_GpuSource):
@@ -206,10 +184,7 @@ class NvidiaLoad(_GpuSource):
     id, label, unit, what = "gpu", "GPU load", "%", "load"
 
     def _read(self) -> Reading:
-        load = float(pynvml.nvmlDeviceGetUtilizationRates(self.gpu.handle()).gpu)
-        return Reading(
-            self.id, clamp_percent(load), raw=load, unit=self.unit, detail=f"{load:.0f} %"
-        )
+        return load_reading(float(pynvml.nvmlDeviceGetUtilizationRates(self.gpu.handle()).gpu))
 
 
 class NvidiaTemperature(_GpuSource):
@@ -226,13 +201,7 @@ class NvidiaTemperature(_GpuSource):
         degrees = float(
             pynvml.nvmlDeviceGetTemperature(self.gpu.handle(), pynvml.NVML_TEMPERATURE_GPU)
         )
-        return Reading(
-            self.id,
-            over_range(degrees, self.low, self.high),
-            raw=degrees,
-            unit=self.unit,
-            detail=f"{degrees:.0f} °C",
-        )
+        return temperature_reading(degrees, self.low, self.high)
 
 
 def sources(nvml: Nvml, info: GpuInfo, temp_range: tuple[float, float]) -> dict[str, MetricSource]:
