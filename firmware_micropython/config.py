@@ -1,7 +1,8 @@
 """The device's settings: one JSON file, `sysboy.json`, in the flash root.
 
 Written to `sysboy.json.tmp`, flushed, then renamed over the real file, so a power cut at
-any instant leaves either the old or the new file whole. A leftover .tmp is never trusted.
+any instant leaves either the old or the new file whole. A leftover .tmp is dropped, unless
+it is whole and the real file is gone (FAT's rename deletes the old file first).
 A file that is not valid JSON is kept as `sysboy.json.bad` and the defaults are used.
 """
 
@@ -122,7 +123,7 @@ def _remove(path):
 def load(folder=None):
     """The saved settings, checked; defaults for anything missing or unacceptable."""
     path = _path(folder, NAME)
-    _remove(path + ".tmp")  # a save cut short: the real file is still the last good one
+    _settle(path)
     try:
         with open(path) as f:
             text = f.read()
@@ -146,6 +147,31 @@ def load(folder=None):
         print("config: file version %r read as version %d" % (saved.get("version"), VERSION))
     cfg["calibration"] = [[float(p), float(f)] for p, f in cfg["calibration"]]
     return cfg
+
+
+def _settle(path):
+    """Finish or forget a save that was cut short."""
+    tmp = path + ".tmp"
+    try:
+        os.stat(path)
+    except OSError:
+        # FAT renames over a file by deleting it first: a cut between leaves only the .tmp,
+        # whole, since it was closed before the rename (a cut-off one is not valid JSON)
+        if _is_object_file(tmp):
+            try:
+                os.rename(tmp, path)
+                return
+            except OSError:
+                pass
+    _remove(tmp)  # otherwise the real file is still the last good one
+
+
+def _is_object_file(path):
+    try:
+        with open(path) as f:
+            return isinstance(json.loads(f.read()), dict)
+    except (OSError, ValueError):
+        return False
 
 
 def _keep_bad(path, exc):
