@@ -292,6 +292,15 @@ def test_without_tk_a_click_is_logged_once_and_the_tray_lives_on(
 
 # -- the whole tray app ----------------------------------------------------------
 
+MIN_ICON_PX = 16
+
+
+def laid_out_icon(display: str) -> tuple[int, int, int, int] | None:
+    """Where the docked icon is, once the tray host has given it its place and size."""
+    place = docked_icon(display)
+    # just taken in, the icon is 1 x 1 px until the tray host lays it out
+    return place if place is not None and min(place[2:]) >= MIN_ICON_PX else None
+
 
 def keys_to(metric: str, status: dict[str, Any]) -> list[str]:
     """Keys that open the popup's Metric submenu and land on `metric`.
@@ -319,7 +328,7 @@ def test_tray_app_menu_on_plain_x11_switches_metric_and_quits(display: str, tmp_
         )
         try:
             x, y, width, height = wait_for(
-                lambda: docked_icon(display), 20, "the tray icon never docked"
+                lambda: laid_out_icon(display), 20, "the tray icon never docked"
             )
             state = wait_for(
                 lambda: paths.state_file.exists() and json.loads(paths.state_file.read_text()),
