@@ -602,7 +602,8 @@ def report(tally: Tally, reference: float | None = None) -> None:
     accepted = "?" if tally.accepted is None else tally.accepted
     print(
         f"{tally.target:9s}{tally.engine:12s}{tally.cases:8d} cases in {tally.seconds:6.1f} s "
-        f"({tally.rate:8.0f}/s), {accepted} accepted, {len(tally.failures)} failure(s){ratio}"
+        f"({tally.rate:8.0f}/s), {accepted} accepted, {len(tally.failures)} failure(s){ratio}",
+        flush=True,
     )
     for failure in tally.failures:
         print(f"  FAIL {failure}")
@@ -623,7 +624,7 @@ def main() -> int:
     failed = 0
     for target in args.targets:
         reference = reference_rate(target, args.cases, args.seed)
-        print(f"{target:9s}{'reference':12s}{REFERENCE[target][0]} {reference:8.0f}/s")
+        print(f"{target:9s}{'reference':12s}{REFERENCE[target][0]} {reference:8.0f}/s", flush=True)
         tallies = [
             (run_mutation(target, args.cases, args.seed, keep=args.replay // 2), reference),
             (run_hypothesis(target, args.cases, keep=args.replay - args.replay // 2), None),
