@@ -66,6 +66,7 @@ def fill(target: tkinter.Menu, model: Any, choose: Choose, keep: list[tkinter.Va
 
 
 def _chooser(choose: Choose, item: Any) -> Callable[[], None]:
+    # a function of its own, so each entry keeps its own item (not the loop's last)
     return lambda: choose(item)
 
 
@@ -105,6 +106,7 @@ class Popup:
 
     @property
     def is_open(self) -> bool:
+        """True from a click until the popup is gone (before the chosen item runs)."""
         with self._lock:
             return self._thread is not None
 
