@@ -12,10 +12,13 @@ import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
+from websockets.asyncio.server import broadcast
+
 from sysboy_tray import protocol
 from sysboy_tray.config import SettingsStore
 from sysboy_tray.errors import ControlError
 from sysboy_tray.metrics import MetricSource, Reading
+from sysboy_tray.session import sample_text
 
 if TYPE_CHECKING:
     from sysboy_tray.session import DeviceSession
@@ -91,10 +94,15 @@ class Hub:
     def publish(self, readings: Mapping[str, Reading]) -> None:
         """New readings arrived: remember them and offer each device its own."""
         self.readings.update(readings)
-        for session in list(self.sessions.values()):
-            reading = readings.get(session.metric)
-            if reading is not None:
-                session.offer(reading)
+        for metric, reading in readings.items():
+            takers = [
+                s for s in list(self.sessions.values()) if s.metric == metric and s.take(reading)
+            ]
+            if takers:
+                # one encoded frame written to every device showing this metric
+                broadcast([s.ws for s in takers], sample_text(reading, self.label_of(metric)))
+                for session in takers:
+                    session.sent(reading)
         self.changed()
 
     def set_global_metric(self, metric: str) -> None:

@@ -37,6 +37,8 @@ MAX_DROPPED = 100
 # a send that waits this long means the device stopped reading (its TCP window is shut):
 # keepalive pings cannot time out behind a full buffer, so the link is cut here instead
 SEND_STALL_S = 20.0
+# above this many bytes waiting to go out, a device's samples take the slow, awaited path
+DIRECT_WRITE_LIMIT = 16 * 1024
 CLOSE_POLICY = 1008
 
 
@@ -80,19 +82,48 @@ class DeviceSession:
 
     def offer(self, reading: Reading) -> None:
         """A new reading of this device's metric; send it if it matters."""
+        if self._due(reading):
+            self._sample_due = True
+            self._wake.set()
+
+    def take(self, reading: Reading) -> bool:
+        """Like `offer`, but True when the caller should write the sample itself, now.
+
+        The hub writes one encoded frame to every device that takes it (a broadcast),
+        which is far cheaper than waking a task per device. A device with commands
+        queued, a send under way or a full write buffer goes the slow way, so frames
+        keep their order and a slow reader still meets the stall guard.
+        """
+        if not self._due(reading):
+            return False
+        transport = self.ws.transport
+        if (
+            self._commands
+            or self._sending_since is not None
+            or transport is None
+            or transport.get_write_buffer_size() > DIRECT_WRITE_LIMIT
+        ):
+            self._sample_due = True
+            self._wake.set()
+            return False
+        return True
+
+    def sent(self, reading: Reading) -> None:
+        """The hub wrote this reading's sample to the device."""
+        self._mark_sent(reading)
+
+    def _due(self, reading: Reading) -> bool:
         self._reading = reading
         if self.hub.sleeping:
-            return
+            return False
         if not reading.available:
             if not self._said_unavailable:
                 self._said_unavailable = True
                 self.send(protocol.Park("unavailable"))
-            return
+            return False
         assert reading.percent is not None
         moved = self._last_sent is None or abs(reading.percent - self._last_sent) >= MIN_MOVE
-        if moved or self._parked or time.monotonic() - self._last_sent_at >= HEARTBEAT_S:
-            self._sample_due = True
-            self._wake.set()
+        return moved or self._parked or time.monotonic() - self._last_sent_at >= HEARTBEAT_S
 
     def show(self, metric: str, reading: Reading | None) -> None:
         """Switch this device to another metric and send its value at once."""
@@ -292,17 +323,22 @@ class DeviceSession:
         # a sample due from before the PC began to sleep must not lift the parked needle
         if reading is None or reading.percent is None or self.hub.sleeping:
             return
-        raw = reading.raw if reading.raw is not None and math.isfinite(reading.raw) else None
-        sample = protocol.Sample(
-            reading.metric,
-            min(100.0, max(0.0, reading.percent)),
-            raw,
-            reading.unit[:16],
-            self.hub.label_of(reading.metric),
-        )
+        self._mark_sent(reading)
+        await self._write(sample_text(reading, self.hub.label_of(reading.metric)))
+
+    def _mark_sent(self, reading: Reading) -> None:
         self._last_sent = reading.percent
         self._last_sent_at = time.monotonic()
         self._parked = False
         self._said_unavailable = False
-        await self._write(protocol.encode(sample))
         self.samples_sent += 1
+
+
+def sample_text(reading: Reading, label: str | None) -> str:
+    """The frame that shows an available reading on a needle."""
+    assert reading.percent is not None
+    raw = reading.raw if reading.raw is not None and math.isfinite(reading.raw) else None
+    sample = protocol.Sample(
+        reading.metric, min(100.0, max(0.0, reading.percent)), raw, reading.unit[:16], label
+    )
+    return protocol.encode(sample)
