@@ -77,9 +77,10 @@ def run(args: argparse.Namespace) -> int:
         else:
             print("not advertised (mDNS failed, see the log): devices need this PC's address")
     sys.stdout.flush()
-    # POSIX signals interrupt the wait at once; the timeout only bounds how late
-    # Ctrl-C is seen where lock waits cannot be interrupted (Windows)
-    while not stop.wait(1.0):
+    # Where signals interrupt a lock wait (POSIX) the main thread sleeps until one comes;
+    # elsewhere (Windows) it looks once a second, which bounds how late Ctrl-C is seen.
+    poll = None if hasattr(signal, "pthread_sigmask") else 1.0
+    while not stop.wait(poll):
         pass
     log.info("stopping: parking needles and saying goodbye")
     app.stop()
