@@ -86,7 +86,9 @@ def run(args: argparse.Namespace) -> int:
             icon.stop()
             # The needles are parked and the goodbye said; should the tray toolkit's
             # loop fail to return (seen now and then with plain X11), leave anyway.
-            threading.Timer(QUIT_GRACE_S, _leave_now).start()
+            leave = threading.Timer(QUIT_GRACE_S, _leave_now)
+            leave.daemon = True  # a normal exit must not wait for it
+            leave.start()
 
         menu = TrayMenu(
             app,
