@@ -49,9 +49,7 @@ def test_tray_app_docks_follows_a_device_and_quits_cleanly(display: str) -> None
             text=True,
         )
         try:
-            x, y, width, height = wait_for(
-                lambda: docked_icon(display), 20, "the tray icon never docked"
-            )
+            wait_for(lambda: docked_icon(display), 20, "the tray icon never docked")
             state = wait_for(
                 lambda: paths.state_file.exists() and json.loads(paths.state_file.read_text()),
                 20,
@@ -73,6 +71,11 @@ def test_tray_app_docks_follows_a_device_and_quits_cleanly(display: str) -> None
                 green = FACE_COLOURS[GaugeState.LINKED]
 
                 def face_is_green() -> bool:
+                    # where the icon is now: the tray host may still be laying it out
+                    place = docked_icon(display)
+                    if place is None or min(place[2:]) < 16:
+                        return False
+                    x, y, width, height = place
                     shot = ImageGrab.grab(bbox=(x, y, x + width, y + height), xdisplay=display)
                     rgb = shot.convert("RGB")
                     pixels = [rgb.getpixel((i, j)) for i in range(width) for j in range(height)]
