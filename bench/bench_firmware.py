@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -91,7 +92,7 @@ async def whole_firmware_links(entry: Path, heap: str, samples: int) -> tuple[bo
                 await device.needle_at(0.42, timeout=30)
                 status = await link.recv_type("status", timeout=15)
                 return True, f"heap free in its status: {status['heap']} bytes"
-            except (AssertionError, TimeoutError):
+            except (AssertionError, TimeoutError, OSError, ConnectionClosed):
                 errors = [line for line in device.lines if "Error" in line]
                 return False, errors[-1] if errors else "no link"
     finally:

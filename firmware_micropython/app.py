@@ -58,9 +58,19 @@ def parse_server(text, path="/device"):
     return {"host": host, "port": int(port), "path": path}
 
 
+def unload(*names):
+    """Drop modules needed only now and then (setup, discovery): their code leaves the heap."""
+    for name in names:
+        sys.modules.pop(name, None)
+    gc.collect()
+
+
 def _mem_free():
     mem_free = getattr(gc, "mem_free", None)  # MicroPython only
-    return mem_free() if mem_free is not None else 0
+    if mem_free is None:
+        return 0
+    gc.collect()  # every 10 s: cheap, and the status then reports the heap really free
+    return mem_free()
 
 
 class Device:
@@ -231,6 +241,8 @@ class Device:
             cfg = await portal.run_portal(self.cfg, reason)
         finally:
             self.beat("link")
+            del portal
+            unload("portal", "pages", "httpparse", "dns")
         self.cfg = cfg
 
     def _station(self):
@@ -272,6 +284,12 @@ class Device:
         cached = self.cfg["cached"]
         if cached and cached_failures < CACHED_TRIES:
             return cached, "cached"
+        try:
+            return await self._discover(ip)
+        finally:
+            unload("discovery", "dns")
+
+    async def _discover(self, ip):
         import discovery
 
         self.led.show(led.DISCOVERING)
@@ -465,6 +483,9 @@ def _hardware(part, pin):
 
 def run():
     """Start the device and run it until the board stops."""
+    import wsclient
+
+    wsclient.reserve()  # the one 4 KiB block the link needs, before the heap fragments
     device = Device(config.load())
     try:
         asyncio.run(device.supervise())

@@ -83,6 +83,12 @@ def _parser():
     return wsframe.FrameParser()
 
 
+def reserve():
+    """Take the receive buffer now, while the heap is still in one piece."""
+    if not _spare:
+        _spare.append(wsframe.FrameParser())
+
+
 def _release(parser):
     if not _spare:
         _spare.append(parser)
