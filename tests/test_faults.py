@@ -56,19 +56,7 @@ def url(app: App) -> str:
 
 @pytest.fixture
 def driver(monkeypatch: pytest.MonkeyPatch) -> Driver:
-    fake = Driver([FakeGpu("NVIDIA GeForce RTX 4080", 16 * GIB, 4 * GIB)])
-    for name, method in {
-        "nvmlInit": fake.init,
-        "nvmlShutdown": fake.shutdown,
-        "nvmlDeviceGetCount": fake.device_count,
-        "nvmlDeviceGetHandleByIndex": fake.handle_by_index,
-        "nvmlDeviceGetName": fake.name,
-        "nvmlDeviceGetMemoryInfo": fake.memory_info,
-        "nvmlDeviceGetUtilizationRates": fake.utilization,
-        "nvmlDeviceGetTemperature": fake.temperature,
-    }.items():
-        monkeypatch.setattr(pynvml, name, method)
-    return fake
+    return Driver([FakeGpu("NVIDIA GeForce RTX 4080", 16 * GIB, 4 * GIB)]).install(monkeypatch)
 
 
 def test_nvml_errors_park_the_needle_then_samples_come_back(

@@ -93,23 +93,27 @@ class Driver:
             raise self.temp_error()
         return self.gpu(handle).temp
 
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> Driver:
+        """Put this driver behind the `pynvml` calls Sysboy makes (the driver boundary)."""
+        for name, method in {
+            "nvmlInit": self.init,
+            "nvmlShutdown": self.shutdown,
+            "nvmlDeviceGetCount": self.device_count,
+            "nvmlDeviceGetHandleByIndex": self.handle_by_index,
+            "nvmlDeviceGetName": self.name,
+            "nvmlDeviceGetMemoryInfo": self.memory_info,
+            "nvmlDeviceGetUtilizationRates": self.utilization,
+            "nvmlDeviceGetTemperature": self.temperature,
+        }.items():
+            monkeypatch.setattr(pynvml, name, method)
+        return self
+
 
 @pytest.fixture
 def driver(monkeypatch: pytest.MonkeyPatch) -> Driver:
     """Replace the NVML library calls (the driver boundary) by a scripted driver."""
-    fake = Driver([FakeGpu("NVIDIA GeForce RTX 4080", 16 * GIB, 6 * GIB, load=37, temp=60)])
-    for name, method in {
-        "nvmlInit": fake.init,
-        "nvmlShutdown": fake.shutdown,
-        "nvmlDeviceGetCount": fake.device_count,
-        "nvmlDeviceGetHandleByIndex": fake.handle_by_index,
-        "nvmlDeviceGetName": fake.name,
-        "nvmlDeviceGetMemoryInfo": fake.memory_info,
-        "nvmlDeviceGetUtilizationRates": fake.utilization,
-        "nvmlDeviceGetTemperature": fake.temperature,
-    }.items():
-        monkeypatch.setattr(pynvml, name, method)
-    return fake
+    gpu = FakeGpu("NVIDIA GeForce RTX 4080", 16 * GIB, 6 * GIB, load=37, temp=60)
+    return Driver([gpu]).install(monkeypatch)
 
 
 def close_all(sources: dict[str, Any]) -> None:
