@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from sysboy_tray.config import Paths
 from sysboy_tray.tray.gauge import FACE_COLOURS, GaugeState
 from tests.conftest import scaled
 from tests.meter import Meter
-from tests.xvfb import docked_icon, trayer, xvfb
+from tests.xvfb import docked_icon, tray_app, wait_for, xvfb
 
 
 @pytest.fixture(scope="module")
@@ -27,76 +25,47 @@ def display() -> Iterator[str]:
         yield name
 
 
-def wait_for(check, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + scaled(timeout)
-    while not (result := check()):
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
-    return result
-
-
 def test_tray_app_docks_follows_a_device_and_quits_cleanly(display: str) -> None:
-    paths = Paths.default()
-    paths.config_dir.mkdir(parents=True, exist_ok=True)
-    paths.settings_file.write_text(json.dumps({"metric": "cpu", "port": 0}))
-    env = {**os.environ, "DISPLAY": display, "PYSTRAY_BACKEND": "xorg"}
-    with trayer(display):
-        app = subprocess.Popen(
+    with tray_app(display) as tray:
+        app = tray.proc
+        # a second launch finds the first and leaves quietly
+        second = subprocess.run(
             [sys.executable, "-m", "sysboy_tray"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            env=tray.env,
+            capture_output=True,
             text=True,
+            timeout=scaled(30),
         )
-        try:
-            wait_for(lambda: docked_icon(display), 20, "the tray icon never docked")
-            state = wait_for(
-                lambda: paths.state_file.exists() and json.loads(paths.state_file.read_text()),
-                20,
-                "the app never wrote where it listens",
-            )
-            # a second launch finds the first and leaves quietly
-            second = subprocess.run(
-                [sys.executable, "-m", "sysboy_tray"],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=scaled(30),
-            )
-            assert second.returncode == 0
-            assert "already running" in second.stdout
-            with Meter(state["port"]) as meter:
-                meter.wait_for("cpu")
-                # linked: the face turns green
-                green = FACE_COLOURS[GaugeState.LINKED]
+        assert second.returncode == 0
+        assert "already running" in second.stdout
+        with Meter(tray.state["port"]) as meter:
+            meter.wait_for("cpu")
+            # linked: the face turns green
+            green = FACE_COLOURS[GaugeState.LINKED]
 
-                def face_is_green() -> bool:
-                    # where the icon is now: the tray host may still be laying it out
-                    place = docked_icon(display)
-                    if place is None or min(place[2:]) < 16:
-                        return False
-                    x, y, width, height = place
-                    shot = ImageGrab.grab(bbox=(x, y, x + width, y + height), xdisplay=display)
-                    rgb = shot.convert("RGB")
-                    pixels = [rgb.getpixel((i, j)) for i in range(width) for j in range(height)]
-                    near = [
-                        p
-                        for p in pixels
-                        if max(abs(a - b) for a, b in zip(p, green, strict=True)) <= 12
-                    ]
-                    return len(near) > len(pixels) // 8
+            def face_is_green() -> bool:
+                # where the icon is now: the tray host may still be laying it out
+                place = docked_icon(display)
+                if place is None or min(place[2:]) < 16:
+                    return False
+                x, y, width, height = place
+                shot = ImageGrab.grab(bbox=(x, y, x + width, y + height), xdisplay=display)
+                rgb = shot.convert("RGB")
+                pixels = [rgb.getpixel((i, j)) for i in range(width) for j in range(height)]
+                near = [
+                    p
+                    for p in pixels
+                    if max(abs(a - b) for a, b in zip(p, green, strict=True)) <= 12
+                ]
+                return len(near) > len(pixels) // 8
 
-                wait_for(face_is_green, 20, "the icon did not turn green for a linked device")
-                app.send_signal(signal.SIGTERM)
-                meter.wait_until(
-                    lambda messages: {"type": "park", "reason": "quit"} in messages, timeout=10
-                )
-            assert app.wait(scaled(20)) == 0
-        finally:
-            if app.poll() is None:
-                app.kill()
-            _out, err = app.communicate()
-    assert "Traceback" not in err
-    assert not paths.state_file.exists()
+            wait_for(face_is_green, 20, "the icon did not turn green for a linked device")
+            app.send_signal(signal.SIGTERM)
+            meter.wait_until(
+                lambda messages: {"type": "park", "reason": "quit"} in messages, timeout=10
+            )
+        assert app.wait(scaled(20)) == 0
+    assert "Traceback" not in tray.stderr
+    assert not Paths.default().state_file.exists()
     log = (Path(os.environ["SYSBOY_LOG_DIR"]) / "sysboy.log").read_text()
     assert "tray backend: xorg" in log

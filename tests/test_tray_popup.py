@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 import tkinter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ from sysboy_tray.tray.backend import load_tray
 from sysboy_tray.tray.popup import Popup, fill
 from tests.conftest import scaled
 from tests.meter import Meter
-from tests.xvfb import docked_icon, trayer, xvfb
+from tests.xvfb import docked_icon, tray_app, wait_for, xvfb
 
 
 @pytest.fixture(scope="module")
@@ -37,14 +36,6 @@ def pystray_menu(monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
     monkeypatch.setenv("PYSTRAY_BACKEND", "dummy")
     toolkit = load_tray()
     return toolkit.Menu, toolkit.MenuItem
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + scaled(timeout)
-    while not (result := check()):
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
-    return result
 
 
 def xdotool(display: str, *args: str) -> None:
@@ -337,74 +328,53 @@ def keys_to(metric: str, status: dict[str, Any]) -> list[str]:
 
 
 def test_tray_app_menu_on_plain_x11_switches_metric_and_quits(display: str, tmp_path: Path) -> None:
-    paths = Paths.default()
-    paths.config_dir.mkdir(parents=True, exist_ok=True)
-    paths.settings_file.write_text(json.dumps({"metric": "cpu", "port": 0}))
-    env = {**os.environ, "DISPLAY": display, "PYSTRAY_BACKEND": "xorg"}
-    with trayer(display):
-        app = subprocess.Popen(
-            [sys.executable, "-m", "sysboy_tray"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            wait_for(lambda: docked_icon(display), 20, "the tray icon never docked")
-            state = wait_for(
-                lambda: paths.state_file.exists() and json.loads(paths.state_file.read_text()),
-                20,
-                "the app never wrote where it listens",
+    with tray_app(display) as tray:
+        app, env = tray.proc, tray.env
+        with Meter(tray.state["port"]) as meter:
+            meter.wait_for("cpu")
+            status = json.loads(
+                subprocess.run(
+                    [sys.executable, "-m", "sysboy_tray", "status", "--json"],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    timeout=scaled(30),
+                ).stdout
             )
-            with Meter(state["port"]) as meter:
-                meter.wait_for("cpu")
-                status = json.loads(
-                    subprocess.run(
-                        [sys.executable, "-m", "sysboy_tray", "status", "--json"],
-                        env=env,
-                        capture_output=True,
-                        text=True,
-                        check=True,
-                        timeout=scaled(30),
-                    ).stdout
-                )
 
-                # a left click opens the menu at the pointer, by the tray
-                x, y = wait_for(lambda: point_at_icon(display), 20, "cannot point at the icon")
-                xdotool(display, "click", "1")
-                menus = wait_for(lambda: popup_ready(display), 20, "no menu on a left click")
-                px, py, pwidth, pheight = menus[0]
-                assert py == y  # its top at the pointer
-                assert px <= x <= px + pwidth  # shifted left to stay on screen
-                shot = ImageGrab.grab(xdisplay=display)
-                shot.save(tmp_path / "menu.png")
-                grey = shot.crop((px, py, px + pwidth, py + pheight)).convert("L")
-                light = grey.point(lambda level: 255 if level > 150 else 0).histogram()[255]
-                assert light > pwidth * pheight // 2  # a drawn menu, not a black hole
+            # a left click opens the menu at the pointer, by the tray
+            x, y = wait_for(lambda: point_at_icon(display), 20, "cannot point at the icon")
+            xdotool(display, "click", "1")
+            menus = wait_for(lambda: popup_ready(display), 20, "no menu on a left click")
+            px, py, pwidth, pheight = menus[0]
+            assert py == y  # its top at the pointer
+            assert px <= x <= px + pwidth  # shifted left to stay on screen
+            shot = ImageGrab.grab(xdisplay=display)
+            shot.save(tmp_path / "menu.png")
+            grey = shot.crop((px, py, px + pwidth, py + pheight)).convert("L")
+            light = grey.point(lambda level: 255 if level > 150 else 0).histogram()[255]
+            assert light > pwidth * pheight // 2  # a drawn menu, not a black hole
 
-                xdotool(display, "key", "--delay", "100", *keys_to("ram", status))
-                wait_for(lambda: len(shown_menus(display)) == 2, 20, "Metric did not open")
-                ImageGrab.grab(xdisplay=display).save(tmp_path / "metric.png")
-                xdotool(display, "key", "Return")
-                meter.wait_for("ram", timeout=10)
-                wait_for(lambda: not shown_menus(display), 10, "the menu stayed up")
+            xdotool(display, "key", "--delay", "100", *keys_to("ram", status))
+            wait_for(lambda: len(shown_menus(display)) == 2, 20, "Metric did not open")
+            ImageGrab.grab(xdisplay=display).save(tmp_path / "metric.png")
+            xdotool(display, "key", "Return")
+            meter.wait_for("ram", timeout=10)
+            wait_for(lambda: not shown_menus(display), 10, "the menu stayed up")
 
-                # a right click opens it too; Up twice wraps round to the last entry, Quit
-                wait_for(lambda: point_at_icon(display), 20, "cannot point at the icon")
-                xdotool(display, "click", "3")
-                wait_for(lambda: popup_ready(display), 20, "no menu on a right click")
-                xdotool(display, "key", "--delay", "100", "Up", "Up", "Return")
-                meter.wait_until(
-                    lambda messages: {"type": "park", "reason": "quit"} in messages, timeout=10
-                )
-            assert app.wait(scaled(20)) == 0
-        finally:
-            if app.poll() is None:
-                app.kill()
-            _out, err = app.communicate()
-    assert "Traceback" not in err
-    assert "Tcl" not in err  # no Tk object outlived its thread
-    assert not paths.state_file.exists()
+            # a right click opens it too; Up twice wraps round to the last entry, Quit
+            wait_for(lambda: point_at_icon(display), 20, "cannot point at the icon")
+            xdotool(display, "click", "3")
+            wait_for(lambda: popup_ready(display), 20, "no menu on a right click")
+            xdotool(display, "key", "--delay", "100", "Up", "Up", "Return")
+            meter.wait_until(
+                lambda messages: {"type": "park", "reason": "quit"} in messages, timeout=10
+            )
+        assert app.wait(scaled(20)) == 0
+    assert "Traceback" not in tray.stderr
+    assert "Tcl" not in tray.stderr  # no Tk object outlived its thread
+    assert not Paths.default().state_file.exists()
     log = (Path(os.environ["SYSBOY_LOG_DIR"]) / "sysboy.log").read_text()
     assert "tray backend: xorg" in log
     assert "the tray menu" not in log  # no popup failed

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import shutil
 import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from tests.conftest import scaled
@@ -114,3 +117,58 @@ def docked_icon(display: str) -> tuple[int, int, int, int] | None:
         return None
     finally:
         conn.close()
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll `check` until it gives something true, and return that; fail after `timeout`."""
+    deadline = time.monotonic() + scaled(timeout)
+    while not (result := check()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+    return result
+
+
+@dataclass
+class TrayRun:
+    """The tray app started under a tray host: its process, where it listens, what it said."""
+
+    proc: subprocess.Popen[str]
+    env: dict[str, str]
+    state: dict[str, Any]
+    stderr: str = ""
+
+
+@contextmanager
+def tray_app(display: str) -> Iterator[TrayRun]:
+    """`sysboy` (the tray app, plain X11 backend) docked in trayer, showing `cpu`.
+
+    Yields once the icon has docked and the app says where it listens; afterwards the
+    process is gone (killed if the test did not end it) and `stderr` holds its output.
+    """
+    from sysboy_tray.config import Paths
+
+    paths = Paths.default()
+    paths.config_dir.mkdir(parents=True, exist_ok=True)
+    paths.settings_file.write_text(json.dumps({"metric": "cpu", "port": 0}))
+    env = {**os.environ, "DISPLAY": display, "PYSTRAY_BACKEND": "xorg"}
+    with trayer(display):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sysboy_tray"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        run = TrayRun(proc, env, {})
+        try:
+            wait_for(lambda: docked_icon(display), 20, "the tray icon never docked")
+            run.state = wait_for(
+                lambda: paths.state_file.exists() and json.loads(paths.state_file.read_text()),
+                20,
+                "the app never wrote where it listens",
+            )
+            yield run
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            _out, run.stderr = proc.communicate()
