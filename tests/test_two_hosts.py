@@ -16,6 +16,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -245,6 +246,20 @@ def test_device_finds_the_pc_follows_it_and_survives_a_cut_and_a_restart(
             f"server restarted on another port: needle back after "
             f"{time.monotonic() - restarted_at:.1f} s"
         )
+
+        # killed outright (kill -9): no park message, no close frame; the device sees its
+        # link drop, rests the needle, and links again once the server is back
+        before_kill = len(device.lines)
+        server.stop(signal.SIGKILL)
+        parked = device.wait_line("needle 0.0000", "the park after kill -9", 40, before_kill)
+        killed_at = time.monotonic()
+        server = start_server(hosts, SECOND_PORT)
+        show(hosts, 60)
+        device.wait_line("needle 0.6000", "the needle back after kill -9", 90, parked)
+        print(
+            f"server killed and started: needle back after {time.monotonic() - killed_at:.1f} s"
+        )
+
         assert device.proc.poll() is None  # one process throughout: no reset, no crash
         assert not any(line == "reset" or line.startswith("error in") for line in device.lines)
     finally:
