@@ -113,8 +113,14 @@ class CalibrationEditor:
         self.needles_sent += 1
 
     def reset_linear(self) -> None:
-        """Straight line from 0 to full output; the needle follows the last point moved."""
-        self.marks = linear()
+        """A straight line between the 0 % and 100 % points as they stand.
+
+        The ends stay: on a real meter full scale is rarely at full output (the hardware
+        guide puts it at 2.5 V of 3.3 V), and a reset must not pin the needle. The
+        needle follows the last point moved.
+        """
+        low, high = self.marks[0], self.marks[-1]
+        self.marks = [round(low + (high - low) * p / 100.0) for p in PERCENTS]
         if self.last_moved is not None:
             self._pending = self.marks[self.last_moved]
             self.tick()
