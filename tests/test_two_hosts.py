@@ -256,9 +256,7 @@ def test_device_finds_the_pc_follows_it_and_survives_a_cut_and_a_restart(
         server = start_server(hosts, SECOND_PORT)
         show(hosts, 60)
         device.wait_line("needle 0.6000", "the needle back after kill -9", 90, parked)
-        print(
-            f"server killed and started: needle back after {time.monotonic() - killed_at:.1f} s"
-        )
+        print(f"server killed and started: needle back after {time.monotonic() - killed_at:.1f} s")
 
         assert device.proc.poll() is None  # one process throughout: no reset, no crash
         assert not any(line == "reset" or line.startswith("error in") for line in device.lines)
