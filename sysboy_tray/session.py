@@ -51,7 +51,6 @@ class DeviceSession:
         self.hello: protocol.DeviceHello | None = None
         self.metric = ""
         self.status: protocol.Status | None = None
-        self.connected_at = time.time()
         self._commands: collections.deque[protocol.Message] = collections.deque()
         self._reading: Reading | None = None
         self._sample_due = False
@@ -107,10 +106,6 @@ class DeviceSession:
             self._wake.set()
             return False
         return True
-
-    def sent(self, reading: Reading) -> None:
-        """The hub wrote this reading's sample to the device."""
-        self._mark_sent(reading)
 
     def _due(self, reading: Reading) -> bool:
         self._reading = reading
@@ -323,10 +318,11 @@ class DeviceSession:
         # a sample due from before the PC began to sleep must not lift the parked needle
         if reading is None or reading.percent is None or self.hub.sleeping:
             return
-        self._mark_sent(reading)
+        self.sent(reading)
         await self._write(sample_text(reading, self.hub.label_of(reading.metric)))
 
-    def _mark_sent(self, reading: Reading) -> None:
+    def sent(self, reading: Reading) -> None:
+        """This reading's sample went to the device (written here or by the hub)."""
         self._last_sent = reading.percent
         self._last_sent_at = time.monotonic()
         self._parked = False
