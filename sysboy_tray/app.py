@@ -108,6 +108,7 @@ class App:
         """
         self._thread.start()
         self.call(self._start(), timeout=30)
+        self._write_state()  # here, not on the loop: file I/O stays off it
         self._survey()
         self.sampler.start()
         if self._sleep is not None:
@@ -126,7 +127,6 @@ class App:
         self.server = DeviceServer(self.hub, control)
         self.port = await self.server.start(self._port_wanted)
         self.hub.refresh_wanted()
-        self._write_state()
         if self.advertiser is None:
             self.advertise_done.set()
         else:
