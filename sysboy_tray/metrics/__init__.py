@@ -101,8 +101,10 @@ def used_of_total(used: float, total: float) -> str:
     return f"{used / GIB:.1f} / {total / GIB:.1f} GiB"
 
 
-def vram_reading(used: float, total: float) -> Reading:
+def vram_reading(used: float, total: float, gpu_name: str) -> Reading:
     """VRAM in use as the needle shows it: percent of the card, MiB, `9.7 / 16.0 GiB`."""
+    if total <= 0:
+        return Reading.unavailable("vram", f"{gpu_name} reports no memory")
     return Reading(
         "vram",
         clamp_percent(used / total * 100.0),

@@ -84,10 +84,7 @@ class AmdVram(_CardSource):
 
     def _read(self) -> Reading:
         used = _read_int(self.card.device / "mem_info_vram_used")
-        total = self.card.info.total_bytes
-        if total <= 0:
-            return Reading.unavailable(self.id, f"{self.card.info.name} reports no memory")
-        return vram_reading(used, total)
+        return vram_reading(used, self.card.info.total_bytes, self.card.info.name)
 
 
 class AmdLoad(_CardSource):

@@ -173,9 +173,7 @@ class NvidiaVram(_GpuSource):
 
     def _read(self) -> Reading:
         used, total = self.gpu.memory()
-        if total <= 0:
-            return Reading.unavailable(self.id, f"{self.gpu.info.name} reports no memory")
-        return vram_reading(used, total)
+        return vram_reading(used, total, self.gpu.info.name)
 
 
 class NvidiaLoad(_GpuSource):
