@@ -63,7 +63,7 @@ async def receive_in_app(ws, device, count):
     meter = device.needle
     for _ in range(count):
         text = await asyncio.wait_for(ws.recv(), 30)
-        await device.on_message(ws, text)
+        await device.link.on_message(ws, text)
         meter.step(20)
 
 

@@ -1,5 +1,6 @@
 """Small helpers shared by the firmware tests (plain asserts, both runtimes)."""
 
+import os
 import sys
 
 MICROPYTHON = sys.implementation.name == "micropython"
@@ -42,3 +43,15 @@ class raises:
             raise AssertionError(f"{str(value)!r} does not mention {self.match!r}")
         self.value = value
         return True
+
+
+def use_device_folder(name):
+    """A fresh folder for the device's files (SYSBOY_DEVICE_DIR), on both runtimes."""
+    folder = "/tmp/sysboy-" + name + "-" + "".join("%02x" % b for b in os.urandom(6))
+    os.mkdir(folder)
+    environ = getattr(os, "environ", None)
+    if environ is not None:
+        environ["SYSBOY_DEVICE_DIR"] = folder  # CPython
+    else:
+        os.putenv("SYSBOY_DEVICE_DIR", folder)  # MicroPython's unix port
+    return folder

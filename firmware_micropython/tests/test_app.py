@@ -2,26 +2,14 @@
 every task is alive, presses are queued, and no stale value is left standing."""
 
 import asyncio
-import os
 
 import app
 import config
 import hal
 import led
+from support import use_device_folder
 
-
-def _use_device_folder():
-    folder = "/tmp/sysboy-app-" + "".join("%02x" % b for b in os.urandom(6))
-    os.mkdir(folder)
-    environ = getattr(os, "environ", None)
-    if environ is not None:
-        environ["SYSBOY_DEVICE_DIR"] = folder  # CPython
-    else:
-        os.putenv("SYSBOY_DEVICE_DIR", folder)  # MicroPython's unix port
-    return folder
-
-
-FOLDER = _use_device_folder()
+FOLDER = use_device_folder("app")
 app.RESTART_S = 0.01
 app.FEED_EVERY_S = 0.01
 
@@ -136,39 +124,3 @@ def test_presses_wait_offline_and_only_the_last_eight_are_kept():
         dev.queue_press("press" if i % 2 else "long")
     assert len(dev.presses) == 8
     assert dev.presses[0] == "press" and dev.presses[-1] == "long"  # the oldest three dropped
-
-
-def test_no_data_for_idle_park_s_parks_the_needle():
-    dev = device()
-    dev.cfg["idle_park_s"] = 2
-    dev.needle.show(40)
-    dev._data()
-    assert dev.led.pattern == led.LINKED
-    now = hal.ticks_ms()
-    dev._idle_park(now + 1500)
-    assert not dev.needle.parked
-    dev._idle_park(now + 2100)
-    assert dev.needle.parked
-    assert dev.led.pattern == led.NODATA
-
-
-def test_a_manual_pc_address_is_host_and_port():
-    assert app.parse_server("192.168.1.20:47800") == {
-        "host": "192.168.1.20",
-        "port": 47800,
-        "path": "/device",
-    }
-    assert app.parse_server("pc.local:80")["host"] == "pc.local"
-    for bad in ("192.168.1.20", ":80", "pc:0", "pc:99999", "pc:http"):
-        assert app.parse_server(bad) is None, bad
-
-
-def test_hello_describes_the_device_as_the_protocol_wants():
-    import protocol
-
-    dev = device()
-    hello = dev._hello()
-    assert protocol.decode(protocol.encode(hello), "device") == hello
-    assert hello["output"] == "sim" and hello["id"] == hal.unique_id()
-    status = dev._status()
-    assert protocol.decode(protocol.encode(status), "device")["heap"] >= 0

@@ -1,0 +1,348 @@
+"""The link task: the setup portal, joining Wi-Fi, finding the PC, and the session with it.
+
+The supervisor (app.py) owns the needle, the LED, the button and the watchdog; this task
+reads them through `device` and reports its progress with `device.beat("link")`.
+"""
+
+import asyncio
+import gc
+import sys
+
+import config
+import hal
+import led
+import protocol
+
+FW_VERSION = "0.1.0"  # released together with the PC app, same number
+PROTO = 1
+STATUS_EVERY_S = 10
+READ_TIMEOUT_S = 30  # only silence reveals a dead Wi-Fi link
+CONNECT_TIMEOUT_S = 5
+HOUSEKEEPING_S = 0.5  # how often a session sends queued presses and checks the idle park
+CACHED_TRIES = 3  # failures on the remembered PC address before asking the network again
+
+
+def log(text):
+    """One line for the serial console (the simulator's stdout)."""
+    print(text)
+
+
+def parse_server(text, path="/device"):
+    """A manual PC address "host:port" as an endpoint dict, or None if it is not one."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    return {"host": host, "port": int(port), "path": path}
+
+
+def unload(*names):
+    """Drop modules needed only now and then (setup, discovery): their code leaves the heap."""
+    for name in names:
+        sys.modules.pop(name, None)
+    gc.collect()
+
+
+def _mem_free():
+    mem_free = getattr(gc, "mem_free", None)  # MicroPython only
+    if mem_free is None:
+        return 0
+    gc.collect()  # every 10 s: cheap, and the status then reports the heap really free
+    return mem_free()
+
+
+class Link:
+    """Brings the device to its PC and serves the link, again and again, for the supervisor."""
+
+    def __init__(self, device, cfg):
+        self.device = device
+        self.cfg = cfg
+        self.station = None
+        self.ws = None
+        self.last_data = None  # ticks of the last sample or raw needle position
+        self.metric = ""
+        self.labels = {}  # metric id -> label, from the PC's hello
+        self.shown = None  # "id label" of the metric last announced
+        self._uptime_ms = 0
+        self._uptime_at = hal.ticks_ms()
+
+    async def run(self):
+        import backoff
+
+        delays = backoff.Backoff()
+        cached_failures = 0
+        while True:
+            self.device.beat("link")
+            reason = self.device.portal_reason
+            if reason or not self.cfg["ssid"]:
+                await self._portal(reason or "Choose the Wi-Fi network for the meter.")
+                continue
+            ip = await self._join()
+            if ip is None:
+                continue
+            endpoint, source = await self._endpoint(ip, cached_failures)
+            if endpoint is None:
+                continue
+            linked_s = await self._connect_and_serve(endpoint, source)
+            if linked_s is None and source == "cached":
+                cached_failures += 1
+                if cached_failures >= CACHED_TRIES:
+                    log("link: the remembered PC address failed %d times" % CACHED_TRIES)
+                    cached_failures = 0
+                    self._update(cached=None)
+            elif linked_s is not None:
+                cached_failures = 0
+                delays.reset_if_healthy(linked_s)
+            if self.device.portal_reason:
+                continue
+            self.device.led.show(led.DISCOVERING)
+            delay = delays.next()
+            log("link: next try in %.1f s" % delay)
+            await self._pause(delay)
+
+    async def _pause(self, seconds):
+        """Sleep, but wake early when the portal is asked for."""
+        while seconds > 0 and not self.device.portal_reason:
+            await asyncio.sleep(min(seconds, HOUSEKEEPING_S))
+            seconds -= HOUSEKEEPING_S
+
+    async def _portal(self, reason):
+        import portal
+
+        self.device.portal_reason = None
+        self.device.needle.park()
+        self.device.led.show(led.PORTAL)
+        log("portal: " + reason)
+        self.device.beats["link"] = None  # the portal keeps its own idle limit
+        try:
+            cfg = await portal.run_portal(self.cfg, reason)
+        finally:
+            self.device.beat("link")
+            del portal
+            unload("portal", "pages", "httpparse", "dns")
+        self.cfg = cfg
+
+    def _station(self):
+        if self.station is None:
+            import wifi
+
+            self.station = wifi.Station()
+        return self.station
+
+    async def _join(self):
+        """Join the saved network: its IP, or None when the portal must open instead."""
+        station = self._station()
+        if station.connected():
+            return station.ip()
+        self.device.led.show(led.JOINING)
+        ssid = self.cfg["ssid"]
+        log("wifi: joining " + repr(ssid))
+
+        def report(result, ip):
+            self.device.beat("link")
+            log("wifi: " + station.last)
+
+        ip = await station.stay_joined(ssid, self.cfg["password"], report=report)
+        if ip is None:
+            self._update(wrong_password_count=self.cfg["wrong_password_count"] + 1)
+            self.device.portal_reason = station.last
+        elif self.cfg["wrong_password_count"]:
+            self._update(wrong_password_count=0)
+        return ip
+
+    async def _endpoint(self, ip, cached_failures):
+        """Where the PC is, and how we know: "manual", "cached" or "found"."""
+        manual = self.cfg["server"]
+        if manual:
+            endpoint = parse_server(manual)
+            if endpoint is not None:
+                return endpoint, "manual"
+            log("link: the PC address %r is not host:port; searching instead" % manual)
+        cached = self.cfg["cached"]
+        if cached and cached_failures < CACHED_TRIES:
+            return cached, "cached"
+        try:
+            return await self._discover(ip)
+        finally:
+            unload("discovery", "dns")
+
+    async def _discover(self, ip):
+        import discovery
+
+        self.device.led.show(led.DISCOVERING)
+        retry = discovery.Retry()
+        while not self.device.portal_reason and self._station().connected():
+            self.device.beat("link")
+            try:
+                found = await discovery.find_server(own_ip=ip)
+            except OSError as exc:
+                log("discovery: %r" % exc)
+                found = None
+            if found is not None:
+                log("discovery: found %s at %s:%d" % (found["name"], found["host"], found["port"]))
+                return {
+                    "host": found["host"],
+                    "port": found["port"],
+                    "path": found["path"],
+                }, "found"
+            await self._pause(retry.next())
+        return None, None
+
+    async def _connect_and_serve(self, endpoint, source):
+        """Link to `endpoint` and serve it; the seconds it lasted, or None if it never linked."""
+        import wsclient
+
+        host, port, path = endpoint["host"], endpoint["port"], endpoint["path"]
+        try:
+            ws = await wsclient.connect(host, port, path, timeout=CONNECT_TIMEOUT_S)
+        except (OSError, ValueError) as exc:  # WSError is a ValueError
+            log("link: cannot reach %s:%d (%r)" % (host, port, exc))
+            return None
+        log("link: connected to %s:%d" % (host, port))
+        if source != "manual" and self.cfg["cached"] != endpoint:
+            self._update(cached=endpoint)
+        self.ws = ws
+        linked_at = hal.ticks_ms()
+        try:
+            await self._session(ws)
+        except (OSError, ValueError) as exc:  # the link broke; WSClosed is a ValueError
+            log("link: ended (%r)" % exc)
+        finally:
+            self.ws = None
+            await ws.close()
+            self.device.needle.park()
+            self.device.led.show(led.DISCOVERING)
+            gc.collect()
+        return hal.ticks_diff(hal.ticks_ms(), linked_at) / 1000
+
+    async def _session(self, ws):
+        """Talk to the PC until the link ends (returns or raises)."""
+        await self._send(ws, self._hello())
+        self.last_data = None
+        self.device.led.show(led.NODATA)
+        heard = hal.ticks_ms()
+        status_at = None
+        while True:
+            now = hal.ticks_ms()
+            self.device.beat("link")
+            if status_at is None or hal.ticks_diff(now, status_at) >= STATUS_EVERY_S * 1000:
+                await self._send(ws, self._status())
+                status_at = now
+            while self.device.presses:
+                await self._send(ws, {"type": "button", "event": self.device.presses[0]})
+                self.device.presses.pop(0)
+            self._idle_park(now)
+            if self.device.portal_reason:
+                await ws.close(1001)
+                return
+            try:
+                text = await asyncio.wait_for(ws.recv(), HOUSEKEEPING_S)
+            except asyncio.TimeoutError:
+                if hal.ticks_diff(hal.ticks_ms(), heard) >= READ_TIMEOUT_S * 1000:
+                    log("link: no word from the PC for %d s" % READ_TIMEOUT_S)
+                    return
+                continue
+            heard = hal.ticks_ms()
+            await self.on_message(ws, text)
+
+    async def on_message(self, ws, text):
+        """Act on one frame from the PC; a bad one is answered with `error`."""
+        try:
+            msg = protocol.decode(text, "server")
+        except protocol.ProtocolError as exc:
+            log("link: bad message: %s" % exc)
+            await self._send(ws, {"type": "error", "reason": str(exc)[:200] or "bad message"})
+            return
+        kind = msg["type"]
+        if kind not in protocol.RESERVED:
+            self._announce(kind, msg.get("label"))
+            self.device.needle.show(msg["value"])
+            self._data()
+        elif kind == "needle":
+            self.device.needle.set_raw(msg["value"])
+            self._data()
+        elif kind == "park":
+            log("link: park (%s)" % msg.get("reason", "asked"))
+            self.device.needle.park()
+            self.device.led.show(led.NODATA)
+        elif kind == "calibration":
+            self.device.needle.set_calibration(msg["points"])
+            self._update(calibration=msg["points"])
+            await self._send(ws, {"type": "ack", "of": "calibration"})
+        elif kind == "settings":
+            self._settings(msg)
+            await self._send(ws, {"type": "ack", "of": "settings"})
+        elif kind == "sweep":
+            self.device.needle.sweep()
+        elif kind == "identify":
+            self.device.needle.identify()
+        elif kind == "hello":
+            self.metric = msg["metric"]
+            self.labels = {m["id"]: m["label"] for m in msg["metrics"]}
+            log("link: the PC %r shows %s here" % (msg["server"], self.metric))
+            self._announce(self.metric, None)
+        elif kind == "error":
+            log("link: the PC says: " + msg["reason"])
+
+    def _announce(self, metric, label):
+        """Print `metric <id> <label>` when the shown metric changes (the simulator reads it)."""
+        shown = metric + " " + (label or self.labels.get(metric) or metric)
+        if shown != self.shown:
+            self.shown = shown
+            log("metric " + shown)
+
+    def _data(self):
+        self.last_data = hal.ticks_ms()
+        self.device.led.show(led.LINKED)
+
+    def _idle_park(self, now):
+        if self.device.needle.parked or self.last_data is None:
+            return
+        if hal.ticks_diff(now, self.last_data) >= self.cfg["idle_park_s"] * 1000:
+            log("link: no data for %s s: parking" % self.cfg["idle_park_s"])
+            self.device.needle.park()
+            self.device.led.show(led.NODATA)
+
+    def _settings(self, msg):
+        changes = {}
+        if "smoothing_ms" in msg:
+            self.device.needle.smoothing_ms = msg["smoothing_ms"]
+            changes["smoothing_ms"] = msg["smoothing_ms"]
+        if "idle_park_s" in msg:
+            changes["idle_park_s"] = msg["idle_park_s"]
+        self._update(**changes)
+
+    def _hello(self):
+        return {
+            "type": "hello",
+            "proto": PROTO,
+            "id": hal.unique_id(),
+            "fw": FW_VERSION,
+            "board": hal.board(),
+            "output": hal.output_kind(),
+            "calibration": self.device.needle.calibration.as_list(),
+        }
+
+    def _status(self):
+        now = hal.ticks_ms()
+        self._uptime_ms += hal.ticks_diff(now, self._uptime_at)  # ticks wrap; the sum does not
+        self._uptime_at = now
+        rssi = self.station.rssi() if self.station is not None else None
+        return {
+            "type": "status",
+            "rssi": rssi,
+            "heap": _mem_free(),
+            "uptime": self._uptime_ms / 1000,
+        }
+
+    async def _send(self, ws, msg):
+        await ws.send(protocol.encode(msg))
+
+    def _update(self, **changes):
+        """Change settings and save them; a failed save is logged, the device carries on."""
+        cfg = dict(self.cfg)
+        cfg.update(changes)
+        self.cfg = cfg
+        try:
+            config.save(cfg)
+        except (OSError, ValueError) as exc:
+            log("config: not saved (%r)" % exc)
