@@ -86,8 +86,10 @@ def pick_server(msg, own_ip=None, sender_ip=None, server_id=None):
         addresses = [
             r["data"] for r in records if r["type"] == dns.TYPE_A and r["name"].lower() == target
         ]
-        if sender_ip and sender_ip not in addresses:
-            addresses.append(sender_ip)  # the responder itself, if it gave no A record
+        if not addresses and sender_ip:
+            # Only when the answer names no address: a router relaying mDNS between
+            # subnets sends from its own address, while the A record names the PC.
+            addresses.append(sender_ip)
         if not addresses or not 0 < port < 65536:
             continue
         found.append(

@@ -84,6 +84,13 @@ def test_missing_a_record_falls_back_to_the_sender():
     assert discovery.pick_server(msg, sender_ip="192.168.1.9")["host"] == "192.168.1.9"
 
 
+def test_behind_a_reflector_the_a_record_wins_over_the_sender():
+    # the router 10.99.6.1 relays the PC's answer from 10.99.5.1 to the device at 10.99.6.2
+    msg = dns.parse(_reply(servers=[("Desk", "desk.local", 8765, ["10.99.5.1"], TXT)]))
+    found = discovery.pick_server(msg, own_ip="10.99.6.2", sender_ip="10.99.6.1")
+    assert found["host"] == "10.99.5.1"
+
+
 def test_other_protocol_versions_and_other_services_are_skipped():
     msg = dns.parse(_reply(servers=[("New", "n.local", 1, ["10.0.0.1"], (b"proto=2",))]))
     assert discovery.pick_server(msg) is None

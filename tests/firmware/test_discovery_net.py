@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
 import socket
 import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -199,3 +202,101 @@ def test_real_zeroconf_answers_the_multicast_query() -> None:
     assert found["path"] == "/device"
     assert found["name"] == f"Probe {server_id}"
     assert found["host"] in addresses
+
+
+REFLECTOR_RESPONDER = """
+import socket, sys
+import dns.flags, dns.message, dns.rrset
+SERVICE = sys.argv[1]
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.bind(("10.99.6.1", 5353))
+print("ready", flush=True)
+data, peer = sock.recvfrom(1500)
+query = dns.message.from_wire(data)
+instance = "Desk\\\\ PC." + SERVICE
+reply = dns.message.make_response(query)
+reply.flags |= dns.flags.AA
+reply.answer.append(dns.rrset.from_text(SERVICE, 120, "IN", "PTR", instance))
+reply.additional.append(dns.rrset.from_text(instance, 120, "IN", "SRV", "0 0 8765 deskpc.local."))
+reply.additional.append(dns.rrset.from_text(instance, 120, "IN", "TXT", '"proto=1" "id=abc"'))
+reply.additional.append(dns.rrset.from_text("deskpc.local.", 120, "IN", "A", "10.99.5.1"))
+sock.sendto(reply.to_wire(), peer)
+print("answered", peer[0], flush=True)
+"""
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("ip") is None,
+    reason="needs root and `ip` (Debian: iproute2): it builds network namespaces",
+)
+def test_behind_a_reflector_the_device_uses_the_a_record_not_the_router() -> None:
+    # An mDNS reflector (avahi, UniFi, OpenWrt) at 10.99.6.1 relays the PC's answer from the
+    # other subnet: the datagram comes from the router, its A record names the PC.
+    tag = f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    router, device = f"sysboy-rt-{tag}", f"sysboy-dv-{tag}"
+    link = f"sb{uuid.uuid4().hex[:8]}"
+
+    def ip(*args: str) -> None:
+        subprocess.run(["ip", *args], check=True, capture_output=True)
+
+    responder = None
+    try:
+        ip("netns", "add", router)
+        ip("netns", "add", device)
+        ip(
+            "link",
+            "add",
+            link,
+            "netns",
+            router,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "d0",
+            "netns",
+            device,
+        )
+        for namespace, name, address in ((router, link, "10.99.6.1"), (device, "d0", "10.99.6.2")):
+            ip("-n", namespace, "addr", "add", f"{address}/24", "dev", name)
+            ip("-n", namespace, "link", "set", name, "up")
+            ip("-n", namespace, "link", "set", "lo", "up")
+        responder = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                router,
+                sys.executable,
+                "-c",
+                REFLECTOR_RESPONDER,
+                SERVICE_TYPE,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert responder.stdout is not None
+        assert responder.stdout.readline().strip() == "ready"
+        binary = micropython()
+        assert binary, "the micropython binary is missing"
+        probe = [binary, str(PROBE), str(scaled(3)), "1", "10.99.6.2", "10.99.6.1:5353", "-"]
+        done = subprocess.run(
+            ["ip", "netns", "exec", device, *probe],
+            capture_output=True,
+            text=True,
+            timeout=scaled(30),
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        (found,) = [json.loads(line) for line in done.stdout.splitlines()]
+        assert responder.stdout.readline().split() == ["answered", "10.99.6.2"]
+        assert isinstance(found, dict)
+        assert found["host"] == "10.99.5.1"
+        assert found["port"] == 8765
+    finally:
+        if responder is not None:
+            responder.kill()
+            responder.communicate()
+        subprocess.run(["ip", "netns", "del", router], capture_output=True, check=False)
+        subprocess.run(["ip", "netns", "del", device], capture_output=True, check=False)
