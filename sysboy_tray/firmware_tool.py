@@ -22,6 +22,8 @@ from sysboy_tray import __version__
 from sysboy_tray.errors import SysboyError
 
 FIRMWARE_FOLDER = "firmware_micropython"
+# the copy of the firmware inside an installed (not editable) package
+INSTALLED_FOLDER = "_firmware"
 # MicroPython runs these two by file name at start-up, so they stay source.
 SOURCE_ONLY = frozenset({"main.py", "boot.py"})
 # The firmware's own tests and caches never go onto the board.
@@ -47,22 +49,32 @@ class NoBoard(FirmwareError):
 
 
 def firmware_dir() -> Path:
-    """Where the firmware sources are: SYSBOY_FIRMWARE_DIR, a frozen app's data, or the checkout."""
+    """Where the firmware sources are.
+
+    SYSBOY_FIRMWARE_DIR if set; else a frozen app's data; else the copy an installed
+    package carries (setup.py puts it there); else the checkout beside this package
+    (an editable install, or a run from the source tree).
+    """
     override = os.environ.get("SYSBOY_FIRMWARE_DIR")
     if override:
         return Path(override)
     frozen_root = getattr(sys, "_MEIPASS", None)
     if frozen_root is not None:
         return Path(frozen_root) / FIRMWARE_FOLDER
-    return Path(__file__).resolve().parent.parent / FIRMWARE_FOLDER
+    package = Path(__file__).resolve().parent
+    installed = package / INSTALLED_FOLDER
+    if (installed / "main.py").is_file():
+        return installed
+    return package.parent / FIRMWARE_FOLDER
 
 
 def firmware_sources(source: Path) -> list[Path]:
     """Every firmware `.py` under `source`, as sorted paths relative to it (tests left out)."""
     if not source.is_dir():
         raise FirmwareError(
-            f"The firmware sources are not at {source}: run from a source checkout "
-            "or set SYSBOY_FIRMWARE_DIR to the firmware_micropython folder."
+            f"The firmware sources are not at {source}: reinstall Sysboy "
+            "(python3 -m pip install .) or set SYSBOY_FIRMWARE_DIR to the "
+            "firmware_micropython folder."
         )
     found = [
         path.relative_to(source)

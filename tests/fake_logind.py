@@ -12,7 +12,6 @@ import contextlib
 import os
 import queue
 import select
-import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from jeepney.bus_messages import message_bus
 from jeepney.io.threading import DBusRouter, Proxy, open_dbus_router
 
 from tests.conftest import scaled
+from tests.debian import need
 
 LOGIND = "org.freedesktop.login1"
 MANAGER = DBusAddress("/org/freedesktop/login1", LOGIND, "org.freedesktop.login1.Manager")
@@ -50,13 +50,10 @@ BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Config
 """
 
 
-def have_dbus_daemon() -> bool:
-    return shutil.which("dbus-daemon") is not None
-
-
 @contextlib.contextmanager
 def private_bus(folder: Path) -> Iterator[str]:
     """Run a dbus-daemon of our own; yield its address."""
+    need("dbus-daemon")
     config = folder / "bus.conf"
     config.write_text(BUS_CONFIG.format(socket=folder / "bus"))
     errors = (folder / "bus.log").open("w")  # it complains about fd limits it may not raise

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -23,15 +22,13 @@ from PIL import ImageGrab
 from sysboy_tray import session
 from sysboy_tray.app import App
 from tests.conftest import SettableSource, running_app, scaled
+from tests.debian import needs
 from tests.meter import Meter
 from tests.xvfb import xvfb
 
 DEVICE_POINTS = [[0, 0], [50, 0.45], [100, 0.98]]
 
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("Xvfb") and shutil.which("xdotool")),
-    reason="needs Xvfb and xdotool (Debian: xvfb, xdotool)",
-)
+pytestmark = needs("xvfb", "xdotool")
 
 
 @pytest.fixture

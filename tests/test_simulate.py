@@ -12,7 +12,6 @@ import math
 import os
 import queue
 import re
-import shutil
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -42,6 +41,7 @@ from sysboy_tray.simulator.device import (
 from tests import console
 from tests.conftest import scaled
 from tests.console import child_env, sysboy, sysboy_argv
+from tests.debian import needs
 
 CURVED = [[0.0, 0.0], [50.0, 0.8], [100.0, 1.0]]
 NEEDLE_RGB = (0xC0, 0x28, 0x1E)
@@ -334,7 +334,7 @@ def close_window(display: str, title: str) -> None:
 
 
 @needs_micropython
-@pytest.mark.skipif(shutil.which("Xvfb") is None, reason="needs Xvfb (Debian: xvfb)")
+@needs("xvfb")
 def test_window_needle_angle_for_a_pushed_value_then_close(serve: int) -> None:
     from tests.xvfb import xvfb
 

@@ -18,6 +18,7 @@ from PIL import ImageGrab
 from sysboy_tray.tray import backend
 from sysboy_tray.tray.gauge import FACE_COLOURS, GaugeState
 from tests.conftest import scaled
+from tests.debian import GI_PACKAGES, needs
 from tests.test_gauge import EXPECTED_DEG, angle_gap, close_to, needle_direction, pixel
 from tests.xvfb import docked_icon, trayer, xvfb
 
@@ -141,6 +142,7 @@ def test_platforms_and_the_users_choice(no_backend_env: pytest.MonkeyPatch) -> N
     assert backend.candidates("win32") == ["dummy"]
 
 
+@needs(*GI_PACKAGES)
 def test_debian_pygobject_is_found_for_real() -> None:
     """Debian's python3-gi with the AppIndicator and GTK typelibs: the full menu."""
     python = shutil.which("python3", path="/usr/bin")

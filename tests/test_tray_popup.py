@@ -20,12 +20,14 @@ from sysboy_tray.config import Paths
 from sysboy_tray.tray.backend import load_tray
 from sysboy_tray.tray.popup import Popup, fill
 from tests.conftest import scaled
+from tests.debian import need
 from tests.meter import Meter
 from tests.xvfb import docked_icon, tray_app, wait_for, xvfb
 
 
 @pytest.fixture(scope="module")
 def display() -> Iterator[str]:
+    need("xdotool")  # every test on this display drives the pointer or the keys
     with xvfb() as name:
         yield name
 

@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import time
@@ -27,6 +26,7 @@ import pytest
 
 from sysboy_tray.simulator.device import device_id, find_micropython
 from tests.console import Console, child_env, sysboy, sysboy_argv
+from tests.debian import needs
 from tests.firmware.upy import FIRMWARE
 
 SUBNET = "10.231.0"  # private, and only ever inside the test's namespaces
@@ -43,7 +43,7 @@ pytestmark = [
         not hasattr(os, "geteuid") or os.geteuid() != 0,
         reason="needs root: it builds network namespaces (ip netns) joined by a veth link",
     ),
-    pytest.mark.skipif(shutil.which("ip") is None, reason="needs `ip` (Debian: iproute2)"),
+    needs("iproute2"),
     pytest.mark.skipif(find_micropython() is None, reason="needs the MicroPython unix port"),
 ]
 

