@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 
-import psutil
 from zeroconf import IPVersion, ServiceInfo
 from zeroconf.asyncio import AsyncZeroconf
 
 from sysboy_tray import DEVICE_PATH, PROTOCOL_VERSION, SERVICE_TYPE
+from sysboy_tray.netifs import lan_addresses
+
+__all__ = ["Advertiser", "instance_name", "lan_addresses"]
 
 log = logging.getLogger(__name__)
-
-
-def lan_addresses() -> list[str]:
-    """The PC's IPv4 addresses a device could reach (no loopback, no link-local)."""
-    found: list[str] = []
-    for addrs in psutil.net_if_addrs().values():
-        for addr in addrs:
-            if addr.family != socket.AF_INET:
-                continue
-            ip = ipaddress.IPv4Address(addr.address)
-            if ip.is_loopback or ip.is_link_local or ip.is_unspecified:
-                continue
-            if addr.address not in found:
-                found.append(addr.address)
-    return found or ["127.0.0.1"]
 
 
 def instance_name() -> str:

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from sysboy_tray import DEVICE_PATH, PROTOCOL_VERSION, __version__, protocol
 from sysboy_tray.advertise import Advertiser, instance_name, lan_addresses
 from sysboy_tray.config import Paths, SettingsStore, atomic_write
+from sysboy_tray.eventloop import new_event_loop
 from sysboy_tray.hub import Hub
 from sysboy_tray.metrics import MetricSource, Reading
 from sysboy_tray.sampler import Sampler
@@ -94,7 +95,7 @@ class App:
         self._republish = threading.Event()
         self._sleep = sleep
         self.port = 0
-        self.loop = asyncio.new_event_loop()
+        self.loop = new_event_loop()
         self._thread = threading.Thread(target=self._run_loop, name="sysboy-loop", daemon=True)
         self._stopped = threading.Event()
 

@@ -7,7 +7,7 @@ import importlib
 import sys
 from typing import Protocol
 
-from sysboy_tray import __version__
+from sysboy_tray import __version__, streams
 
 # name -> (module in sysboy_tray.commands, one-line help). Each module has
 # `add_arguments(parser)` and `run(args) -> int`. With no subcommand: the tray app.
@@ -56,6 +56,8 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
+    # before anything prints: a windowed exe has no streams, a redirected one a codepage
+    streams.make_safe()
     args_list = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(args_list).parse_args(args_list)
     module = getattr(args, "module", None)

@@ -10,6 +10,7 @@ from typing import Any
 
 import psutil
 
+from sysboy_tray import netifs
 from sysboy_tray.metrics import MIB, MetricSource, Reading, clamp_percent, used_of_total
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ class Network(_PsutilSource):
         self.full_scale = full_scale_bps
         self._clock = clock
         self._link_bps = DEFAULT_LINK_BPS
-        self._loopbacks: frozenset[str] = frozenset()
+        self._left_out: frozenset[str] = frozenset()
         self._checked_at = -LINK_RECHECK_S
         self._check_links()
         self._before = psutil.net_io_counters(pernic=True)
@@ -111,16 +112,19 @@ class Network(_PsutilSource):
         self._last: Reading | None = None
 
     def _check_links(self) -> None:
-        """Learn the link speed and the loopback interfaces; cheap reads skip this."""
+        """Learn the link speed and the adapters left out; cheap reads skip this."""
         self._checked_at = self._clock()
         stats = psutil.net_if_stats()
-        self._loopbacks = frozenset(
+        loopbacks = {
             name
             for name, nic in stats.items()
             if _LOOPBACK_NAME.fullmatch(name) or "loopback" in getattr(nic, "flags", "")
-        )
+        }
+        # WSL, Hyper-V, container and VPN adapters carry the real adapter's traffic again
+        virtual = netifs.virtual_adapter_names(netifs.adapters(stats=stats))
+        self._left_out = frozenset(loopbacks | virtual)
         speeds = [
-            nic.speed for name, nic in stats.items() if nic.isup and name not in self._loopbacks
+            nic.speed for name, nic in stats.items() if nic.isup and name not in self._left_out
         ]
         fastest = max((s for s in speeds if s > 0), default=0)
         self._link_bps = fastest * 1e6 / 8 if fastest else DEFAULT_LINK_BPS
@@ -137,7 +141,7 @@ class Network(_PsutilSource):
         down = _deltas(counters, self._before, lambda c: c.bytes_recv)
         up = _deltas(counters, self._before, lambda c: c.bytes_sent)
         self._before, self._before_at = counters, now
-        real = [name for name in down if name not in self._loopbacks]
+        real = [name for name in down if name not in self._left_out]
         down_bps = sum(down[name] for name in real) / seconds
         up_bps = sum(up[name] for name in real) / seconds
         busier = max(down_bps, up_bps)

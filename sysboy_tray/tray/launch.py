@@ -13,6 +13,16 @@ from sysboy_tray.autostart import start_command
 log = logging.getLogger(__name__)
 
 
+def _start(command: list[str]) -> subprocess.Popen[bytes]:
+    # the windowed tray has no streams to hand down; a child must not inherit dead ones
+    return subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def run_subcommand(*args: str) -> subprocess.Popen[bytes] | None:
     """Start `sysboy ARGS...` as its own process (the frozen exe or this Python).
 
@@ -20,7 +30,7 @@ def run_subcommand(*args: str) -> subprocess.Popen[bytes] | None:
     """
     command = [*start_command(windowed=True), *args]
     try:
-        return subprocess.Popen(command, stdin=subprocess.DEVNULL)
+        return _start(command)
     except OSError as exc:
         log.error("cannot start %s: %s", command, exc)
         return None
@@ -34,6 +44,6 @@ def open_folder(path: Path) -> None:
             os.startfile(path)  # type: ignore[attr-defined,unused-ignore]
         else:
             opener = "open" if sys.platform == "darwin" else "xdg-open"
-            subprocess.Popen([opener, str(path)], stdin=subprocess.DEVNULL)
+            _start([opener, str(path)])
     except OSError as exc:
         log.error("cannot open %s: %s", path, exc)
