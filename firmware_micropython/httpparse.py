@@ -1,5 +1,7 @@
 """Pure HTTP/1.x request parsing with hard limits, strict form decoding and HTML escaping."""
 
+import utf8
+
 MAX_HEAD = 2048  # request line + headers, bytes
 MAX_BODY = 1024  # request body, bytes
 MAX_HEADERS = 32  # header lines
@@ -152,8 +154,8 @@ def percent_decode(text, plus_is_space=True):
             out.append(c)
             i += 1
     try:
-        return bytes(out).decode("utf-8")
-    except UnicodeError:
+        return utf8.text(out)
+    except ValueError:
         raise HTTPError(400, "The form data is not valid UTF-8 text.") from None
 
 
@@ -161,8 +163,8 @@ def decode_form(data):
     """Decode application/x-www-form-urlencoded `data` (str or bytes) into a dict of str."""
     if isinstance(data, (bytes, bytearray)):
         try:
-            data = bytes(data).decode("utf-8")
-        except UnicodeError:
+            data = utf8.text(data)
+        except ValueError:
             raise HTTPError(400, "The form data is not valid UTF-8 text.") from None
     form = {}
     if not data:

@@ -8,6 +8,7 @@ import asyncio
 import binascii
 import os
 
+import utf8
 import wsframe
 from wsframe import WSError
 
@@ -306,6 +307,6 @@ class WebSocket:
 
 def _utf8(payload):
     try:
-        return str(payload, "utf-8")
+        return utf8.text(payload)
     except ValueError:
         raise WSError("text frame is not UTF-8", wsframe.CLOSE_BAD_DATA) from None

@@ -4,6 +4,8 @@ import binascii
 import hashlib
 import struct
 
+import utf8
+
 OP_CONT = 0
 OP_TEXT = 1
 OP_BINARY = 2
@@ -201,7 +203,7 @@ def parse_close(payload):
     if not _valid_close_code(code):
         raise WSError("invalid close code " + str(code))
     try:
-        reason = str(bytes(payload[2:]), "utf-8")
+        reason = utf8.text(payload[2:])
     except ValueError:
         raise WSError("close reason is not UTF-8", CLOSE_BAD_DATA) from None
     return code, reason

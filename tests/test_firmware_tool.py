@@ -20,7 +20,7 @@ from tests.firmware.upy import FIRMWARE, REPO, micropython
 
 # Firmware modules whose tests need neither a network nor a board: their own test suite
 # runs again against the compiled bundle, for those of them that exist yet.
-PURE = ("protocol", "dns", "wsframe", "backoff", "httpparse", "config", "needle")
+PURE = ("protocol", "dns", "wsframe", "backoff", "httpparse", "config", "needle", "utf8")
 SUITE = [
     name
     for name in PURE

@@ -116,3 +116,19 @@ def test_response_closes_and_states_its_length():
     assert b"X-A: b" in lines
     assert body == b"gone"
     assert b"Content-Type" not in httpparse.response(302, b"")
+
+
+def test_form_fields_that_are_not_utf8_are_refused_with_a_sentence():
+    # overlong "/", a surrogate, U+110000: percent-encoded, and as raw bytes in the body
+    for bad in ("%C0%AF", "%E0%80%AF", "%ED%A0%80", "%F4%90%80%80"):
+        for form in ("ssid=Home" + bad, "ssid=Home&password=" + bad, bad + "=x"):
+            with raises(HTTPError) as info:
+                decode_form(form)
+            assert info.value.status == 400
+            assert info.value.message == "The form data is not valid UTF-8 text."
+    for raw in (b"ssid=\xc0\xaf", b"ssid=\xed\xa0\x80", b"ssid=\xf4\x90\x80\x80"):
+        with raises(HTTPError) as info:
+            decode_form(raw)
+        assert info.value.message == "The form data is not valid UTF-8 text."
+    assert decode_form("ssid=Caf%C3%A9") == {"ssid": "Caf\u00e9"}
+    assert decode_form("ssid=Caf\u00e9".encode()) == {"ssid": "Caf\u00e9"}

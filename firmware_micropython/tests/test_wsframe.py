@@ -124,6 +124,15 @@ def test_close_payloads():
     assert ws.parse_close(b"\x0f\xa0") == (4000, "")
 
 
+def test_close_reasons_that_are_not_utf8_are_1007():
+    # overlong, surrogate, above U+10FFFF: MicroPython's str() alone would take them
+    for bad in (b"\xc0\xaf", b"\xe0\x80\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80"):
+        with raises(ws.WSError) as info:
+            ws.parse_close(b"\x03\xe8bye " + bad)
+        assert info.value.code == ws.CLOSE_BAD_DATA
+    assert ws.parse_close(b"\x03\xe8" + "\u00e9".encode()) == (1000, "\u00e9")
+
+
 def test_ws_error_is_a_value_error():
     assert issubclass(ws.WSError, ValueError)
     assert ws.WSError("x").code == 1002

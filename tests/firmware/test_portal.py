@@ -102,6 +102,21 @@ def test_broken_percent_encoding_is_400(portal: Portal) -> None:
     assert get(portal.http_port, "/%zz").status == 400
 
 
+@pytest.mark.parametrize(
+    "sequence",
+    [b"%C0%AF", b"%E0%80%AF", b"%ED%A0%80", b"%F4%90%80%80", b"\xc0\xaf", b"\xed\xa0\x80"],
+    ids=["overlong", "overlong3", "surrogate", "high", "raw-overlong", "raw-surrogate"],
+)
+def test_form_fields_that_are_not_utf8_are_refused_in_words(
+    portal: Portal, sequence: bytes
+) -> None:
+    # MicroPython's own str() takes these; the portal must not save them as a network name
+    reply = post_form(portal.http_port, b"ssid=Home" + sequence + b"&password=12345678")
+    assert reply.status == 400
+    assert "The form data is not valid UTF-8 text." in reply.text
+    assert not (portal.device_dir / "sysboy.json").exists() or not portal.saved().get("ssid")
+
+
 def test_an_oversized_body_is_413(portal: Portal) -> None:
     body = b"ssid=Home&password=" + b"x" * 5000
     reply = post_form(portal.http_port, body)

@@ -18,6 +18,25 @@ from tests.firmware.upy import micropython
 
 PROBE = Path(__file__).parent / "ws_probe.py"
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+# UTF-8 that RFC 3629 forbids and MicroPython's str() takes: overlong, surrogate, too high
+NOT_UTF8 = {
+    "overlong": b"\xc0\xaf",
+    "overlong3": b"\xe0\x80\xaf",
+    "surrogate": b"\xed\xa0\x80",
+    "high": b"\xf4\x90\x80\x80",
+}
+
+
+def raw_frames(kind: str, bad: bytes) -> bytes:
+    """Server frames (unmasked) carrying `bad`: one text frame, a fragmented one, or a close."""
+    if kind == "text":
+        payload = b'{"type":"' + bad + b'"}'
+        return bytes([0x81, len(payload)]) + payload
+    if kind == "fragments":  # the bad sequence is split across the two frames
+        first, rest = b"ab" + bad[:1], bad[1:] + b"cd"
+        return bytes([0x01, len(first)]) + first + bytes([0x80, len(rest)]) + rest
+    reason = b"\x03\xe8bye " + bad
+    return bytes([0x88, len(reason)]) + reason
 
 
 async def run_probe(port: int, scenario: str, runtime: str = "micropython") -> list[str]:
@@ -67,6 +86,9 @@ async def handler(ws: ServerConnection, seen: Seen) -> None:
             await ws.close(1001, "pc going to sleep")
         elif path == "/lost":
             ws.transport.abort()
+        elif path.startswith("/bad-"):  # /bad-<kind>-<sequence>: raw frames, past the codec
+            _, kind, name = path.split("-")
+            ws.transport.write(raw_frames(kind, NOT_UTF8[name]))
         elif path == "/silence":
             seen.received.append(await ws.recv())
             await ws.send("after silence")
@@ -129,6 +151,17 @@ def test_frame_over_4_kib_is_refused_with_1009(runtime: str) -> None:
     lines, seen = with_server("big", runtime)
     assert lines == ["refused 1009", "state True 1009"]
     assert seen.close_codes == [1009]
+
+
+@pytest.mark.parametrize("runtime", ["micropython", "cpython"])
+@pytest.mark.parametrize("kind", ["text", "fragments", "close"])
+@pytest.mark.parametrize("sequence", sorted(NOT_UTF8))
+def test_text_or_close_reason_that_is_not_utf8_closes_with_1007(
+    sequence: str, kind: str, runtime: str
+) -> None:
+    lines, seen = with_server(f"bad-{kind}-{sequence}", runtime)
+    assert lines == ["refused 1007", "state True 1007"]
+    assert seen.close_codes == [1007]
 
 
 def test_server_close_is_reported_with_its_code() -> None:
