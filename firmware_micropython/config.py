@@ -4,6 +4,12 @@ Written to `sysboy.json.tmp`, flushed, then renamed over the real file, so a pow
 any instant leaves either the old or the new file whole. A leftover .tmp is dropped, unless
 it is whole and the real file is gone (FAT's rename deletes the old file first).
 A file that is not valid JSON is kept as `sysboy.json.bad` and the defaults are used.
+
+`needles` lists the meter's needles (1 to 4), each {output, pin, calibration, smoothing_ms}.
+A file without it (an older, single-needle firmware's) loads as one needle from the top-level
+`dac_pin`, `calibration` and `smoothing_ms`. Those keys stay needle 1's copy, in memory and
+in the file, so such a firmware still finds its needle if it ever runs again; change a needle
+with `with_needle`, which keeps both in step.
 """
 
 import json
@@ -21,10 +27,27 @@ def linear():
     return [[0.0, 0.0], [100.0, float(hal.FULL_SCALE)]]
 
 
+MAX_NEEDLES = 4
+OUTPUTS = ("dac", "pwm")
+# one mirrored key per needle setting: old top-level name -> the needle's own name
+_NEEDLE_ONE = (("dac_pin", "pin"), ("calibration", "calibration"), ("smoothing_ms", "smoothing_ms"))
+
+
+def needle(pin=25, output="dac", calibration=None, smoothing_ms=300):
+    """One needle's settings; the calibration defaults to the uncalibrated map."""
+    return {
+        "output": output,
+        "pin": pin,
+        "calibration": calibration or linear(),
+        "smoothing_ms": smoothing_ms,
+    }
+
+
 def defaults():
     """A fresh copy of the default settings."""
     return {
         "version": VERSION,
+        "needles": [needle()],
         "ssid": "",
         "password": "",
         "server": "",
@@ -72,6 +95,24 @@ def _endpoint(value):
     )
 
 
+def _needles(value):
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_NEEDLES:
+        return False
+    pins = []
+    for one in value:
+        if not (
+            isinstance(one, dict)
+            and one.get("output") in OUTPUTS
+            and _whole(one.get("pin"), 0, 48)
+            and _points(one.get("calibration"))
+            and _whole(one.get("smoothing_ms"), 0, 5000)
+        ):
+            return False
+        pins.append(one["pin"])
+    # two needles on one pin would fight over it
+    return all(pins.count(pin) == 1 for pin in pins)
+
+
 def _points(value):
     from protocol import check_points
 
@@ -88,6 +129,7 @@ _CHECKS = {
     "password": lambda v: _text(v, 0, 64),
     "server": lambda v: _text(v, 0, 70),
     "cached": _endpoint,
+    "needles": _needles,
     "calibration": _points,
     "smoothing_ms": lambda v: _whole(v, 0, 5000),
     "idle_park_s": lambda v: _number(v, 1, 3600),
@@ -145,8 +187,38 @@ def load(folder=None):
         print("config: ignored bad values for " + ", ".join(refused))
     if saved.get("version") != VERSION:
         print("config: file version %r read as version %d" % (saved.get("version"), VERSION))
-    cfg["calibration"] = [[float(p), float(f)] for p, f in cfg["calibration"]]
+    if "needles" not in saved or "needles" in refused:
+        # an older firmware's file: its one needle is in the top-level keys
+        cfg["needles"] = [needle(cfg["dac_pin"], "dac", cfg["calibration"], cfg["smoothing_ms"])]
+    for one in cfg["needles"]:
+        one["calibration"] = [[float(p), float(f)] for p, f in one["calibration"]]
+    first = cfg["needles"][0]
+    for old, new in _NEEDLE_ONE:
+        cfg[old] = first[new]
     return cfg
+
+
+def with_needle(cfg, number, **changes):
+    """A copy of `cfg` with needle `number` (1..) changed: pin, calibration, smoothing_ms."""
+    cfg = dict(cfg)
+    needles = [dict(one) for one in cfg["needles"]]
+    needles[number - 1].update(changes)
+    cfg["needles"] = needles
+    if number == 1:
+        for old, new in _NEEDLE_ONE:
+            if new in changes:
+                cfg[old] = changes[new]
+    return cfg
+
+
+def _first_needle_from_top(out):
+    # the top-level keys are needle 1's: whoever set them last meant that needle
+    first = dict(out["needles"][0])
+    for old, new in _NEEDLE_ONE:
+        first[new] = out[old]
+    needles = list(out["needles"])
+    needles[0] = first
+    out["needles"] = needles
 
 
 def _settle(path):
@@ -185,12 +257,15 @@ def _keep_bad(path, exc):
 
 def save(cfg, folder=None):
     """Write `cfg` atomically; ValueError names any unacceptable key (then nothing is written)."""
-    refused = problems(cfg)
-    if refused:
-        raise ValueError("bad settings: " + ", ".join(refused))
     out = {"version": VERSION}
     for key in _CHECKS:
         out[key] = cfg.get(key, defaults()[key])
+    refused = problems(out)
+    if not refused:
+        _first_needle_from_top(out)
+        refused = problems(out)
+    if refused:
+        raise ValueError("bad settings: " + ", ".join(refused))
     path = _path(folder, NAME)
     with open(path + ".tmp", "w") as f:
         f.write(json.dumps(out))

@@ -1,6 +1,7 @@
-"""The meter's needle: calibration, 50 Hz ballistics, raw mode, park, sweep and identify.
+"""The meter's needles: calibration, 50 Hz ballistics, raw mode, park, sweep and identify.
 
-The math is pure (`Calibration`, `glide`, `Needle.step`); only `Needle.run` needs a clock.
+The math is pure (`Calibration`, `glide`, `Needle.step`); only `Needles.run`, which moves
+every needle of the meter in one task, needs a clock.
 """
 
 import math
@@ -168,20 +169,54 @@ class Needle:
         if self._wake is not None:
             self._wake.set()
 
+
+class Needles:
+    """The meter's needles (1 to 4), moved by one 50 Hz task: one task, whatever their count."""
+
+    def __init__(self, needles):
+        self.all = list(needles)
+
+    def pick(self, number):
+        """The needles a message names: needle `number` (1..), or all of them when None."""
+        if number is None:
+            return self.all
+        if 1 <= number <= len(self.all):
+            return [self.all[number - 1]]
+        return []
+
+    def park(self):
+        """Send every needle to rest."""
+        for needle in self.all:
+            needle.park()
+
+    @property
+    def parked(self):
+        """True when no needle shows anything."""
+        return all(needle.parked for needle in self.all)
+
+    @property
+    def moving(self):
+        """True while a sweep or identify plays on some needle."""
+        return any(needle.moving for needle in self.all)
+
     async def run(self):
-        """Move the needle at 50 Hz while it has somewhere to go; sleep when it has arrived."""
+        """Move the needles at 50 Hz while one has somewhere to go; sleep when all arrived."""
         import asyncio
 
         import hal
 
-        self._wake = asyncio.Event()
+        wake = asyncio.Event()
+        for needle in self.all:
+            needle._wake = wake
         last = hal.ticks_ms()
         while True:
-            if self.settled():
-                self._wake.clear()
-                await self._wake.wait()
-                last = hal.ticks_ms()  # it rested: the glide starts from now
+            if all(needle.settled() for needle in self.all):
+                wake.clear()
+                await wake.wait()
+                last = hal.ticks_ms()  # they rested: the glide starts from now
             await asyncio.sleep(TICK_MS / 1000)
             now = hal.ticks_ms()
-            self.step(hal.ticks_diff(now, last))
+            dt = hal.ticks_diff(now, last)
+            for needle in self.all:
+                needle.step(dt)
             last = now

@@ -7,7 +7,7 @@ import time
 import machine
 import network
 
-DEFAULT_OUTPUT_PIN = 25  # GPIO25 is DAC1 on the classic ESP32
+DEFAULT_OUTPUT_PIN = 25  # GPIO25 is DAC1 on the classic ESP32 (GPIO26 is DAC2)
 DEFAULT_PWM_PIN = 4  # exists on the S3 and C3, which have no GPIO25 and no DAC
 DEFAULT_BUTTON_PIN = 0  # the BOOT button on most dev boards
 DEFAULT_LED_PIN = 2
@@ -29,10 +29,14 @@ def output_kind() -> str:
 
 
 class Output:
-    """The meter drive: the 8-bit DAC, or PWM duty for an RC filter on DAC-less chips."""
+    """One meter's drive: an 8-bit DAC channel (GPIO25, GPIO26), or PWM duty on any pin
+    for an RC filter (the only choice on DAC-less chips). `number` is the needle's (1..4)."""
 
-    def __init__(self, pin: "int | None" = None) -> None:
-        self.kind = output_kind()
+    def __init__(
+        self, pin: "int | None" = None, kind: "str | None" = None, number: int = 1
+    ) -> None:
+        self.kind = "pwm" if kind == "pwm" or output_kind() == "pwm" else "dac"
+        self.number = number
         if pin is None:
             pin = DEFAULT_OUTPUT_PIN if self.kind == "dac" else DEFAULT_PWM_PIN
         pin_obj = machine.Pin(pin)

@@ -1,8 +1,9 @@
 """The simulator: the same API as the board, on a desktop (MicroPython unix port or CPython).
 
-Contract relied on by tests and `sysboy simulate`: every change of the output prints
-`needle <fraction, 4 decimals>` and every LED pattern change prints `led <pattern>`,
-one line each on stdout. The device's flash is the folder in SYSBOY_DEVICE_DIR.
+Contract relied on by tests and `sysboy simulate`: every change of needle 1's output prints
+`needle <fraction, 4 decimals>` (needle 2's `needle2 <fraction>`, and so on) and every LED
+pattern change prints `led <pattern>`, one line each on stdout. The device's flash is the
+folder in SYSBOY_DEVICE_DIR.
 """
 
 import os
@@ -51,10 +52,13 @@ def output_kind():
 
 
 class Output:
-    """The meter drive: prints `needle 0.1234` whenever the shown value changes."""
+    """One meter's drive: prints `needle 0.1234` (needle 2: `needle2 0.1234`) on each change."""
 
-    def __init__(self, pin=None):
+    def __init__(self, pin=None, kind=None, number=1):
         self.pin = pin
+        self.kind = "sim"
+        self.number = number
+        self._name = "needle" if number == 1 else "needle%d" % number
         self.fraction = None
         self.line = None
 
@@ -62,7 +66,7 @@ class Output:
         """Drive the output to `fraction` of full scale (clamped to 0..1)."""
         fraction = 0.0 if fraction <= 0.0 else (1.0 if fraction >= 1.0 else float(fraction))
         self.fraction = fraction
-        line = "needle %.4f" % fraction
+        line = "%s %.4f" % (self._name, fraction)
         if line != self.line:
             self.line = line
             _say(line)

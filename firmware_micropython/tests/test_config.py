@@ -69,7 +69,7 @@ def test_saved_settings_come_back():
     folder = fresh_folder()
     cfg = with_credentials()
     cfg["cached"] = {"host": "192.168.1.20", "port": 47800, "path": "/device"}
-    cfg["calibration"] = [[0.0, 0.0], [50.0, 0.7], [100.0, 1.0]]
+    cfg = config.with_needle(cfg, 1, calibration=[[0.0, 0.0], [50.0, 0.7], [100.0, 1.0]])
     cfg["idle_park_s"] = 2.5
     config.save(cfg, folder)
     assert config.load(folder) == cfg
@@ -170,3 +170,83 @@ def test_erase_forgets_everything():
     config.save(with_credentials(), folder)
     config.erase(folder)
     assert config.load(folder) == config.defaults()
+
+
+def test_an_old_single_needle_file_loads_unchanged_as_one_needle():
+    folder = fresh_folder()
+    curve = [[0.0, 0.0], [50.0, 0.62], [100.0, 0.93]]
+    # what firmware 0.1 wrote: one needle, in the top-level keys, no `needles`
+    old = {
+        "version": 1,
+        "ssid": "Home",
+        "password": "correct horse",
+        "calibration": curve,
+        "smoothing_ms": 120,
+        "dac_pin": 26,
+        "idle_park_s": 4,
+    }
+    write(folder + "/sysboy.json", json.dumps(old))
+    cfg = config.load(folder)
+    assert cfg["needles"] == [
+        {"output": "dac", "pin": 26, "calibration": curve, "smoothing_ms": 120}
+    ]
+    # the old keys read as they were, so nothing about the device changed
+    for key, value in old.items():
+        assert cfg[key] == value, key
+    assert read(folder + "/sysboy.json") == json.dumps(old)  # loading writes nothing
+
+
+def test_needles_are_saved_each_with_its_own_settings():
+    folder = fresh_folder()
+    cfg = with_credentials()
+    cfg = config.with_needle(cfg, 1, calibration=[[0.0, 0.0], [100.0, 0.8]], smoothing_ms=50)
+    cfg["needles"] = cfg["needles"] + [
+        config.needle(26, "dac", [[0.0, 0.1], [100.0, 0.9]], 500),
+        config.needle(4, "pwm"),
+    ]
+    config.save(cfg, folder)
+    back = config.load(folder)
+    assert back == cfg
+    assert [n["pin"] for n in back["needles"]] == [25, 26, 4]
+    assert back["needles"][1]["calibration"] == [[0.0, 0.1], [100.0, 0.9]]
+    assert back["needles"][2]["output"] == "pwm" and back["needles"][2]["smoothing_ms"] == 300
+    # needle 1 is still where an older firmware looks for it
+    saved = json.loads(read(folder + "/sysboy.json"))
+    assert saved["calibration"] == [[0.0, 0.0], [100.0, 0.8]] and saved["smoothing_ms"] == 50
+
+
+def test_changing_a_needle_changes_only_that_one():
+    cfg = config.defaults()
+    cfg["needles"] = cfg["needles"] + [config.needle(26)]
+    two = config.with_needle(cfg, 2, smoothing_ms=0)
+    assert two["needles"][1]["smoothing_ms"] == 0
+    assert two["needles"][0] == cfg["needles"][0] and two["smoothing_ms"] == 300
+    assert cfg["needles"][1]["smoothing_ms"] == 300  # the original is left alone
+    one = config.with_needle(cfg, 1, calibration=[[0.0, 0.0], [100.0, 0.5]])
+    assert one["calibration"] == [[0.0, 0.0], [100.0, 0.5]]
+    assert one["needles"][0]["calibration"] == [[0.0, 0.0], [100.0, 0.5]]
+
+
+def test_bad_needle_lists_fall_back_to_the_old_keys():
+    folder = fresh_folder()
+    bad_lists = (
+        [],
+        [config.needle(25)] * 5,  # more than four
+        [config.needle(25), config.needle(25)],  # two needles on one pin
+        [config.needle(25, "servo")],
+        [{"output": "dac", "pin": 25}],  # no calibration, no smoothing
+        "25,26",
+    )
+    for bad in bad_lists:
+        assert config.problems({"needles": bad}) == ["needles"], bad
+        saved = with_credentials()
+        saved["needles"] = bad
+        saved["calibration"] = [[0.0, 0.0], [100.0, 0.7]]
+        write(folder + "/sysboy.json", json.dumps(saved))
+        cfg = config.load(folder)
+        assert len(cfg["needles"]) == 1
+        assert cfg["needles"][0]["calibration"] == [[0.0, 0.0], [100.0, 0.7]]
+    cfg = with_credentials()
+    cfg["needles"] = [config.needle(25), config.needle(25)]
+    with raises(ValueError, match="needles"):
+        config.save(cfg, folder)

@@ -2,7 +2,7 @@
 
 import math
 
-from needle import ARRIVED, MAX_STEP_MS, TICK_MS, Calibration, Needle, glide
+from needle import ARRIVED, MAX_STEP_MS, TICK_MS, Calibration, Needle, Needles, glide
 from support import raises
 
 
@@ -176,3 +176,37 @@ def test_output_starts_at_zero():
     meter = Meter()
     Needle(meter)
     assert meter.writes == [0.0]
+
+
+def test_needles_are_picked_by_number_or_all_together():
+    one, two = Needle(Meter()), Needle(Meter())
+    needles = Needles([one, two])
+    assert needles.pick(None) == [one, two]
+    assert needles.pick(1) == [one] and needles.pick(2) == [two]
+    assert needles.pick(3) == [] and needles.pick(0) == []
+    assert needles.parked and not needles.moving
+    two.show(40)
+    assert not needles.parked
+    one.sweep()
+    assert needles.moving
+    needles.park()
+    assert one.parked and two.parked
+
+
+async def test_one_task_moves_every_needle_each_to_its_own_place():
+    import asyncio
+
+    first, second = Meter(), Meter()
+    one = Needle(first, [[0, 0], [100, 0.5]], smoothing_ms=0)
+    two = Needle(second, [[0, 0.1], [100, 0.9]], smoothing_ms=0)
+    task = asyncio.create_task(Needles([one, two]).run())
+    await asyncio.sleep(0.05)  # the task sleeps: nothing to move yet
+    one.show(100)
+    two.show(50)
+    for _ in range(100):
+        if first.writes[-1] == 0.5 and close(second.writes[-1], 0.5):
+            break
+        await asyncio.sleep(TICK_MS / 1000)
+    task.cancel()
+    assert first.writes[-1] == 0.5  # full scale on needle 1's own calibration
+    assert close(second.writes[-1], 0.5)  # half scale on needle 2's own

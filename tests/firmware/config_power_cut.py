@@ -42,9 +42,9 @@ def new_settings():
     cfg["ssid"] = "Home 5G"
     cfg["password"] = "a new pass phrase"
     cfg["server"] = "pc.local:47800"
-    cfg["calibration"] = [[0.0, 0.0], [40.0, 0.45], [100.0, 0.9]]
-    cfg["smoothing_ms"] = 150
-    return cfg
+    return config.with_needle(
+        cfg, 1, calibration=[[0.0, 0.0], [40.0, 0.45], [100.0, 0.9]], smoothing_ms=150
+    )
 
 
 def outcome(cfg):
