@@ -14,7 +14,7 @@ import hal
 import led
 from button import FACTORY_RESET, PORTAL, PORTAL_MS, Button
 from link import Link, log
-from needle import Needle
+from needle import Needle, Needles
 
 MAX_QUEUED_PRESSES = 8
 WATCHDOG_MS = 20000
@@ -42,8 +42,8 @@ class Device:
     """The whole device: needle, LED, button, and the link to the PC."""
 
     def __init__(self, cfg):
-        self.output = _hardware(hal.Output, cfg["dac_pin"])
-        self.needle = Needle(self.output, cfg["calibration"], cfg["smoothing_ms"])
+        self.needles = Needles(_needles(cfg["needles"]))
+        self.needle = self.needles.all[0]  # the one a one-needle meter has
         self.led = led.Led(_hardware(hal.Led, cfg["led_pin"]))
         self.button = Button(_hardware(hal.Button, cfg["button_pin"]).pressed)
         self.presses = []  # button events waiting for a link
@@ -63,7 +63,7 @@ class Device:
         """
         if tasks is None:
             tasks = (
-                ("needle", self.needle.run),
+                ("needle", self.needles.run),
                 ("led", self.led.run),
                 ("button", self._buttons),
                 ("link", self.link.run),
@@ -98,10 +98,10 @@ class Device:
     def _make_safe(self, name):
         if name == "link":
             self.link.ws = None  # the link task closes its socket in a finally; forget it
-            self.needle.park()
+            self.needles.park()
             self.led.show(led.NODATA)
         elif name == "needle":
-            self.needle.park()
+            self.needles.park()
 
     def beat(self, name):
         """Note that task `name` made progress."""
@@ -140,8 +140,9 @@ class Device:
     async def _factory_reset(self):
         log("button held 12 s: factory reset")
         config.erase()
-        self.needle.sweep()  # the confirmation the user sees
-        while self.needle.moving:
+        for needle in self.needles.all:  # the confirmation the user sees
+            needle.sweep()
+        while self.needles.moving:
             await asyncio.sleep(0.1)
         hal.reset()
 
@@ -155,6 +156,22 @@ def _hardware(part, pin):
         return part()
 
 
+def _needles(settings):
+    """The needles the config lists; one whose pin this board lacks is left out (needle 1
+    takes the board's default output instead, so a meter always has a needle)."""
+    needles = []
+    for number, one in enumerate(settings, 1):
+        try:
+            output = hal.Output(one["pin"], one["output"], number)
+        except (OSError, ValueError) as exc:
+            log("needle %d: pin %r unusable (%r)" % (number, one["pin"], exc))
+            if number > 1:
+                continue
+            output = hal.Output(None, None, 1)
+        needles.append(Needle(output, one["calibration"], one["smoothing_ms"]))
+    return needles
+
+
 def run():
     """Start the device and run it until the board stops."""
     import wsclient
@@ -164,4 +181,5 @@ def run():
     try:
         asyncio.run(device.supervise())
     finally:
-        device.output.write(0.0)  # whatever stops the firmware, the needle does not stay up
+        for needle in device.needles.all:  # whatever stops the firmware, no needle stays up
+            needle.output.write(0.0)

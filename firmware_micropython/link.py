@@ -18,6 +18,8 @@ PROTO = 1
 STATUS_EVERY_S = 10
 READ_TIMEOUT_S = 30  # only silence reveals a dead Wi-Fi link
 CONNECT_TIMEOUT_S = 5
+# commands that name a needle, or act on every needle when they name none
+NEEDLE_COMMANDS = ("needle", "park", "calibration", "settings", "sweep", "identify")
 HOUSEKEEPING_S = 0.5  # how often a session sends queued presses and checks the idle park
 CACHED_TRIES = 3  # failures on the remembered PC address before asking the network again
 
@@ -61,7 +63,7 @@ class Link:
         self.last_data = None  # ticks of the last sample or raw needle position
         self.metric = ""
         self.labels = {}  # metric id -> label, from the PC's hello
-        self.shown = None  # "id label" of the metric last announced
+        self.shown = {}  # needle number -> "id label" of the metric last announced there
         self._uptime_ms = 0
         self._uptime_at = hal.ticks_ms()
 
@@ -109,7 +111,7 @@ class Link:
         import portal
 
         self.device.portal_reason = None
-        self.device.needle.park()
+        self.device.needles.park()
         self.device.led.show(led.PORTAL)
         log("portal: " + reason)
         self.device.beats["link"] = None  # the portal keeps its own idle limit
@@ -209,7 +211,7 @@ class Link:
         finally:
             self.ws = None
             await ws.close()
-            self.device.needle.park()
+            self.device.needles.park()
             self.device.led.show(led.DISCOVERING)
             gc.collect()
         return hal.ticks_diff(hal.ticks_ms(), linked_at) / 1000
@@ -253,63 +255,92 @@ class Link:
             await self._send(ws, {"type": "error", "reason": str(exc)[:200] or "bad message"})
             return
         kind = msg["type"]
-        if kind not in protocol.RESERVED:
-            self._announce(kind, msg.get("label"))
-            self.device.needle.show(msg["value"])
-            self._data()
-        elif kind == "needle":
-            self.device.needle.set_raw(msg["value"])
-            self._data()
-        elif kind == "park":
-            log("link: park (%s)" % msg.get("reason", "asked"))
-            self.device.needle.park()
-            self.device.led.show(led.NODATA)
-        elif kind == "calibration":
-            self.device.needle.set_calibration(msg["points"])
-            self._update(calibration=msg["points"])
-            await self._send(ws, {"type": "ack", "of": "calibration"})
-        elif kind == "settings":
-            self._settings(msg)
-            await self._send(ws, {"type": "ack", "of": "settings"})
-        elif kind == "sweep":
-            self.device.needle.sweep()
-        elif kind == "identify":
-            self.device.needle.identify()
+        if kind not in protocol.RESERVED or kind in NEEDLE_COMMANDS:
+            await self._to_needles(ws, kind, msg)
+        elif kind == "welcome":
+            self.labels = {m["id"]: m["label"] for m in msg["metrics"]}
+            for number, metric in enumerate(msg["needles"], 1):
+                self._announce(number, metric, None)
         elif kind == "hello":
             self.metric = msg["metric"]
             self.labels = {m["id"]: m["label"] for m in msg["metrics"]}
             log("link: the PC %r shows %s here" % (msg["server"], self.metric))
-            self._announce(self.metric, None)
+            self._announce(1, self.metric, None)
         elif kind == "error":
             log("link: the PC says: " + msg["reason"])
 
-    def _announce(self, metric, label):
-        """Print `metric <id> <label>` when the shown metric changes (the simulator reads it)."""
+    async def _to_needles(self, ws, kind, msg):
+        """A sample (for needle 1 unless it names one) or a needle command (for every needle
+        unless it names one), acted on by the needles it is for."""
+        number = msg.get("needle")
+        sample = kind not in NEEDLE_COMMANDS
+        needles = self.device.needles.pick(1 if sample and number is None else number)
+        if not needles:
+            reason = "this meter has no needle %d" % number
+            await self._send(ws, {"type": "error", "reason": reason})
+            return
+        if sample:
+            self._announce(number or 1, kind, msg.get("label"))
+            needles[0].show(msg["value"])
+            self._data()
+        elif kind == "needle":
+            for needle in needles:
+                needle.set_raw(msg["value"])
+            self._data()
+        elif kind == "park":
+            log("link: park (%s)" % msg.get("reason", "asked"))
+            for needle in needles:
+                needle.park()
+            if self.device.needles.parked:
+                self.device.led.show(led.NODATA)
+        elif kind == "sweep":
+            for needle in needles:
+                needle.sweep()
+        elif kind == "identify":
+            for needle in needles:
+                needle.identify()
+        else:  # calibration or settings: kept, and acknowledged
+            self._keep(needles, msg)
+            ack = {"type": "ack", "of": kind}
+            if number is not None:
+                ack["needle"] = number
+            await self._send(ws, ack)
+
+    def _keep(self, needles, msg):
+        """Apply a calibration or settings message to `needles` and save it."""
+        cfg = self.cfg
+        for needle in needles:
+            number = self.device.needles.all.index(needle) + 1
+            if "points" in msg:
+                needle.set_calibration(msg["points"])
+                cfg = config.with_needle(cfg, number, calibration=msg["points"])
+            if "smoothing_ms" in msg:
+                needle.smoothing_ms = msg["smoothing_ms"]
+                cfg = config.with_needle(cfg, number, smoothing_ms=msg["smoothing_ms"])
+        if "idle_park_s" in msg:
+            cfg = dict(cfg)
+            cfg["idle_park_s"] = msg["idle_park_s"]
+        self._update(**cfg)
+
+    def _announce(self, number, metric, label):
+        """Print `metric <id> <label>` (needle 2: `metric2 ...`) when a needle's metric
+        changes: the simulator reads it."""
         shown = metric + " " + (label or self.labels.get(metric) or metric)
-        if shown != self.shown:
-            self.shown = shown
-            log("metric " + shown)
+        if shown != self.shown.get(number):
+            self.shown[number] = shown
+            log(("metric " if number == 1 else "metric%d " % number) + shown)
 
     def _data(self):
         self.last_data = hal.ticks_ms()
         self.device.led.show(led.LINKED)
 
     def _idle_park(self, now):
-        if self.device.needle.parked or self.last_data is None:
+        if self.device.needles.parked or self.last_data is None:
             return
         if hal.ticks_diff(now, self.last_data) >= self.cfg["idle_park_s"] * 1000:
             log("link: no data for %s s: parking" % self.cfg["idle_park_s"])
-            self.device.needle.park()
+            self.device.needles.park()
             self.device.led.show(led.NODATA)
-
-    def _settings(self, msg):
-        changes = {}
-        if "smoothing_ms" in msg:
-            self.device.needle.smoothing_ms = msg["smoothing_ms"]
-            changes["smoothing_ms"] = msg["smoothing_ms"]
-        if "idle_park_s" in msg:
-            changes["idle_park_s"] = msg["idle_park_s"]
-        self._update(**changes)
 
     def _hello(self):
         return {
