@@ -85,8 +85,7 @@ async def main(port, frames, mode):
         import app
         import config
 
-        cfg = config.defaults()
-        cfg["calibration"] = CURVED
+        cfg = config.with_needle(config.defaults(), 1, calibration=CURVED)
         device = app.Device(cfg)
         device.needle.output = Dac()
         meter = device.needle
