@@ -61,6 +61,8 @@ def defaults():
         "ap_password": DEFAULT_AP_PASSWORD,
         "ap_ip": "192.168.4.1",
         "wrong_password_count": 0,
+        # off: the radio answers at once instead of sleeping until the router's next beacon
+        "wifi_power_save": False,
     }
 
 
@@ -139,6 +141,7 @@ _CHECKS = {
     "ap_password": lambda v: _text(v, 8, 63),
     "ap_ip": _ipv4,
     "wrong_password_count": lambda v: _whole(v, 0, 1000000),
+    "wifi_power_save": lambda v: v is True or v is False,
 }
 
 

@@ -94,8 +94,8 @@ class Link:
             elif linked_s is not None:
                 cached_failures = 0
                 delays.reset_if_healthy(linked_s)
-            if self.device.portal_reason:
-                continue
+            if self.device.portal_reason or not self._station().connected():
+                continue  # the portal, or a new join (which keeps its own backoff)
             self.device.led.show(led.DISCOVERING)
             delay = delays.next()
             log("link: next try in %.1f s" % delay)
@@ -127,7 +127,7 @@ class Link:
         if self.station is None:
             import wifi
 
-            self.station = wifi.Station()
+            self.station = wifi.Station(power_save=self.cfg["wifi_power_save"])
         return self.station
 
     async def _join(self):
@@ -235,6 +235,10 @@ class Link:
             self._idle_park(now)
             if self.device.portal_reason:
                 await ws.close(1001)
+                return
+            if self.station is not None and not self.station.connected():
+                # the radio knows within seconds; a silent TCP link would take READ_TIMEOUT_S
+                log("link: Wi-Fi lost")
                 return
             try:
                 text = await asyncio.wait_for(ws.recv(), HOUSEKEEPING_S)

@@ -1,4 +1,9 @@
-"""Station Wi-Fi: join the home network, retry forever, and say in words why a join failed."""
+"""Station Wi-Fi: join the home network, keep it, and say in words why a join failed.
+
+A real ESP32 radio is slow and says misleading things for a moment, so nothing is believed
+on the first status read: after `connect()`, `status()` may still report the previous
+attempt's failure until the driver has moved on (CONNECTING) or STALE_S have passed.
+"""
 
 import asyncio
 
@@ -19,18 +24,40 @@ STAT_WRONG_PASSWORD = 202
 STAT_ASSOC_FAIL = 203
 STAT_HANDSHAKE_TIMEOUT = 204
 AUTH_WPA2_PSK = 3
+# ESP-IDF's reason 15, which status() passes through: the router never finished the
+# 4-way handshake, which is how a wrong password (or a signal too weak for it) often shows
+REASON_4WAY_HANDSHAKE_TIMEOUT = 15
 
 _NOT_FOUND = (STAT_NO_AP_FOUND, 210, 211, 212)  # ... or none with a usable security/signal
-_WRONG_PASSWORD = (STAT_WRONG_PASSWORD, STAT_HANDSHAKE_TIMEOUT)
+_WRONG_OR_WEAK = (REASON_4WAY_HANDSHAKE_TIMEOUT, STAT_HANDSHAKE_TIMEOUT)
 
 JOINED = "joined"
 WRONG_PASSWORD = "wrong password"
+WRONG_OR_WEAK = "wrong password or weak signal"
 NOT_FOUND = "network not found"
 FAILED = "could not connect"
 NO_ANSWER = "no answer"
+REFUSED = (WRONG_PASSWORD, WRONG_OR_WEAK)  # results that say the saved settings may be wrong
 
 JOIN_TIMEOUT_S = 30
+STALE_S = 1.5  # after connect(), failures are not believed before CONNECTING or this long
+# Refusals must go on this long, with no join in between, before the setup portal opens:
+# a router that reboots refuses joins for a few seconds and must never open it.
+PORTAL_AFTER_S = 300
+PORTAL_AFTER_REFUSALS = 3
 MAX_NETWORKS = 20
+
+
+def _env_int(name: str, default: int) -> int:
+    """An integer from the environment (the simulator has one; the board does not)."""
+    import os
+
+    getenv = getattr(os, "getenv", None)
+    value = getenv(name) if getenv else None
+    try:
+        return int(value) if value else default
+    except ValueError:
+        return default
 
 
 def ap_name() -> str:
@@ -46,6 +73,11 @@ def describe(result: str, ssid: str, ip: "str | None" = None) -> str:
         return 'Joined "%s". The meter\'s address there is %s.' % (ssid, ip)
     if result == WRONG_PASSWORD:
         return 'The password for "%s" was not accepted. Check it and try again.' % ssid
+    if result == WRONG_OR_WEAK:
+        return (
+            '"%s" did not finish letting the meter in: the password is wrong, or the signal '
+            "is too weak. Check the password, or bring the meter nearer the router." % ssid
+        )
     if result == NOT_FOUND:
         return 'No network named "%s" answered. Is it switched on and in range?' % ssid
     if result == NO_ANSWER:
@@ -72,11 +104,35 @@ def best_networks(found: list, limit: int = MAX_NETWORKS) -> list:
     return nets[:limit]
 
 
-def open_ap(ap: "network.WLAN", name: str, password: str, ip: str) -> None:
-    """Start the WPA2 setup access point `name` at `ip` (a /24 with itself as gateway and DNS)."""
+def open_ap(
+    ap: "network.WLAN", name: str, password: str, ip: str, channel: "int | None" = None
+) -> None:
+    """Start the WPA2 setup access point `name` at `ip` (a /24 with itself as gateway and DNS),
+    on `channel` if given: the home network's, so that joining it does not move the access point
+    (the ESP32 has one radio) and throw the phone off."""
     ap.active(True)
     ap.config(ssid=name, key=password, security=AUTH_WPA2_PSK)
+    if channel:
+        move_ap(ap, channel)
     ap.ifconfig((ip, "255.255.255.0", ip, ip))
+
+
+def move_ap(ap: "network.WLAN", channel: int) -> None:
+    """Put the access point on `channel` (its clients drop for a moment if it moves)."""
+    try:
+        if ap.config("channel") != channel:
+            ap.config(channel=channel)
+    except (OSError, ValueError) as exc:  # the station holds the radio on another channel
+        print("wifi: the setup network stays on its channel (%r)" % exc)
+
+
+def set_power_save(wlan: "network.WLAN", on: bool) -> None:
+    """Wi-Fi power save on or off. Off by default: with it on, the radio sleeps between the
+    router's beacons and every frame from the PC waits for the next one (about 100 ms)."""
+    try:
+        wlan.config(pm=wlan.PM_PERFORMANCE if on else wlan.PM_NONE)
+    except (AttributeError, OSError, ValueError) as exc:  # a port without power management
+        print("wifi: power save not set (%r)" % exc)
 
 
 def close_ap(ap: "network.WLAN") -> None:
@@ -85,19 +141,26 @@ def close_ap(ap: "network.WLAN") -> None:
 
 
 class Station:
-    """The station interface: join, keep joined, scan."""
+    """The station interface: join, keep joined, notice a lost link, scan."""
 
-    def __init__(self, wlan: "network.WLAN | None" = None, poll_s: float = 0.25) -> None:
+    def __init__(
+        self, wlan: "network.WLAN | None" = None, poll_s: float = 0.25, power_save: bool = False
+    ) -> None:
         if wlan is None:
             import hal
 
             wlan = hal.wlan_station()
         self.wlan = wlan
         self.poll_s = poll_s
+        self.power_save = power_save
+        self.stale_s = STALE_S
+        self.portal_after_s = _env_int("SYSBOY_WIFI_PORTAL_AFTER_S", PORTAL_AFTER_S)
         self.last = ""  # the last result, in words
+        self.channels: dict = {}  # network name -> channel of its strongest access point
 
     def connected(self) -> bool:
-        """True while joined with an address."""
+        """True while joined with an address (polled: the radio notices a lost router in
+        seconds, long before a silent TCP link would)."""
         return bool(self.wlan.isconnected())
 
     def ip(self) -> "str | None":
@@ -114,18 +177,28 @@ class Station:
             return None
 
     def scan(self) -> "list | None":
-        """Networks in range as (ssid, rssi, secured), strongest first; None if scanning failed."""
+        """Networks in range as (ssid, rssi, secured), strongest first; None if scanning failed.
+
+        Blocks for 2-3 s on the board, and throws the setup network's clients off meanwhile."""
         try:
             self.wlan.active(True)
             found = self.wlan.scan()
         except OSError:
             return None  # e.g. the ESP32 refuses to scan while it is joining
+        self.channels = best_channels(found)
         return best_networks(found)
+
+    def channel(self, ssid: str) -> "int | None":
+        """The channel `ssid` was last seen on, or None if the last scan did not see it."""
+        return self.channels.get(ssid)
 
     async def join(self, ssid: str, password: str, timeout_s: float = JOIN_TIMEOUT_S) -> tuple:
         """Try to join `ssid` for up to `timeout_s`; return (result, ip or None)."""
+        import hal
+
         wlan = self.wlan
         wlan.active(True)
+        set_power_save(wlan, self.power_save)
         try:
             # a few driver retries, then a status we can put in words (the default retries forever)
             wlan.config(reconnects=3)
@@ -137,12 +210,16 @@ class Station:
             wlan.connect(ssid, password)
         except OSError:
             return self._done(FAILED, ssid, None)
-        waited = 0.0
+        started = hal.ticks_ms()
+        moving = False  # CONNECTING seen: from now on a failure is this attempt's own
         while True:
             status = wlan.status()
             if status == STAT_GOT_IP or wlan.isconnected():
                 return self._done(JOINED, ssid, wlan.ifconfig()[0])
-            failure = _failure(status)
+            waited = hal.ticks_diff(hal.ticks_ms(), started) / 1000
+            if status == STAT_CONNECTING:
+                moving = True
+            failure = _failure(status) if moving or waited >= self.stale_s else None
             if failure is not None or waited >= timeout_s:
                 # stop the driver's own retries so the next attempt starts clean
                 try:
@@ -151,32 +228,40 @@ class Station:
                     pass
                 return self._done(failure or NO_ANSWER, ssid, None)
             await asyncio.sleep(self.poll_s)
-            waited += self.poll_s
 
     async def stay_joined(
         self,
         ssid: str,
         password: str,
-        wrong_password_limit: int = 3,
         report: "Callable[[str, str | None], None] | None" = None,
         first_delay_s: float = 1.0,
         max_delay_s: float = 30.0,
     ) -> "str | None":
-        """Join and retry forever with backoff: the IP once joined, None after
-        `wrong_password_limit` wrong passwords in a row (a router that is down never gives up)."""
+        """Join and retry forever with backoff: the IP once joined, or None once the network
+        has refused the saved password in every try for `portal_after_s` (and at least
+        PORTAL_AFTER_REFUSALS times). A router that is down, or rebooting, never gives up."""
         if self.connected():
             return self.ip()  # already joined, e.g. by the setup portal a moment ago
+        import hal
+
         delay = first_delay_s
-        wrong = 0
+        refused_since = None  # the first refusal in a row, in ticks
+        refusals = 0
         while True:
             result, ip = await self.join(ssid, password)
             if report is not None:
                 report(result, ip)
             if result == JOINED:
                 return ip
-            wrong = wrong + 1 if result == WRONG_PASSWORD else 0
-            if wrong >= wrong_password_limit:
-                return None
+            if result not in REFUSED:
+                refused_since, refusals = None, 0  # the router is away: not the password's fault
+            else:
+                if refused_since is None:
+                    refused_since = hal.ticks_ms()
+                refusals += 1
+                spread = hal.ticks_diff(hal.ticks_ms(), refused_since) / 1000
+                if refusals >= PORTAL_AFTER_REFUSALS and spread >= self.portal_after_s:
+                    return None
             await asyncio.sleep(delay)
             delay = min(delay * 2, max_delay_s)
 
@@ -185,10 +270,26 @@ class Station:
         return result, ip
 
 
+def best_channels(found: list) -> dict:
+    """Network name -> the channel of its strongest access point, from scan results."""
+    best: dict = {}
+    for entry in found:
+        try:
+            name = bytes(entry[0]).decode("utf-8")
+        except UnicodeError:
+            continue
+        old = best.get(name)
+        if old is None or int(entry[3]) > old[0]:
+            best[name] = (int(entry[3]), int(entry[2]))
+    return {name: v[1] for name, v in best.items()}
+
+
 def _failure(status: int) -> "str | None":
     """The result for a failed station status, or None while still trying."""
-    if status in _WRONG_PASSWORD:
+    if status == STAT_WRONG_PASSWORD:
         return WRONG_PASSWORD
+    if status in _WRONG_OR_WEAK:
+        return WRONG_OR_WEAK
     if status in _NOT_FOUND:
         return NOT_FOUND
     if status in (STAT_ASSOC_FAIL, STAT_BEACON_TIMEOUT):

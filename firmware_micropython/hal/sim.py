@@ -4,6 +4,7 @@ Contract relied on by tests and `sysboy simulate`: every change of needle 1's ou
 `needle <fraction, 4 decimals>` (needle 2's `needle2 <fraction>`, and so on) and every LED
 pattern change prints `led <pattern>`, one line each on stdout. The device's flash is the
 folder in SYSBOY_DEVICE_DIR.
+The Wi-Fi radio, and the scenario that drives it, is in hal/simradio.py.
 """
 
 import os
@@ -11,19 +12,6 @@ import sys
 import time
 
 FULL_SCALE = 1.0  # the virtual meter has no sense resistor: 100 % is the top of the output
-STAT_IDLE = 1000
-STAT_CONNECTING = 1001
-STAT_GOT_IP = 1010
-STAT_NO_AP_FOUND = 201
-STAT_WRONG_PASSWORD = 202
-# scan() entries as network.WLAN gives them: (ssid, bssid, channel, rssi, security, hidden)
-FAKE_NETWORKS = (
-    (b"SysboyHome", b"\x02\x00\x00\x00\x00\x01", 6, -48, 3, False),
-    (b"Neighbour 5G", b"\x02\x00\x00\x00\x00\x02", 36, -71, 3, False),
-    (b"Cafe Guest", b"\x02\x00\x00\x00\x00\x03", 11, -80, 0, False),
-    (b"SysboyHome", b"\x02\x00\x00\x00\x00\x04", 1, -63, 3, False),
-)
-
 _time_ticks_ms = getattr(time, "ticks_ms", None)
 _time_ticks_diff = getattr(time, "ticks_diff", None)
 
@@ -175,86 +163,15 @@ def ticks_diff(later, earlier):
     return later - earlier
 
 
-class WLAN:
-    """The subset of network.WLAN the firmware uses. A join succeeds at once unless
-    SYSBOY_SIM_WIFI names a failure: "wrong password" or "not found"."""
-
-    def __init__(self, interface):
-        self.interface = interface
-        self._active = False
-        self._status = STAT_IDLE
-        self._ssid = ""
-        self._ip = ("127.0.0.1", "255.0.0.0", "127.0.0.1", "127.0.0.1")
-        self.settings = {}
-
-    def active(self, on=None):
-        if on is None:
-            return self._active
-        self._active = bool(on)
-        if not on:
-            self._status = STAT_IDLE
-        return None
-
-    def config(self, *names, **settings):
-        if settings:
-            self.settings.update(settings)
-            return None
-        name = names[0]
-        if name == "mac":
-            import binascii
-
-            return binascii.unhexlify(unique_id()[:12])
-        if name in ("ssid", "essid"):
-            return self.settings.get("ssid", self._ssid)
-        return self.settings.get(name)
-
-    def connect(self, ssid=None, key=None, **settings):
-        self._active = True
-        self._ssid = ssid or ""
-        failure = _env("SYSBOY_SIM_WIFI")
-        if failure == "wrong password":
-            self._status = STAT_WRONG_PASSWORD
-        elif failure == "not found":
-            self._status = STAT_NO_AP_FOUND
-        else:
-            self._status = STAT_GOT_IP
-
-    def disconnect(self):
-        self._status = STAT_IDLE
-
-    def isconnected(self):
-        return self._active and self._status == STAT_GOT_IP
-
-    def status(self, param=None):
-        if param == "rssi":
-            return -48 if self.isconnected() else None
-        return self._status
-
-    def ifconfig(self, settings=None):
-        if settings is not None:
-            self._ip = tuple(settings)
-            return None
-        return self._ip
-
-    def scan(self):
-        return list(FAKE_NETWORKS)
-
-
-_station = None
-_ap = None
-
-
 def wlan_station():
-    """The station interface (one object, as on the board)."""
-    global _station
-    if _station is None:
-        _station = WLAN(0)
-    return _station
+    """The station interface (one object, as on the board), on the simulated radio."""
+    from hal.simradio import interface
+
+    return interface(0)
 
 
 def wlan_ap():
-    """The access-point interface."""
-    global _ap
-    if _ap is None:
-        _ap = WLAN(1)
-    return _ap
+    """The access-point interface, on the same radio."""
+    from hal.simradio import interface
+
+    return interface(1)

@@ -4,10 +4,15 @@ import wifi
 
 
 class ScriptedWLAN:
-    """network.WLAN's station subset: status() walks through `statuses`, then stays on the last."""
+    """network.WLAN's station subset: each connect() starts the next script of `attempts`
+    (the last one repeats); status() walks through it, then stays on its last entry."""
 
-    def __init__(self, statuses=(), found=()):
-        self.statuses = list(statuses)
+    PM_NONE = 0
+    PM_PERFORMANCE = 1
+
+    def __init__(self, statuses=(), found=(), attempts=None):
+        self.attempts = [list(a) for a in attempts] if attempts else [list(statuses)]
+        self.statuses = list(self.attempts[0])
         self.found = list(found)
         self.calls = []
         self.on = False
@@ -25,6 +30,7 @@ class ScriptedWLAN:
 
     def connect(self, ssid, password):
         self.calls.append(("connect", ssid, password))
+        self.statuses = list(self.attempts.pop(0) if len(self.attempts) > 1 else self.attempts[0])
 
     def disconnect(self):
         self.calls.append(("disconnect",))
@@ -49,8 +55,8 @@ class ScriptedWLAN:
         return self.found
 
 
-def _station(statuses):
-    return wifi.Station(ScriptedWLAN(statuses), poll_s=0.01)
+def _station(statuses=(), attempts=None):
+    return wifi.Station(ScriptedWLAN(statuses, attempts=attempts), poll_s=0.01)
 
 
 async def test_join_reports_joined_with_the_address():
@@ -62,10 +68,20 @@ async def test_join_reports_joined_with_the_address():
     assert station.connected() and station.ip() == "10.0.0.7" and station.rssi() == -61
 
 
+async def test_power_save_is_off_unless_asked_for():
+    station = _station([wifi.STAT_GOT_IP])
+    await station.join("Home", "secret123")
+    assert ("config", (), {"pm": ScriptedWLAN.PM_NONE}) in station.wlan.calls
+    station = wifi.Station(ScriptedWLAN([wifi.STAT_GOT_IP]), poll_s=0.01, power_save=True)
+    await station.join("Home", "secret123")
+    assert ("config", (), {"pm": ScriptedWLAN.PM_PERFORMANCE}) in station.wlan.calls
+
+
 async def test_join_failures_in_words():
     cases = (
         (wifi.STAT_WRONG_PASSWORD, wifi.WRONG_PASSWORD, "password"),
-        (wifi.STAT_HANDSHAKE_TIMEOUT, wifi.WRONG_PASSWORD, "password"),
+        (wifi.REASON_4WAY_HANDSHAKE_TIMEOUT, wifi.WRONG_OR_WEAK, "too weak"),
+        (wifi.STAT_HANDSHAKE_TIMEOUT, wifi.WRONG_OR_WEAK, "password is wrong"),
         (wifi.STAT_NO_AP_FOUND, wifi.NOT_FOUND, "No network named"),
         (211, wifi.NOT_FOUND, "No network named"),
         (wifi.STAT_ASSOC_FAIL, wifi.FAILED, "Could not connect"),
@@ -80,6 +96,23 @@ async def test_join_failures_in_words():
         assert station.ip() is None and station.rssi() is None
 
 
+async def test_the_last_attempts_failure_is_not_believed_right_after_connect():
+    # status() still says NO_AP_FOUND (and the wrong password) from before, then moves on
+    stale = [wifi.STAT_NO_AP_FOUND] * 3 + [wifi.STAT_WRONG_PASSWORD] * 2
+    station = _station(stale + [wifi.STAT_CONNECTING] * 3 + [wifi.STAT_GOT_IP])
+    assert await station.join("Home", "secret123") == (wifi.JOINED, "10.0.0.7")
+
+
+async def test_a_failure_that_stays_is_believed_after_the_grace_period():
+    station = _station([wifi.STAT_NO_AP_FOUND])
+    station.stale_s = 0.05
+    assert await station.join("Home", "secret123") == (wifi.NOT_FOUND, None)
+    # ... but once the driver said CONNECTING, its next failure is this attempt's own
+    station = _station([wifi.STAT_CONNECTING, wifi.STAT_WRONG_PASSWORD])
+    station.stale_s = 60
+    assert await station.join("Home", "secret123") == (wifi.WRONG_PASSWORD, None)
+
+
 async def test_join_gives_up_after_the_timeout():
     station = _station([wifi.STAT_CONNECTING])
     result, ip = await station.join("Home", "secret123", timeout_s=0.05)
@@ -88,26 +121,49 @@ async def test_join_gives_up_after_the_timeout():
 
 
 async def test_router_down_is_retried_and_never_given_up():
-    statuses = [wifi.STAT_NO_AP_FOUND] * 6 + [wifi.STAT_GOT_IP]
-    station = _station(statuses)
+    attempts = [[wifi.STAT_CONNECTING, wifi.STAT_NO_AP_FOUND]] * 6 + [[wifi.STAT_GOT_IP]]
+    station = _station(attempts=attempts)
+    station.portal_after_s = 0
     seen = []
     ip = await station.stay_joined(
         "Home", "secret123", report=lambda r, a: seen.append(r), first_delay_s=0.001
     )
     assert ip == "10.0.0.7"
-    assert seen[-1] == wifi.JOINED
-    assert seen.count(wifi.NOT_FOUND) >= 5
+    assert seen == [wifi.NOT_FOUND] * 6 + [wifi.JOINED]
 
 
-async def test_wrong_passwords_in_a_row_give_up_for_the_portal():
-    station = _station([wifi.STAT_WRONG_PASSWORD])
+async def test_a_rebooting_router_never_gives_up_even_when_it_refuses_a_while():
+    # away, then refusing joins (AUTH_FAIL) while it boots, then up: the password was right
+    away = [[wifi.STAT_CONNECTING, wifi.STAT_NO_AP_FOUND]] * 3
+    booting = [[wifi.STAT_CONNECTING, wifi.STAT_WRONG_PASSWORD]] * 5
+    station = _station(attempts=away + booting + [[wifi.STAT_GOT_IP]])
+    station.portal_after_s = 0.5  # longer than the refusals last
     seen = []
     ip = await station.stay_joined(
-        "Home", "nope-nope", wrong_password_limit=3, report=lambda r, a: seen.append(r),
-        first_delay_s=0.001,
+        "Home", "secret123", report=lambda r, a: seen.append(r), first_delay_s=0.001,
+        max_delay_s=0.01,
+    )  # fmt: skip
+    assert ip == "10.0.0.7"
+    assert seen.count(wifi.WRONG_PASSWORD) == 5
+
+
+async def test_refusals_spread_over_the_window_give_up_for_the_portal():
+    attempts = [[wifi.STAT_CONNECTING, wifi.STAT_WRONG_PASSWORD]]
+    station = _station(attempts=attempts)
+    station.portal_after_s = 0.2
+    seen = []
+    ip = await station.stay_joined(
+        "Home", "nope-nope", report=lambda r, a: seen.append(r), first_delay_s=0.02,
+        max_delay_s=0.05,
     )  # fmt: skip
     assert ip is None
-    assert seen == [wifi.WRONG_PASSWORD] * 3
+    assert len(seen) >= wifi.PORTAL_AFTER_REFUSALS and set(seen) == {wifi.WRONG_PASSWORD}
+    # a not-found in between starts the count again: the router was away, not the password
+    refused = [wifi.STAT_CONNECTING, wifi.STAT_WRONG_PASSWORD]
+    away = [wifi.STAT_CONNECTING, wifi.STAT_NO_AP_FOUND]
+    station = _station(attempts=[refused, refused, away, refused, refused, [wifi.STAT_GOT_IP]])
+    station.portal_after_s = 0
+    assert await station.stay_joined("Home", "x" * 8, first_delay_s=0.001) == "10.0.0.7"
 
 
 async def test_stay_joined_keeps_a_live_connection():
@@ -128,6 +184,8 @@ def test_scan_is_deduplicated_sorted_and_skips_hidden_and_unreadable_names():
     ]
     station = wifi.Station(ScriptedWLAN([wifi.STAT_IDLE], found))
     assert station.scan() == [("Home", -40, True), ("Attic", -50, True), ("Cafe", -50, False)]
+    assert station.channel("Home") == 11 and station.channel("Cafe") == 6
+    assert station.channel("Elsewhere") is None
     station.wlan.scan_error = True
     assert station.scan() is None
 
@@ -153,7 +211,17 @@ def test_open_ap_is_wpa2_with_a_subnet_of_its_own():
     assert not ap.on
 
 
+def test_open_ap_on_the_home_networks_channel():
+    ap = ScriptedWLAN([wifi.STAT_IDLE])
+    ap.ifconfig = lambda conf=None: None
+    wifi.open_ap(ap, "Sysboy-AB12", "sysboy2000", "192.168.4.1", channel=11)
+    assert ("config", (), {"channel": 11}) in ap.calls
+
+
 def test_describe_names_every_result():
-    for result in (wifi.JOINED, wifi.WRONG_PASSWORD, wifi.NOT_FOUND, wifi.FAILED, wifi.NO_ANSWER):
+    for result in (
+        wifi.JOINED, wifi.WRONG_PASSWORD, wifi.WRONG_OR_WEAK, wifi.NOT_FOUND, wifi.FAILED,
+        wifi.NO_ANSWER,
+    ):  # fmt: skip
         words = wifi.describe(result, "Home", "10.0.0.7")
         assert "Home" in words and words.endswith((".", "?")), words

@@ -243,7 +243,9 @@ def test_repeated_wrong_passwords_reopen_the_portal(tmp_path: Path) -> None:
         pc = await PC().start()
         folder = device_dir(tmp_path, pc)
         env = portal_env()
-        async with SimDevice(folder, SYSBOY_SIM_WIFI="wrong password", **env) as device:
+        # refusals must go on for minutes before the portal opens; here for 3 s
+        wrong = {"SYSBOY_SIM_WIFI": "wrong password", "SYSBOY_WIFI_PORTAL_AFTER_S": "3"}
+        async with SimDevice(folder, **wrong, **env) as device:
             await device.wait_for(lambda: device.led == "joining", "led joining")
             await device.wait_for(lambda: device.led == "portal", "the portal", timeout=30)
             await device.wait_for(

@@ -1,0 +1,363 @@
+"""The simulator's radio: one radio for the station and the access point, as on the ESP32.
+
+It answers as MicroPython's network.WLAN does on a board (ports/esp32/network_wlan.c):
+- a join takes time: status() is IDLE, then CONNECTING, then GOT_IP;
+- right after connect(), status() still reports the previous attempt's failure (the driver
+  keeps the last disconnect reason until a new one arrives or the station gets an address);
+- a wrong password shows as 202 (AUTH_FAIL) or as 15 (4-way handshake timeout);
+- a router that is booting refuses joins with 202 until it is up;
+- a joined station loses its link when the router goes away: isconnected() turns False and
+  status() reports 200 (beacon timeout);
+- scan() blocks, and refuses to run while a join is under way;
+- the access point follows the station onto its network's channel, and its clients drop
+  whenever the radio leaves the access point's channel (a scan, a join elsewhere).
+
+The world is a JSON scenario in the file SYSBOY_SIM_RADIO, read again while it changes, so a
+test can switch the router off and on as a person would:
+  {"router": "up" | "off" | "booting", "join_s": 2 or [1, 3], "stale_s": 1, "scan_s": 2.5,
+   "beacon_loss_s": 1, "wrong_password": 202 or 15,
+   "networks": [{"ssid": "Home", "channel": 11, "rssi": -48, "password": "hunter2hunter2"}]}
+The router is the first network's name; a network without "password" takes any. Without a
+scenario every name joins with any password, quickly (other tests rely on a fast join);
+SYSBOY_SIM_WIFI="wrong password" or "not found" makes every join fail that way.
+Each radio event prints one `radio ...` line.
+"""
+
+import json
+import os
+import time
+
+from hal.sim import _env, _say, ticks_diff, ticks_ms
+
+STAT_IDLE = 1000
+STAT_CONNECTING = 1001
+STAT_GOT_IP = 1010
+STAT_BEACON_TIMEOUT = 200
+STAT_NO_AP_FOUND = 201
+STAT_WRONG_PASSWORD = 202
+REASON_4WAY_HANDSHAKE_TIMEOUT = 15  # ESP-IDF's wifi_err_reason_t, passed through by status()
+PM_NONE = 0
+PM_PERFORMANCE = 1  # the ESP32's default: the radio sleeps between beacons
+PM_POWERSAVE = 2
+
+# without a scenario: quick, but never instant
+JOIN_S = 0.3
+STALE_S = 0.1
+SCAN_S = 0.05
+BEACON_LOSS_S = 0.5
+RE_READ_MS = 200
+
+# scan() entries as network.WLAN gives them: (ssid, bssid, channel, rssi, security, hidden)
+DEFAULT_NETWORKS = (
+    {"ssid": "SysboyHome", "bssid": b"\x02\x00\x00\x00\x00\x01", "channel": 6, "rssi": -48},
+    {"ssid": "Neighbour 5G", "bssid": b"\x02\x00\x00\x00\x00\x02", "channel": 36, "rssi": -71},
+    {
+        "ssid": "Cafe Guest",
+        "bssid": b"\x02\x00\x00\x00\x00\x03",
+        "channel": 11,
+        "rssi": -80,
+        "security": 0,
+    },
+    {"ssid": "SysboyHome", "bssid": b"\x02\x00\x00\x00\x00\x04", "channel": 1, "rssi": -63},
+)
+
+
+def _seconds(value, default):
+    """A duration from the scenario: a number, or [low, high] for a random one in between."""
+    if value is None:
+        return default
+    if isinstance(value, list):
+        low, high = float(value[0]), float(value[1])
+        return low + (high - low) * os.urandom(1)[0] / 255
+    return float(value)
+
+
+class World:
+    """The scenario file, read again at most every RE_READ_MS while the radio is used."""
+
+    def __init__(self, path):
+        self.path = path
+        self.text = None
+        self.read_at = None
+        self.data = {}
+
+    def get(self):
+        """The scenario as it stands now (the last good one if the file is unreadable)."""
+        if not self.path:
+            return self.data
+        now = ticks_ms()
+        if self.read_at is not None and ticks_diff(now, self.read_at) < RE_READ_MS:
+            return self.data
+        self.read_at = now
+        try:
+            with open(self.path) as f:
+                text = f.read()
+        except OSError:
+            return self.data  # being replaced right now
+        if text != self.text:
+            self.text = text
+            try:
+                data = json.loads(text)
+            except ValueError:
+                return self.data
+            if isinstance(data, dict):
+                self.data = data
+                _say("radio world " + str(data.get("router", "up")))
+        return self.data
+
+
+class Radio:
+    """The one radio: the station's joins, the access point's channel, the world around."""
+
+    def __init__(self, world=None):
+        self.world = world or World(_env("SYSBOY_SIM_RADIO"))
+        self.sta_on = False
+        self.ap_on = False
+        self.ap_channel = 1
+        self.reason = 0  # the driver's last disconnect reason, kept until a join works
+        self.attempt = None  # (ssid, key, started, join ms, stale ms) while a join runs
+        self.joined = None  # the network joined
+        self.lost_at = None  # when the router went away under the joined station
+        self.pm = PM_PERFORMANCE
+        self.ap_drops = 0  # times the access point's clients were thrown off
+
+    # -- the world ---------------------------------------------------------------------
+
+    def _networks(self):
+        found = self.world.get().get("networks")
+        return found if isinstance(found, list) else None
+
+    def _router(self, net):
+        """The state of the router behind `net`: "up", "off" or "booting"."""
+        nets = self._networks()
+        if not nets or net["ssid"] != nets[0]["ssid"]:
+            return "up"
+        return self.world.get().get("router", "up")
+
+    def _visible(self):
+        nets = self._networks()
+        if nets is None:
+            return list(DEFAULT_NETWORKS)
+        state = self.world.get().get("router", "up")
+        router = nets[0]["ssid"] if nets else None
+        return [n for n in nets if n["ssid"] != router or state != "off"]
+
+    def _find(self, ssid):
+        best = None
+        for net in self._visible():
+            if net["ssid"] == ssid and (best is None or net.get("rssi", -60) > best["rssi"]):
+                best = {
+                    "ssid": ssid,
+                    "channel": net.get("channel", 6),
+                    "rssi": net.get("rssi", -60),
+                    "password": net.get("password"),
+                }
+        if best is None and self._networks() is None:
+            return {"ssid": ssid, "channel": 6, "rssi": -55, "password": None}  # any name joins
+        return best
+
+    # -- time passes -------------------------------------------------------------------
+
+    def step(self):
+        """Bring the radio up to now: finish a join, or notice the router went away."""
+        now = ticks_ms()
+        if self.attempt is not None:
+            ssid, key, started, join_ms, _ = self.attempt
+            if ticks_diff(now, started) >= join_ms:
+                self.attempt = None
+                self._finish(ssid, key)
+        if self.joined is not None:
+            net = self._find(self.joined["ssid"])
+            if net is not None and self._router(net) == "up":
+                self.lost_at = None
+            elif self.lost_at is None:
+                self.lost_at = now
+            elif ticks_diff(now, self.lost_at) >= self._ms("beacon_loss_s", BEACON_LOSS_S):
+                _say("radio link lost: %r went away" % self.joined["ssid"])
+                self.joined = None
+                self.lost_at = None
+                self.reason = STAT_BEACON_TIMEOUT
+
+    def _ms(self, name, default):
+        return int(_seconds(self.world.get().get(name), default) * 1000)
+
+    def _finish(self, ssid, key):
+        legacy = _env("SYSBOY_SIM_WIFI")
+        net = self._find(ssid)
+        if legacy == "not found" or net is None or self._router(net) == "off":
+            self._fail(ssid, STAT_NO_AP_FOUND)
+        elif legacy == "wrong password" or self._router(net) == "booting":
+            self._fail(ssid, STAT_WRONG_PASSWORD)
+        elif net["password"] is not None and key != net["password"]:
+            self._fail(ssid, int(self.world.get().get("wrong_password", STAT_WRONG_PASSWORD)))
+        else:
+            self.joined = net
+            self.reason = 0
+            _say("radio joined %r on channel %d" % (ssid, net["channel"]))
+            if self.ap_on and self.ap_channel != net["channel"]:
+                self.ap_channel = net["channel"]
+                self.drop("the access point moved to channel %d" % net["channel"])
+
+    def _fail(self, ssid, reason):
+        self.reason = reason
+        _say("radio join %r failed: %d" % (ssid, reason))
+
+    def drop(self, why):
+        """The access point's clients lose it (only if it is on)."""
+        if self.ap_on:
+            self.ap_drops += 1
+            _say("radio ap clients dropped: " + why)
+
+    # -- what the station interface asks ------------------------------------------------
+
+    def connect(self, ssid, key):
+        if not self.sta_on:
+            raise OSError("STA must be active")
+        if self.joined is not None:
+            _say("radio left %r" % self.joined["ssid"])
+            self.joined = None
+        net = self._find(ssid)
+        if self.ap_on and (net is None or net["channel"] != self.ap_channel):
+            self.drop("the station searched for %r" % ssid)
+        stale = self._ms("stale_s", STALE_S)
+        self.attempt = (ssid, key, ticks_ms(), max(self._ms("join_s", JOIN_S), stale + 1), stale)
+        _say("radio connect %r" % ssid)
+
+    def disconnect(self):
+        self.attempt = None
+        if self.joined is not None:
+            self.joined = None
+            self.reason = 0  # ASSOC_LEAVE reads as IDLE
+
+    def status(self):
+        self.step()
+        if self.joined is not None:
+            return STAT_GOT_IP
+        if self.attempt is not None:
+            if ticks_diff(ticks_ms(), self.attempt[2]) < self.attempt[4]:
+                return self.reason or STAT_IDLE  # the last attempt's news, still
+            return STAT_CONNECTING
+        return self.reason or STAT_IDLE
+
+    def scan(self):
+        if not self.sta_on:
+            raise OSError("STA must be active")
+        self.step()
+        if self.attempt is not None:
+            raise OSError("Wifi Internal State Error")  # the ESP32 will not scan mid-join
+        _say("radio scan")
+        time.sleep(self._ms("scan_s", SCAN_S) / 1000)  # blocks, as the board's scan does
+        self.drop("the station scanned")
+        found = []
+        for net in self._visible():
+            found.append(
+                (
+                    net["ssid"].encode(),
+                    net.get("bssid", b"\x02\x00\x00\x00\x00\x09"),
+                    net.get("channel", 6),
+                    net.get("rssi", -60),
+                    net.get("security", 0 if net.get("password") == "" else 3),
+                    False,
+                )
+            )
+        return found
+
+
+class WLAN:
+    """The subset of network.WLAN the firmware uses, on the shared radio."""
+
+    PM_NONE = PM_NONE
+    PM_PERFORMANCE = PM_PERFORMANCE
+    PM_POWERSAVE = PM_POWERSAVE
+
+    def __init__(self, interface, radio):
+        self.interface = interface
+        self.radio = radio
+        self.settings = {}
+        if interface == 0:
+            self._ip = ("127.0.0.1", "255.0.0.0", "127.0.0.1", "127.0.0.1")
+        else:
+            self._ip = ("192.168.4.1", "255.255.255.0", "192.168.4.1", "192.168.4.1")
+
+    def active(self, on=None):
+        radio = self.radio
+        if on is None:
+            return radio.sta_on if self.interface == 0 else radio.ap_on
+        if self.interface == 0:
+            radio.sta_on = bool(on)
+            if not on:
+                radio.disconnect()
+        elif bool(on) != radio.ap_on:
+            radio.ap_on = bool(on)
+            if on and radio.joined is not None:
+                radio.ap_channel = radio.joined["channel"]  # one radio: one channel
+            _say("radio ap %s on channel %d" % ("on" if on else "off", radio.ap_channel))
+        return None
+
+    def config(self, *names, **settings):
+        radio = self.radio
+        if settings:
+            if "pm" in settings:
+                radio.pm = int(settings["pm"])
+                _say("radio pm %d" % radio.pm)
+            if "channel" in settings and self.interface == 1:
+                channel = int(settings["channel"])
+                if radio.joined is None and channel != radio.ap_channel:
+                    radio.ap_channel = channel
+                    radio.drop("the access point changed channel")
+            self.settings.update(settings)
+            return None
+        name = names[0]
+        if name == "mac":
+            import binascii
+
+            from hal.sim import unique_id
+
+            return binascii.unhexlify(unique_id()[:12])
+        if name == "pm":
+            return radio.pm
+        if name == "channel":
+            return radio.joined["channel"] if radio.joined is not None else radio.ap_channel
+        return self.settings.get(name)
+
+    def connect(self, ssid=None, key=None, **settings):
+        self.radio.connect(ssid or "", key)
+
+    def disconnect(self):
+        self.radio.disconnect()
+
+    def isconnected(self):
+        if self.interface != 0:
+            return False  # no phone on the simulated access point
+        self.radio.step()
+        return self.radio.sta_on and self.radio.joined is not None
+
+    def status(self, param=None):
+        if param == "rssi":
+            if not self.isconnected():
+                raise OSError("Wifi Not Connected")
+            return self.radio.joined["rssi"]
+        return self.radio.status()
+
+    def ifconfig(self, settings=None):
+        if settings is not None:
+            self._ip = tuple(settings)
+            return None
+        return self._ip
+
+    def scan(self):
+        return self.radio.scan()
+
+
+_radio = None
+_interfaces = {}
+
+
+def interface(number):
+    """The station (0) or access-point (1) interface: one object each, as on the board."""
+    global _radio
+    if _radio is None:
+        _radio = Radio()
+    if number not in _interfaces:
+        _interfaces[number] = WLAN(number, _radio)
+    return _interfaces[number]
