@@ -58,6 +58,7 @@ def _load(name: str) -> ModuleType:
     return module
 
 
+sys.modules["fromdevice"] = _load("fromdevice")  # the protocol's decoder of device frames
 FW = {target: _load(name) for target, name in MODULES.items()}
 targets.use(FW["protocol"], FW["dns"], FW["wsframe"], FW["http"])
 

@@ -1,10 +1,11 @@
-"""Protocol v1 (docs/protocol.md) for the device: pure decode/encode of plain dicts."""
+"""Protocol v2 (docs/protocol.md) for the device: pure decode/encode of plain dicts."""
 
 import json
 import math
 import sys
 
 MAX_FRAME_BYTES = 4096
+MAX_CONTAINERS = 100  # arrays and objects in a frame: more would flood the heap while parsing
 RESERVED = (
     "hello",
     "needle",
@@ -17,33 +18,35 @@ RESERVED = (
     "status",
     "ack",
     "error",
+    "pair",
+    "proof",
+    "welcome",
+    "update",
+    "chunk",
+    "update_status",
 )
-OUTPUTS = ("dac", "pwm", "sim")
-BUTTON_EVENTS = ("press", "long")
-ACKABLE = ("calibration", "settings")
-MAX_METRICS_IN_HELLO = 32
+NOT_YET_USED = ("update", "chunk", "update_status")
+MAX_NEEDLES = 4
 
 _LOWER = "abcdefghijklmnopqrstuvwxyz"
-_ID_CHARS = _LOWER + "0123456789_"
-_DEVICE_ID_CHARS = _LOWER + _LOWER.upper() + "0123456789_-"
+_ID_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
+_DEVICE_ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
+_HEX = "0123456789abcdef"
 _CPYTHON = sys.implementation.name == "cpython"
 # Servers send the same few metric ids over and over: remember the good ones.
 _known_ids = {}
 
 
 class ProtocolError(ValueError):
-    """A frame that breaks protocol v1; the text says how."""
+    """A frame that breaks protocol v2; the text says how."""
+
+
+def _refuse(key, what):
+    raise ProtocolError("'" + key + "' " + what)
 
 
 def _refuse_constant(name):
     raise ProtocolError(name + " is not a finite number")
-
-
-def _loads(text):
-    # CPython's json takes NaN/Infinity unless told not to; MicroPython's refuses them.
-    if _CPYTHON:
-        return json.loads(text, parse_constant=_refuse_constant)
-    return json.loads(text)
 
 
 def is_metric_id(text):
@@ -52,9 +55,7 @@ def is_metric_id(text):
         return False
     if text in _known_ids:
         return True
-    if not 1 <= len(text) <= 32 or text in RESERVED:
-        return False
-    if text[0] not in _LOWER:
+    if not 1 <= len(text) <= 32 or text in RESERVED or text[0] not in _LOWER:
         return False
     for ch in text:
         if ch not in _ID_CHARS:
@@ -64,58 +65,54 @@ def is_metric_id(text):
     return True
 
 
-def _is_number(value):
-    # bool is an int on CPython but not a number for the protocol.
-    return (isinstance(value, (int, float))) and not isinstance(value, bool)
-
-
-def _finite(value, key):
-    try:
-        value = float(value)
-    except OverflowError:
-        raise ProtocolError("'" + key + "' is not a finite number") from None
-    if not math.isfinite(value):
-        raise ProtocolError("'" + key + "' is not a finite number")
+def _number(value, key, lo=None, hi=None, whole=False):
+    """`value` checked as a number (an int when `whole`) within `lo`..`hi`; refused in words."""
+    # bool is an int on CPython but not a number for the protocol
+    if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
+        _refuse(key, "must be a whole number" if whole else "must be a number")
+    if not whole:
+        try:
+            value = float(value)
+        except OverflowError:
+            value = math.inf
+        if not math.isfinite(value):
+            _refuse(key, "is not a finite number")
+    if lo is not None and value < lo:
+        _refuse(key, "must be at least %g" % lo)
+    if hi is not None and value > hi:
+        _refuse(key, "must be at most %g" % hi)
     return value
 
 
-def _number(obj, key, lo=None, hi=None):
-    value = obj.get(key)
-    if not _is_number(value):
-        raise ProtocolError("'" + key + "' must be a number")
-    value = _finite(value, key)
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        if hi is None:
-            raise ProtocolError(f"'{key}' must be at least {lo:g}")
-        if lo is None:
-            raise ProtocolError(f"'{key}' must be at most {hi:g}")
-        raise ProtocolError(f"'{key}' must be between {lo:g} and {hi:g}")
-    return value
-
-
-def _integer(obj, key, lo, hi):
-    value = obj.get(key)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ProtocolError("'" + key + "' must be a whole number")
-    if not lo <= value <= hi:
-        raise ProtocolError(f"'{key}' must be between {lo} and {hi}")
-    return value
-
-
-def _string(obj, key, max_len, min_len=0):
+def _string(obj, key, max_len, min_len=0, chars=None):
+    """A string of `min_len`..`max_len` printable characters (all of them in `chars`)."""
     value = obj.get(key)
     if not isinstance(value, str):
-        raise ProtocolError("'" + key + "' must be a string")
+        _refuse(key, "must be a string")
     if len(value) > max_len:
-        raise ProtocolError(f"'{key}' is longer than {max_len} characters")
+        _refuse(key, "is longer than %d characters" % max_len)
     if len(value) < min_len:
-        raise ProtocolError("'" + key + "' is empty")
+        _refuse(key, "is empty" if min_len == 1 else "must be %d characters" % min_len)
+    for ch in value:
+        # every string may end up on a terminal: no escape sequences through us
+        if ch < " " or "\x7f" <= ch <= "\x9f" or (chars is not None and ch not in chars):
+            _refuse(key, "holds a character it may not hold")
     return value
 
 
-def _copy_string(out, obj, key, max_len):
+def _id(obj, key):
+    return _string(obj, key, 32, 1, _DEVICE_ID_CHARS)
+
+
+def _copy(out, obj, key, max_len):
     if key in obj:
         out[key] = _string(obj, key, max_len)
+
+
+def _copy_needle(out, obj):
+    if "needle" in obj:
+        out["needle"] = _number(obj.get("needle"), "needle", 1, MAX_NEEDLES, True)
+    return out
 
 
 def check_points(points):
@@ -130,9 +127,8 @@ def check_points(points):
     for point in points:
         if not isinstance(point, (list, tuple)) or len(point) != 2:
             raise ProtocolError("a calibration point is a pair [percent, fraction]")
-        pair = {"percent": point[0], "fraction": point[1]}
-        percent = _number(pair, "percent", 0.0, 100.0)
-        fraction = _number(pair, "fraction", 0.0, 1.0)
+        percent = _number(point[0], "percent", 0.0, 100.0)
+        fraction = _number(point[1], "fraction", 0.0, 1.0)
         if result and (percent <= result[-1][0] or fraction <= result[-1][1]):
             raise ProtocolError("calibration points must strictly increase")
         result.append([percent, fraction])
@@ -140,8 +136,8 @@ def check_points(points):
 
 
 def _metric_list(value):
-    if not isinstance(value, list) or len(value) > MAX_METRICS_IN_HELLO:
-        raise ProtocolError(f"'metrics' must be a list of at most {MAX_METRICS_IN_HELLO}")
+    if not isinstance(value, list) or len(value) > 32:
+        _refuse("metrics", "must be a list of at most 32")
     infos = []
     for item in value:
         if not isinstance(item, dict) or not is_metric_id(item.get("id")):
@@ -157,121 +153,97 @@ def _metric_list(value):
 
 
 def _decode_sample(kind, obj):
-    value = _number(obj, "value")
+    value = _number(obj.get("value"), "value")
     value = 0.0 if value < 0.0 else (100.0 if value > 100.0 else value)
     if len(obj) == 2:
-        # The usual frame {"type", "value"}: reuse the parsed dict, no new allocation.
+        # the usual frame {"type", "value"}: reuse the parsed dict, no new allocation
         obj["value"] = value
         return obj
     out = {"type": kind, "value": value}
     if obj.get("raw") is not None:
-        out["raw"] = _number(obj, "raw")
-    _copy_string(out, obj, "unit", 16)
-    _copy_string(out, obj, "label", 32)
-    return out
+        out["raw"] = _number(obj.get("raw"), "raw")
+    _copy(out, obj, "unit", 16)
+    _copy(out, obj, "label", 32)
+    return _copy_needle(out, obj)
 
 
-def _device_hello(obj):
-    device_id = _string(obj, "id", 32, 1)
-    for ch in device_id:
-        if ch not in _DEVICE_ID_CHARS:
-            raise ProtocolError("'id' may hold only letters, digits, '_' and '-'")
-    output = _string(obj, "output", 8)
-    if output not in OUTPUTS:
-        raise ProtocolError("'output' must be one of " + ", ".join(OUTPUTS))
-    out = {
-        "type": "hello",
-        "proto": _integer(obj, "proto", 1, 1000),
-        "id": device_id,
-        "fw": _string(obj, "fw", 32),
-        "board": _string(obj, "board", 32),
-        "output": output,
-        "calibration": check_points(obj.get("calibration")),
-    }
-    _copy_string(out, obj, "name", 32)
-    return out
-
-
-def _decode_from_device(kind, obj):
-    if kind == "hello":
-        return _device_hello(obj)
-    if kind == "button":
-        event = _string(obj, "event", 8)
-        if event not in BUTTON_EVENTS:
-            raise ProtocolError("'event' must be 'press' or 'long'")
-        return {"type": "button", "event": event}
-    if kind == "status":
-        rssi = None if obj.get("rssi") is None else _integer(obj, "rssi", -200, 50)
-        return {
-            "type": "status",
-            "rssi": rssi,
-            "heap": _integer(obj, "heap", 0, 2**40),
-            "uptime": _number(obj, "uptime", 0.0),
-        }
-    if kind == "ack":
-        of = _string(obj, "of", 16)
-        if of not in ACKABLE:
-            raise ProtocolError("'of' must be one of " + ", ".join(ACKABLE))
-        return {"type": "ack", "of": of}
-    raise ProtocolError("a device may not send '" + kind + "'")
-
-
-def _decode_from_server(kind, obj):
+def _from_server(kind, obj):
+    out = {"type": kind}
     if kind == "hello":
         metric = obj.get("metric")
         if not is_metric_id(metric):
-            raise ProtocolError("'metric' must be a metric id")
-        return {
-            "type": "hello",
-            "proto": _integer(obj, "proto", 1, 1000),
-            "server": _string(obj, "server", 64, 1),
-            "metric": metric,
-            "metrics": _metric_list(obj.get("metrics")),
-        }
+            _refuse("metric", "must be a metric id")
+        out["proto"] = _number(obj.get("proto"), "proto", 1, 1000, True)
+        out["server"] = _string(obj, "server", 64, 1)
+        out["metric"] = metric
+        out["metrics"] = _metric_list(obj.get("metrics"))
+        return out
+    if kind == "welcome":
+        needles = obj.get("needles")
+        if not isinstance(needles, list) or not 1 <= len(needles) <= MAX_NEEDLES:
+            _refuse("needles", "must be a list of 1 to 4 metric ids")
+        for item in needles:
+            if not is_metric_id(item):
+                _refuse("needles", "must hold metric ids")
+        out["metrics"] = _metric_list(obj.get("metrics"))
+        out["needles"] = needles
+        return out
+    if kind == "pair":
+        out["key"] = _string(obj, "key", 64, 64, _HEX)
+        out["pc"] = _id(obj, "pc")
+        return out
     if kind == "needle":
-        if "value" in obj and obj["value"] is None:
-            return {"type": "needle", "value": None}
-        return {"type": "needle", "value": _number(obj, "value", 0.0, 1.0)}
-    if kind == "calibration":
-        return {"type": "calibration", "points": check_points(obj.get("points"))}
-    if kind == "settings":
-        out = {"type": "settings"}
+        value = obj.get("value")
+        # null ends raw mode; a missing value is an error
+        out["value"] = None if value is None and "value" in obj else _number(value, "value", 0, 1)
+    elif kind == "calibration":
+        out["points"] = check_points(obj.get("points"))
+    elif kind == "settings":
         if "smoothing_ms" in obj:
-            out["smoothing_ms"] = _integer(obj, "smoothing_ms", 0, 5000)
+            out["smoothing_ms"] = _number(obj.get("smoothing_ms"), "smoothing_ms", 0, 5000, True)
         if "idle_park_s" in obj:
-            out["idle_park_s"] = _number(obj, "idle_park_s", 1.0, 3600.0)
+            out["idle_park_s"] = _number(obj.get("idle_park_s"), "idle_park_s", 1.0, 3600.0)
         if len(out) == 1:
             raise ProtocolError("'settings' needs 'smoothing_ms' or 'idle_park_s'")
-        return out
-    if kind == "sweep" or kind == "identify":
-        return {"type": kind}
-    if kind == "park":
-        out = {"type": "park"}
-        _copy_string(out, obj, "reason", 32)
-        return out
-    raise ProtocolError("a server may not send '" + kind + "'")
+    elif kind == "park":
+        _copy(out, obj, "reason", 32)
+    elif kind != "sweep" and kind != "identify":
+        raise ProtocolError("a server may not send '" + kind + "'")
+    return _copy_needle(out, obj)
 
 
 def _text_of(data):
+    size = len(data)
+    # a character is at most 4 bytes: only long texts need the exact count
+    if isinstance(data, str) and MAX_FRAME_BYTES // 4 < size <= MAX_FRAME_BYTES:
+        size = len(data.encode("utf-8", "surrogatepass") if _CPYTHON else data.encode())
+    if size > MAX_FRAME_BYTES:
+        raise ProtocolError("message is larger than 4096 bytes")
     if isinstance(data, str):
-        # A character is at most 4 bytes: only long texts need the exact count.
-        if len(data) > MAX_FRAME_BYTES // 4 and _utf8_size(data) > MAX_FRAME_BYTES:
-            raise ProtocolError(f"message is larger than {MAX_FRAME_BYTES} bytes")
         return data
-    if len(data) > MAX_FRAME_BYTES:
-        raise ProtocolError(f"message is larger than {MAX_FRAME_BYTES} bytes")
     try:
         return str(data, "utf-8")
     except ValueError:  # UnicodeError on both runtimes
         raise ProtocolError("message is not valid UTF-8") from None
 
 
-def _utf8_size(text):
-    if len(text) > MAX_FRAME_BYTES:
-        return len(text)
-    if _CPYTHON:
-        return len(text.encode("utf-8", "surrogatepass"))
-    return len(text.encode("utf-8"))
+def _containers(text):
+    """Arrays and objects in a JSON text; brackets inside strings do not count."""
+    count = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch == "[" or ch == "{":
+            count += 1
+    return count
 
 
 def decode(data, sender):
@@ -280,8 +252,12 @@ def decode(data, sender):
     `data` is the frame's text or its UTF-8 bytes. Raises ProtocolError, in words.
     """
     text = _text_of(data)
+    # str.count runs in C: the exact scan is needed only for frames full of brackets
+    if text.count("[") + text.count("{") > MAX_CONTAINERS and _containers(text) > MAX_CONTAINERS:
+        raise ProtocolError("message holds more than %d arrays and objects" % MAX_CONTAINERS)
     try:
-        obj = _loads(text)
+        # CPython's json takes NaN/Infinity unless told not to; MicroPython's refuses them.
+        obj = json.loads(text, parse_constant=_refuse_constant) if _CPYTHON else json.loads(text)
     except ProtocolError:
         raise
     except (ValueError, RuntimeError):  # RuntimeError: CPython's RecursionError
@@ -292,11 +268,17 @@ def decode(data, sender):
     if not isinstance(kind, str):
         raise ProtocolError("message needs a 'type' string")
     if kind in RESERVED:
+        if kind in NOT_YET_USED:
+            raise ProtocolError("'" + kind + "' is reserved for firmware updates")
         if kind == "error":
             return {"type": "error", "reason": _string(obj, "reason", 200, 1)}
         if sender == "device":
-            return _decode_from_device(kind, obj)
-        return _decode_from_server(kind, obj)
+            # only the PC's side decodes these (tests, the parity check): the device never
+            # imports that module, so its code stays off the device's heap
+            import fromdevice
+
+            return fromdevice.decode(kind, obj, sys.modules[__name__])
+        return _from_server(kind, obj)
     if not is_metric_id(kind):
         raise ProtocolError("unknown message type '" + kind[:40] + "'")
     if sender != "server":
@@ -306,7 +288,8 @@ def decode(data, sender):
 
 def _check_finite(value):
     if isinstance(value, float):
-        _finite(value, "number")
+        if not math.isfinite(value):
+            raise ProtocolError("a number is not finite")
     elif isinstance(value, (list, tuple)):
         for item in value:
             _check_finite(item)

@@ -1,7 +1,7 @@
 """Every error Sysboy raises on purpose.
 
 SysboyError
-├── ProtocolError      a message that breaks protocol v1 (bad JSON, wrong type, ...)
+├── ProtocolError      a message that breaks protocol v2 (bad JSON, wrong type, ...)
 ├── ConfigError        a settings value that cannot be used
 ├── MetricUnavailable  a metric that cannot be read now (reason in words)
 ├── ControlError       the local control API refused or failed a request
@@ -16,7 +16,7 @@ class SysboyError(Exception):
 
 
 class ProtocolError(SysboyError):
-    """A message that breaks protocol v1; the text says what is wrong."""
+    """A message that breaks protocol v2; the text says what is wrong."""
 
 
 class ConfigError(SysboyError):

@@ -1,7 +1,9 @@
-"""Protocol v1 (docs/protocol.md): pure encode/decode, no sockets, no asyncio."""
+"""Protocol v2 (docs/protocol.md): pure encode/decode, no sockets, no asyncio."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import math
 import re
@@ -25,15 +27,32 @@ RESERVED_TYPES = frozenset(
         "status",
         "ack",
         "error",
+        "pair",
+        "proof",
+        "welcome",
+        "update",
+        "chunk",
+        "update_status",
     }
 )
+# reserved now so that protocol v2 changes once; the firmware update work defines them
+NOT_YET_USED = ("update", "chunk", "update_status")
 OUTPUTS = ("dac", "pwm", "sim")
 BUTTON_EVENTS = ("press", "long")
 ACKABLE = ("calibration", "settings")
 MAX_METRICS_IN_HELLO = 32
+MAX_NEEDLES = 4
+# arrays and objects in one frame, counted before parsing: the largest valid frame (a hello
+# with four needles of eleven points) holds 55, while a 4 KiB frame of nested lists would
+# cost the device some 150 KB of heap
+MAX_CONTAINERS = 100
+KEY_HEX = 64  # a pairing key and a proof: 32 bytes in hex
+NONCE_HEX = 32  # 16 random bytes
 
 _METRIC_ID = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _DEVICE_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_HEX = re.compile(r"[0-9a-f]*")
 
 Sender = Literal["device", "server"]
 Point = tuple[float, float]
@@ -57,6 +76,7 @@ class Sample:
     raw: float | None = None
     unit: str | None = None
     label: str | None = None
+    needle: int | None = None  # None: needle 1
 
 
 @dataclass(frozen=True)
@@ -96,6 +116,7 @@ class Needle:
     """A raw output fraction for live calibration; None ends raw mode."""
 
     value: float | None
+    needle: int | None = None  # None: every needle
 
 
 @dataclass(frozen=True)
@@ -103,6 +124,7 @@ class Calibration:
     """A piecewise-linear map from percent to output fraction."""
 
     points: tuple[Point, ...]
+    needle: int | None = None  # None: every needle
 
 
 @dataclass(frozen=True)
@@ -111,16 +133,21 @@ class Settings:
 
     smoothing_ms: int | None = None
     idle_park_s: float | None = None
+    needle: int | None = None  # None: every needle
 
 
 @dataclass(frozen=True)
 class Sweep:
     """Move the needle across the whole scale and back."""
 
+    needle: int | None = None  # None: every needle
+
 
 @dataclass(frozen=True)
 class Identify:
     """Wiggle the needle so the user sees which device this is."""
+
+    needle: int | None = None  # None: every needle
 
 
 @dataclass(frozen=True)
@@ -128,6 +155,7 @@ class Park:
     """Glide the needle to rest (PC sleeping or quitting)."""
 
     reason: str | None = None
+    needle: int | None = None  # None: every needle
 
 
 @dataclass(frozen=True)
@@ -151,6 +179,7 @@ class Ack:
     """The device took a command."""
 
     of: str
+    needle: int | None = None
 
 
 @dataclass(frozen=True)
@@ -158,6 +187,34 @@ class Error:
     """A refusal, in words."""
 
     reason: str
+
+
+@dataclass(frozen=True)
+class Welcome:
+    """The link is proven: the metrics the PC offers and what each needle shows."""
+
+    metrics: tuple[MetricInfo, ...]
+    needles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Proof:
+    """The device's answer to the PC's proof: HMAC-SHA256 in hex."""
+
+    mac: str
+
+
+@dataclass(frozen=True)
+class PairRequest:
+    """The device's button was pressed while it looks for a PC to pair with."""
+
+
+@dataclass(frozen=True)
+class PairGrant:
+    """The PC's answer to a pair request: the new key and the PC's id."""
+
+    key: str
+    pc: str
 
 
 Message = (
@@ -174,6 +231,10 @@ Message = (
     | Status
     | Ack
     | Error
+    | Welcome
+    | Proof
+    | PairRequest
+    | PairGrant
 )
 
 LINEAR: tuple[Point, ...] = ((0.0, 0.0), (100.0, 1.0))
@@ -222,7 +283,29 @@ def _string(obj: dict[str, Any], key: str, max_len: int, *, min_len: int = 0) ->
         raise ProtocolError(f"'{key}' is longer than {max_len} characters")
     if len(value) < min_len:
         raise ProtocolError(f"'{key}' is empty")
+    # every string may end up on a terminal (status, log): no escape sequences through us
+    if _CONTROL.search(value):
+        raise ProtocolError(f"'{key}' holds a control character")
     return value
+
+
+def _hex(obj: dict[str, Any], key: str, length: int) -> str:
+    value = _string(obj, key, length, min_len=length)
+    if _HEX.fullmatch(value) is None:
+        raise ProtocolError(f"'{key}' must be {length} lowercase hex digits")
+    return value
+
+
+def _id(obj: dict[str, Any], key: str) -> str:
+    value = _string(obj, key, 32, min_len=1)
+    if _DEVICE_ID.fullmatch(value) is None:
+        raise ProtocolError(f"'{key}' may hold only letters, digits, '_' and '-'")
+    return value
+
+
+def _needle(obj: dict[str, Any]) -> int | None:
+    """The optional `needle` key: which needle (1..4) a message is for."""
+    return _integer(obj, "needle", lo=1, hi=MAX_NEEDLES) if "needle" in obj else None
 
 
 def _optional_string(obj: dict[str, Any], key: str, max_len: int) -> str | None:
@@ -262,19 +345,31 @@ def _metric_list(value: object) -> tuple[MetricInfo, ...]:
     return tuple(infos)
 
 
+def _needle_metrics(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_NEEDLES:
+        raise ProtocolError(f"'needles' must be a list of 1 to {MAX_NEEDLES} metric ids")
+    for item in value:
+        if not is_metric_id(item):
+            raise ProtocolError("each entry of 'needles' must be a metric id")
+    return tuple(value)
+
+
 def _decode_sample(kind: str, obj: dict[str, Any]) -> Sample:
     value = min(100.0, max(0.0, _number(obj, "value")))
     raw = None if obj.get("raw") is None else _number(obj, "raw")
     return Sample(
-        kind, value, raw, _optional_string(obj, "unit", 16), _optional_string(obj, "label", 32)
+        kind,
+        value,
+        raw,
+        _optional_string(obj, "unit", 16),
+        _optional_string(obj, "label", 32),
+        _needle(obj),
     )
 
 
 def _decode_from_device(kind: str, obj: dict[str, Any]) -> Message:
     if kind == "hello":
-        device_id = _string(obj, "id", 32, min_len=1)
-        if _DEVICE_ID.fullmatch(device_id) is None:
-            raise ProtocolError("'id' may hold only letters, digits, '_' and '-'")
+        device_id = _id(obj, "id")
         output = _string(obj, "output", 8)
         if output not in OUTPUTS:
             raise ProtocolError(f"'output' must be one of {', '.join(OUTPUTS)}")
@@ -303,7 +398,11 @@ def _decode_from_device(kind: str, obj: dict[str, Any]) -> Message:
         of = _string(obj, "of", 16)
         if of not in ACKABLE:
             raise ProtocolError(f"'of' must be one of {', '.join(ACKABLE)}")
-        return Ack(of)
+        return Ack(of, _needle(obj))
+    if kind == "proof":
+        return Proof(_hex(obj, "mac", KEY_HEX))
+    if kind == "pair":
+        return PairRequest()
     raise ProtocolError(f"a device may not send '{kind}'")
 
 
@@ -320,23 +419,46 @@ def _decode_from_server(kind: str, obj: dict[str, Any]) -> Message:
         )
     if kind == "needle":
         if obj.get("value", 0) is None:
-            return Needle(None)
-        return Needle(_number(obj, "value", lo=0.0, hi=1.0))
+            return Needle(None, _needle(obj))
+        return Needle(_number(obj, "value", lo=0.0, hi=1.0), _needle(obj))
     if kind == "calibration":
-        return Calibration(check_points(obj.get("points")))
+        return Calibration(check_points(obj.get("points")), _needle(obj))
     if kind == "settings":
         smoothing = _integer(obj, "smoothing_ms", lo=0, hi=5000) if "smoothing_ms" in obj else None
         idle = _number(obj, "idle_park_s", lo=1.0, hi=3600.0) if "idle_park_s" in obj else None
         if smoothing is None and idle is None:
             raise ProtocolError("'settings' needs 'smoothing_ms' or 'idle_park_s'")
-        return Settings(smoothing, idle)
+        return Settings(smoothing, idle, _needle(obj))
     if kind == "sweep":
-        return Sweep()
+        return Sweep(_needle(obj))
     if kind == "identify":
-        return Identify()
+        return Identify(_needle(obj))
     if kind == "park":
-        return Park(_optional_string(obj, "reason", 32))
+        return Park(_optional_string(obj, "reason", 32), _needle(obj))
+    if kind == "welcome":
+        return Welcome(_metric_list(obj.get("metrics")), _needle_metrics(obj.get("needles")))
+    if kind == "pair":
+        return PairGrant(_hex(obj, "key", KEY_HEX), _id(obj, "pc"))
     raise ProtocolError(f"a server may not send '{kind}'")
+
+
+def _containers(text: str) -> int:
+    """Arrays and objects in a JSON text, brackets inside strings not counted."""
+    count = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch == "[" or ch == "{":
+            count += 1
+    return count
 
 
 def decode(data: str | bytes, sender: Sender) -> Message:
@@ -350,7 +472,7 @@ def decode(data: str | bytes, sender: Sender) -> Message:
         The message.
 
     Raises:
-        ProtocolError: the frame breaks protocol v1; the text says how.
+        ProtocolError: the frame breaks protocol v2; the text says how.
     """
     if isinstance(data, bytes | bytearray):
         if len(data) > MAX_FRAME_BYTES:
@@ -366,6 +488,8 @@ def decode(data: str | bytes, sender: Sender) -> Message:
             or len(text.encode("utf-8", "surrogatepass")) > MAX_FRAME_BYTES
         ):
             raise ProtocolError(f"message is larger than {MAX_FRAME_BYTES} bytes")
+    if text.count("[") + text.count("{") > MAX_CONTAINERS and _containers(text) > MAX_CONTAINERS:
+        raise ProtocolError(f"message holds more than {MAX_CONTAINERS} arrays and objects")
     try:
         obj = json.loads(text, parse_constant=_refuse_constant)
     except ProtocolError:
@@ -378,6 +502,8 @@ def decode(data: str | bytes, sender: Sender) -> Message:
     if not isinstance(kind, str):
         raise ProtocolError("message needs a 'type' string")
     if kind in RESERVED_TYPES:
+        if kind in NOT_YET_USED:
+            raise ProtocolError(f"'{kind}' is reserved for firmware updates")
         if kind == "error":
             return Error(_string(obj, "reason", 200, min_len=1))
         if sender == "device":
@@ -404,7 +530,7 @@ def to_dict(message: Message) -> dict[str, Any]:
                 out["unit"] = message.unit
             if message.label is not None:
                 out["label"] = message.label
-            return out
+            return _with_needle(out, message.needle)
         case DeviceHello():
             out = {
                 "type": "hello",
@@ -429,26 +555,26 @@ def to_dict(message: Message) -> dict[str, Any]:
                 ],
             }
         case Needle():
-            return {"type": "needle", "value": message.value}
+            return _with_needle({"type": "needle", "value": message.value}, message.needle)
         case Calibration():
-            return {"type": "calibration", "points": [list(p) for p in message.points]}
+            points = [list(p) for p in message.points]
+            return _with_needle({"type": "calibration", "points": points}, message.needle)
         case Settings():
             out = {"type": "settings"}
             if message.smoothing_ms is not None:
                 out["smoothing_ms"] = message.smoothing_ms
             if message.idle_park_s is not None:
                 out["idle_park_s"] = message.idle_park_s
-            return out
+            return _with_needle(out, message.needle)
         case Sweep():
-            return {"type": "sweep"}
+            return _with_needle({"type": "sweep"}, message.needle)
         case Identify():
-            return {"type": "identify"}
+            return _with_needle({"type": "identify"}, message.needle)
         case Park():
-            return (
-                {"type": "park"}
-                if message.reason is None
-                else {"type": "park", "reason": message.reason}
-            )
+            out = {"type": "park"}
+            if message.reason is not None:
+                out["reason"] = message.reason
+            return _with_needle(out, message.needle)
         case Button():
             return {"type": "button", "event": message.event}
         case Status():
@@ -459,10 +585,30 @@ def to_dict(message: Message) -> dict[str, Any]:
                 "uptime": message.uptime,
             }
         case Ack():
-            return {"type": "ack", "of": message.of}
+            return _with_needle({"type": "ack", "of": message.of}, message.needle)
         case Error():
             return {"type": "error", "reason": message.reason}
+        case Welcome():
+            return {
+                "type": "welcome",
+                "metrics": [
+                    {"id": m.id, "label": m.label, "unit": m.unit} for m in message.metrics
+                ],
+                "needles": list(message.needles),
+            }
+        case Proof():
+            return {"type": "proof", "mac": message.mac}
+        case PairRequest():
+            return {"type": "pair"}
+        case PairGrant():
+            return {"type": "pair", "key": message.key, "pc": message.pc}
     raise TypeError(f"not a protocol message: {message!r}")  # pragma: no cover
+
+
+def _with_needle(out: dict[str, Any], needle: int | None) -> dict[str, Any]:
+    if needle is not None:
+        out["needle"] = needle
+    return out
 
 
 def encode(message: Message) -> str:
@@ -487,4 +633,28 @@ def sample(metric: str, percent: float, **extra: Any) -> Sample:
         None if raw is None else float(raw),
         extra.get("unit"),
         extra.get("label"),
+        extra.get("needle"),
     )
+
+
+# -- the handshake's proofs (HMAC-SHA256, RFC 2104) ----------------------------------------------
+
+
+def _proof(key_hex: str, label: str, first: str, second: str, device_id: str, pc_id: str) -> str:
+    msg = "\n".join((label, first, second, device_id, pc_id)).encode()
+    return hmac.new(bytes.fromhex(key_hex), msg, hashlib.sha256).hexdigest()
+
+
+def pc_proof(key_hex: str, device_nonce: str, pc_nonce: str, device_id: str, pc_id: str) -> str:
+    """What the PC sends in its hello to show it holds the pairing key."""
+    return _proof(key_hex, "sysboy2 pc", device_nonce, pc_nonce, device_id, pc_id)
+
+
+def device_proof(key_hex: str, device_nonce: str, pc_nonce: str, device_id: str, pc_id: str) -> str:
+    """What the device sends in its `proof` to show it holds the pairing key."""
+    return _proof(key_hex, "sysboy2 device", pc_nonce, device_nonce, device_id, pc_id)
+
+
+def same_proof(given: str, expected: str) -> bool:
+    """True when a received proof is the expected one (constant-time compare)."""
+    return hmac.compare_digest(given.encode(), expected.encode())

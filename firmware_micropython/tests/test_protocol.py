@@ -120,3 +120,40 @@ def test_non_ascii_label_survives():
     got = protocol.decode('{"type":"t","value":1,"label":"GPU \u00b0C"}', "server")
     assert got["label"] == "GPU \u00b0C"
     assert protocol.decode(protocol.encode(got), "server") == got
+
+
+def test_a_frame_of_nested_lists_is_refused_before_it_is_parsed():
+    import gc
+
+    text = '{"type":"cpu","value":1,"x":' + "[" * 2000 + "]" * 2000 + "}"
+    gc.collect()
+    before = gc.mem_free() if hasattr(gc, "mem_free") else 0
+    with raises(protocol.ProtocolError, "100"):
+        protocol.decode(text, "server")
+    if hasattr(gc, "mem_free"):
+        # parsed, these lists took ~150 KB; refused first, the frame costs next to nothing
+        assert before - gc.mem_free() < 4096
+
+
+def test_brackets_inside_strings_do_not_count():
+    label = "[{" * 16  # 32 brackets in a string, 83 real arrays and objects: 115 in all
+    lists = "[" + "[]," * 80 + "[]]"
+    frame = '{"type":"cpu","value":1,"label":"' + label + '","x":' + lists + "}"
+    assert protocol.decode(frame, "server")["label"] == label
+
+
+def test_control_characters_are_refused_in_every_string():
+    for bad in ("\x1b[2J", "a\x00", "\x07", "\x7f", "\x85", "\x9b31m"):
+        with raises(protocol.ProtocolError, "character"):
+            protocol.decode(json.dumps({"type": "park", "reason": bad}), "server")
+    assert protocol.decode(json.dumps({"type": "park", "reason": "a\xa0b"}), "server")
+
+
+def test_needle_keys_are_kept_in_the_normal_form():
+    got = protocol.decode('{"type":"vram","value":5,"needle":2}', "server")
+    assert got == {"type": "vram", "value": 5.0, "needle": 2}
+    got = protocol.decode('{"type":"calibration","points":[[0,0],[100,1]],"needle":4}', "server")
+    assert got["needle"] == 4
+    for bad in ("0", "5", '"1"', "1.0", "true", "null"):
+        with raises(protocol.ProtocolError, "needle"):
+            protocol.decode('{"type":"sweep","needle":' + bad + "}", "server")

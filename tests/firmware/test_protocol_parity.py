@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from types import ModuleType
 from typing import Any
 
@@ -15,23 +16,32 @@ from sysboy_tray.errors import ProtocolError
 from tests.firmware.upy import FIRMWARE
 
 
-def _load_firmware_protocol() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fw_protocol", FIRMWARE / "protocol.py")
+def _load(name: str, as_name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(as_name, FIRMWARE / f"{name}.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
+    sys.modules[as_name] = module  # the protocol hands itself to `fromdevice` by this name
     spec.loader.exec_module(module)
     return module
 
 
-fw = _load_firmware_protocol()
+# the firmware imports `fromdevice` only to decode what a device sends (never on the device)
+_load("fromdevice", "fromdevice")
+fw = _load("protocol", "fw_protocol")
 
 KEYS = [
     "value", "points", "id", "proto", "calibration", "fw", "board", "output", "event",
     "rssi", "heap", "uptime", "of", "reason", "metric", "metrics", "server",
-    "smoothing_ms", "idle_park_s", "raw", "unit", "label", "name",
+    "smoothing_ms", "idle_park_s", "raw", "unit", "label", "name", "needle", "needles",
+    "mac", "key", "pc", "nonce", "paired", "proof",
 ]  # fmt: skip
+# strings near the rules: control characters, hex of the right length, ids, brackets
+edge_strings = st.sampled_from(
+    ["0123456789abcdef" * 4, "0123456789ABCDEF" * 4, "a1b2c3d4", "a b", "\x1b[2J", "\x85",
+     "\xa0", "\x7f", "[[{{", "dac", "calibration", "press"]
+)  # fmt: skip
 json_values = st.recursive(
-    st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=40),
+    st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=40) | edge_strings,
     lambda inner: (
         st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=12), inner, max_size=5)
     ),
@@ -61,6 +71,16 @@ def test_reserved_types_match() -> None:
 @given(kinds, st.dictionaries(st.sampled_from(KEYS), json_values, max_size=8), senders)
 def test_structured_frames_decode_alike(kind: str, body: dict[str, Any], sender: Any) -> None:
     pc_result, fw_result = _both(json.dumps({"type": kind, **body}), sender)
+    assert pc_result == fw_result
+
+
+@settings(deadline=None)
+@given(st.integers(0, 130), st.integers(0, 3), senders)
+def test_frames_near_the_container_limit_decode_alike(
+    lists: int, in_strings: int, sender: Any
+) -> None:
+    body = {"value": 1, "x": [[] for _ in range(lists)], "label": "[{" * in_strings}
+    pc_result, fw_result = _both(json.dumps({"type": "cpu", **body}), sender)
     assert pc_result == fw_result
 
 
