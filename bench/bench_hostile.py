@@ -36,6 +36,9 @@ from bench.live import HELLO, GoodDevice, Server, start_server
 
 # -- a raw WebSocket client: it can break every rule ----------------------------------------
 
+# attacks come from a second loopback address: a stranger, not this PC's own programs
+STRANGER = "127.0.0.2"
+
 TEXT, BINARY, CLOSE, PING, CONT = 0x1, 0x2, 0x8, 0x9, 0x0
 
 
@@ -74,8 +77,11 @@ class RawLink:
         self.writer = writer
 
     @classmethod
-    async def open(cls, port: int, *, handshake: bool = True, rcvbuf: int = 0) -> RawLink:
+    async def open(
+        cls, port: int, *, handshake: bool = True, rcvbuf: int = 0, source: str = STRANGER
+    ) -> RawLink:
         sock = socket.socket()
+        sock.bind((source, 0))
         if rcvbuf:  # a small window, so a client that reads nothing fills up fast
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         sock.setblocking(False)
@@ -167,6 +173,7 @@ class MalformedResult:
     errors: int = 0
     closes: collections.Counter[int | None] = field(default_factory=collections.Counter)
     seconds: float = 0.0
+    refused: int = 0  # reconnections refused because this address held too many links
 
 
 async def malformed(port: int, total: int, min_seconds: float = 0.0) -> MalformedResult:
@@ -176,7 +183,13 @@ async def malformed(port: int, total: int, min_seconds: float = 0.0) -> Malforme
     started = time.monotonic()
     turn = 0
     while result.frames < total or time.monotonic() - started < min_seconds:
-        link = await RawLink.open(port)
+        try:
+            link = await RawLink.open(port)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            # links it left are still closing on the server: over the cap per address
+            result.refused += 1
+            await asyncio.sleep(0.05)
+            continue
         result.connections += 1
         await link.send(hello("malformed"))
         reading = asyncio.create_task(link.until_closed())
@@ -210,13 +223,13 @@ class SilentResult:
     close_after_s: list[float] = field(default_factory=list)
 
 
-async def silent(port: int, count: int) -> SilentResult:
+async def silent(port: int, count: int, source: str = STRANGER) -> SilentResult:
     """`count` links that complete the handshake and then say nothing."""
     result = SilentResult()
 
     async def one() -> None:
         try:
-            link = await RawLink.open(port)
+            link = await RawLink.open(port, source=source)
         except (ConnectionError, OSError, asyncio.IncompleteReadError):
             result.refused += 1
             return
@@ -243,7 +256,9 @@ class SlowResult:
     fresh_client_ok: bool = False
 
 
-async def slowloris(port: int, count: int, byte_every: float, limit: float) -> SlowResult:
+async def slowloris(
+    port: int, count: int, byte_every: float, limit: float, source: str = STRANGER
+) -> SlowResult:
     """`count` links trickling their handshake; meanwhile a fresh client must get in."""
     from websockets.asyncio.client import connect
 
@@ -251,7 +266,7 @@ async def slowloris(port: int, count: int, byte_every: float, limit: float) -> S
     request = upgrade_request(port)
 
     async def one() -> None:
-        link = await RawLink.open(port, handshake=False)
+        link = await RawLink.open(port, handshake=False, source=source)
         result.links += 1
         opened = time.monotonic()
         try:
@@ -367,6 +382,213 @@ async def flood(port: int, kind: str, rate: float, seconds: float) -> FloodResul
     return result
 
 
+# -- 6. pings -----------------------------------------------------------------------------------
+
+
+@dataclass
+class PingResult:
+    sent: int = 0
+    cut_after_s: float | None = None  # None: still open when the attack ended
+
+
+async def ping_flood(port: int, seconds: float, source: str = STRANGER) -> PingResult:
+    """One connection sending pings as fast as it can write (no hello): pings cost budget."""
+    result = PingResult()
+    link = await RawLink.open(port, source=source)
+    burst = frame(b"", PING) * 512
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < seconds:
+            await link.send(burst)
+            result.sent += 512
+            if link.reader.at_eof():
+                break
+        result.cut_after_s = None
+    except ConnectionError:
+        pass
+    # drain what the server wrote (pongs, its close frame) to learn whether it cut us off
+    try:
+        await asyncio.wait_for(link.reader.read(), max(0.1, seconds - (time.monotonic() - started)))
+        result.cut_after_s = time.monotonic() - started
+    except (ConnectionError, TimeoutError):
+        if link.reader.at_eof() or link.writer.is_closing():
+            result.cut_after_s = time.monotonic() - started
+    link.close()
+    return result
+
+
+# -- 7. connection exhaustion ------------------------------------------------------------------
+
+
+@dataclass
+class ExhaustResult:
+    workers: int = 0
+    attempts: int = 0
+    upgraded: int = 0  # silent links that got their 101 before going quiet
+    held_peak: int = 0  # connections this attacker had open at once
+    closed_by_server: int = 0
+    failed: collections.Counter[str] = field(default_factory=collections.Counter)
+
+
+async def exhaust(
+    port: int, count: int, seconds: float, source: str = STRANGER, retry_s: float = 1.0
+) -> ExhaustResult:
+    """`count` connections from `source`, each reopened when the server closes it.
+
+    A third stay idle (not a byte), a third are half-open (half an upgrade request,
+    never finished), a third upgrade and then say nothing.
+    """
+    result = ExhaustResult(workers=count)
+    loop = asyncio.get_running_loop()
+    deadline = time.monotonic() + seconds
+    held = 0
+    request = upgrade_request(port)
+
+    async def one(index: int) -> None:
+        nonlocal held
+        kind = index % 3
+        while time.monotonic() < deadline:
+            sock = socket.socket()
+            # a reset on close: tens of thousands of sockets must not sit in TIME_WAIT
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.setblocking(False)
+            counted = False
+            try:
+                sock.bind((source, 0))
+                result.attempts += 1
+                await asyncio.wait_for(loop.sock_connect(sock, ("127.0.0.1", port)), retry_s * 5)
+                held += 1
+                counted = True
+                result.held_peak = max(result.held_peak, held)
+                if kind == 1:
+                    await loop.sock_sendall(sock, request[: len(request) // 2])
+                elif kind == 2:
+                    await loop.sock_sendall(sock, request)
+                    head = await asyncio.wait_for(loop.sock_recv(sock, 4096), retry_s * 5)
+                    if not head.startswith(b"HTTP/1.1 101"):
+                        raise ConnectionResetError
+                    result.upgraded += 1
+                # hold it until the server lets go (or the attack ends)
+                left = deadline - time.monotonic()
+                while left > 0 and await asyncio.wait_for(loop.sock_recv(sock, 4096), left):
+                    left = deadline - time.monotonic()
+            except TimeoutError:
+                pass
+            except OSError as exc:
+                result.failed[type(exc).__name__] += 1
+            finally:
+                if counted:
+                    held -= 1
+                    if time.monotonic() < deadline:
+                        result.closed_by_server += 1
+                sock.close()
+            await asyncio.sleep(retry_s)
+
+    await asyncio.gather(*(one(i) for i in range(count)))
+    return result
+
+
+# -- 8. the whole exhaustion scenario, at a desktop's open-file limits ----------------------------
+
+DESKTOP_FILES = (1024, 4096)  # soft, hard: a common desktop session's limits
+
+
+async def meter_link_s(port: int, device_id: str, timeout: float) -> float:
+    """Seconds for a meter on this PC's own address to connect, say hello and be answered."""
+    from websockets.asyncio.client import connect
+
+    started = time.monotonic()
+    async with connect(f"ws://127.0.0.1:{port}/device", open_timeout=timeout) as ws:
+        await ws.send(json.dumps({**HELLO, "id": device_id}))
+        reply = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+        if reply.get("type") != "hello":
+            raise ConnectionError(f"the server answered {reply!r}")
+    return time.monotonic() - started
+
+
+def status_run(server: Server, timeout: float) -> tuple[int, float, str]:
+    """`sysboy status` against the server: (exit status, seconds, what it printed)."""
+    import subprocess
+
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "sysboy_tray", "status"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=server.env,
+        stdin=subprocess.DEVNULL,
+    )
+    return done.returncode, time.monotonic() - started, done.stdout + done.stderr
+
+
+@dataclass
+class Exhaustion:
+    limits: tuple[int, int]  # the server's open-file limits while attacked
+    attack: ExhaustResult
+    files_before: int
+    files_peak: int
+    link_s: list[float]
+    status: list[tuple[int, float]]
+    status_text: str
+    log_bytes: int
+
+    def lines(self) -> list[str]:
+        a = self.attack
+        links = ", ".join(f"{t:.2f}" for t in self.link_s)
+        statuses = ", ".join(f"exit {code} in {t:.2f} s" for code, t in self.status)
+        return [
+            f"server open-file limits  soft {self.limits[0]}, hard {self.limits[1]} "
+            f"(started at soft {DESKTOP_FILES[0]}, hard {DESKTOP_FILES[1]})",
+            f"attacker                 {a.workers} connections from {STRANGER} (idle, half-open, "
+            f"silent), {a.attempts} attempts, held {a.held_peak} at once at its end, "
+            f"{a.upgraded} upgraded, {a.closed_by_server} closed by the server",
+            f"server open files        {self.files_before} before, {self.files_peak} at the peak",
+            f"good meter linked in     {links} s (from 127.0.0.1, during the attack)",
+            f"sysboy status            {statuses}",
+            f"log folder               {self.log_bytes} bytes after the attack",
+        ]
+
+
+def run_exhaustion(count: int, seconds: float, meter_timeout: float = 5.0) -> Exhaustion:
+    """A server at a desktop's limits, `count` connections from a stranger, a meter timed."""
+    import threading
+
+    server = start_server(interval=0.5, open_files=DESKTOP_FILES)
+    try:
+        files_before = server.fds()
+        peak = files_before
+        sampling = True
+
+        def sample() -> None:
+            nonlocal peak
+            while sampling:
+                peak = max(peak, server.fds())
+                time.sleep(0.2)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+
+        async def main() -> tuple[ExhaustResult, list[float], list[tuple[int, float]], str]:
+            attack = asyncio.create_task(exhaust(server.port, count, seconds))
+            await asyncio.sleep(min(3.0, seconds / 3))  # the attack in full swing
+            links, statuses, text = [], [], ""
+            for turn in range(3):
+                links.append(await meter_link_s(server.port, f"good-{turn}", meter_timeout))
+                code, took, text = await asyncio.to_thread(status_run, server, 30.0)
+                statuses.append((code, took))
+                await asyncio.sleep(0.5)
+            return await attack, links, statuses, text
+
+        attack, links, statuses, text = asyncio.run(main())
+        sampling = False
+        sampler.join()
+        limits = server.open_file_limits()
+    finally:
+        server.stop()
+    return Exhaustion(limits, attack, files_before, peak, links, statuses, text, server.log_bytes())
+
+
 # -- the run -------------------------------------------------------------------------------------
 
 
@@ -396,7 +618,7 @@ def describe(result: Any) -> str:
         return (
             f"{result.frames} frames over {result.connections} links in {result.seconds:.1f} s "
             f"({result.frames / result.seconds:.0f}/s), {result.errors} error replies, "
-            f"closes {dict(result.closes)}"
+            f"closes {dict(result.closes)}, {result.refused} reconnections refused"
         )
     if isinstance(result, SilentResult):
         waits = sorted(result.close_after_s) or [float("nan")]

@@ -38,7 +38,11 @@ def run_devices(port: int, devices: int, seconds: float) -> None:
     closed: list[int | None] = [None] * devices
 
     async def one(index: int, ready: asyncio.Event, stop: asyncio.Event) -> None:
-        async with connect(f"ws://127.0.0.1:{port}/device", open_timeout=30) as ws:
+        # each meter on a desk has an address of its own (one address may hold only a few)
+        local = (f"127.0.{1 + index // 250}.{1 + index % 250}", 0)
+        async with connect(
+            f"ws://127.0.0.1:{port}/device", open_timeout=30, local_addr=local
+        ) as ws:
             await ws.send(json.dumps({**HELLO, "id": f"load-{index}"}))
             ready.set()
             try:

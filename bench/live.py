@@ -117,6 +117,16 @@ class Server:
     def fds(self) -> int:
         return int(self.ps.num_fds())
 
+    def open_file_limits(self) -> tuple[int, int]:
+        """The server's (soft, hard) open-file limits as the OS holds them now."""
+        limits = self.ps.rlimit(psutil.RLIMIT_NOFILE)
+        return int(limits[0]), int(limits[1])
+
+    def log_bytes(self) -> int:
+        """Bytes in the log folder: the rotating log files and the captured stderr."""
+        folder = Path(self.env["SYSBOY_LOG_DIR"])
+        return sum(path.stat().st_size for path in folder.iterdir() if path.is_file())
+
     def log(self) -> str:
         return self.stderr_path.read_text("utf-8", "replace")
 
@@ -147,9 +157,21 @@ def start_server(
     port: int = 0,
     env: dict[str, str] | None = None,
     extra: tuple[str, ...] = ("--no-mdns",),
+    open_files: tuple[int, int] | None = None,
 ) -> Server:
-    """Start `sysboy serve` (plus the clock) and wait until it listens."""
+    """Start `sysboy serve` (plus the clock) and wait until it listens.
+
+    `open_files` (soft, hard) sets the server's open-file limits before it starts, as
+    a desktop session would (POSIX only).
+    """
     env = env or isolated_home()
+
+    def limit_files() -> None:
+        import resource
+
+        assert open_files is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, open_files)
+
     stderr_path = Path(env["SYSBOY_LOG_DIR"]) / f"stderr-{time.monotonic_ns()}.txt"
     with stderr_path.open("w") as stderr:
         proc = subprocess.Popen(
@@ -167,6 +189,7 @@ def start_server(
             stderr=stderr,
             text=True,
             env=env,
+            preexec_fn=limit_files if open_files is not None else None,
         )
     assert proc.stdout is not None
     line = proc.stdout.readline()

@@ -23,6 +23,7 @@ from sysboy_tray.advertise import Advertiser, instance_name, lan_addresses
 from sysboy_tray.config import Paths, SettingsStore, atomic_write
 from sysboy_tray.eventloop import new_event_loop
 from sysboy_tray.hub import Hub
+from sysboy_tray.limits import ConnectionGuard, raise_open_file_limit, total_for
 from sysboy_tray.metrics import MetricSource, Reading
 from sysboy_tray.sampler import Sampler
 from sysboy_tray.server import ControlHandler, DeviceServer
@@ -125,7 +126,8 @@ class App:
 
     async def _start(self) -> None:
         control = self._control_factory(self) if self._control_factory else None
-        self.server = DeviceServer(self.hub, control)
+        guard = ConnectionGuard(total=total_for(raise_open_file_limit()))
+        self.server = DeviceServer(self.hub, control, guard)
         self.port = await self.server.start(self._port_wanted)
         self.hub.refresh_wanted()
         if self.advertiser is None:

@@ -14,6 +14,7 @@ from websockets.http11 import Request, Response
 
 from sysboy_tray import CONTROL_PATH, DEVICE_PATH, protocol
 from sysboy_tray.hub import Hub
+from sysboy_tray.limits import ACCEPT_BATCH, ConnectionGuard, deepen_listen_queue, guarded
 from sysboy_tray.session import DeviceSession
 
 log = logging.getLogger(__name__)
@@ -32,11 +33,20 @@ class ControlHandler(Protocol):
 
 
 class DeviceServer:
-    """Listens on all interfaces; refuses browsers (any Origin) with 403."""
+    """Listens on all interfaces; refuses browsers (any Origin) with 403.
 
-    def __init__(self, hub: Hub, control: ControlHandler | None = None) -> None:
+    Connections past the guard's caps are closed at accept, before the handshake.
+    """
+
+    def __init__(
+        self,
+        hub: Hub,
+        control: ControlHandler | None = None,
+        guard: ConnectionGuard | None = None,
+    ) -> None:
         self.hub = hub
         self.control = control
+        self.guard = guard or ConnectionGuard()
         self._server: Server | None = None
         self.port = 0
 
@@ -50,6 +60,8 @@ class DeviceServer:
             log.warning("port %d is taken (%s); using a free port instead", port, exc.strerror)
             self._server = await self._serve(host, 0)
         sockets = list(self._server.sockets)
+        for listening in sockets:
+            deepen_listen_queue(listening)
         self.port = sockets[0].getsockname()[1]
         return self.port
 
@@ -71,6 +83,8 @@ class DeviceServer:
             ping_timeout=20,
             close_timeout=2,
             family=socket.AF_INET,
+            create_connection=guarded(self.guard),
+            backlog=ACCEPT_BATCH,
         )
 
     def _route(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -97,3 +111,4 @@ class DeviceServer:
         self._server.close()
         await self._server.wait_closed()
         self._server = None
+        self.guard.close()

@@ -15,6 +15,7 @@ from websockets.exceptions import ConnectionClosed
 
 from sysboy_tray import protocol
 from sysboy_tray.errors import ProtocolError
+from sysboy_tray.limits import FrameBudget, GuardedConnection
 from sysboy_tray.metrics import Reading
 
 if TYPE_CHECKING:
@@ -27,13 +28,6 @@ HEARTBEAT_S = 5.0
 MIN_MOVE = 0.1
 MAX_BAD_IN_A_ROW = 5
 MAX_PENDING_COMMANDS = 32
-# a device sends a heartbeat every 10 s and a button now and then; 20 messages a
-# second with a burst of 40 is far above that, and caps what a flood can cost us
-RATE_PER_S = 20.0
-RATE_BURST = 40.0
-# frames past the rate are dropped unread; a device that keeps flooding until this many
-# were dropped (without slowing down enough to refill its burst) is closed with 1008
-MAX_DROPPED = 100
 # a send that waits this long means the device stopped reading (its TCP window is shut):
 # keepalive pings cannot time out behind a full buffer, so the link is cut here instead
 SEND_STALL_S = 20.0
@@ -60,9 +54,8 @@ class DeviceSession:
         self._said_unavailable = False
         self._wake = asyncio.Event()
         self._acks: dict[str, asyncio.Future[None]] = {}
-        self._tokens = RATE_BURST
-        self._tokens_at = time.monotonic()
-        self._dropped = 0
+        # pings and pongs draw on the same budget as messages (limits.py)
+        self._budget = ws.budget if isinstance(ws, GuardedConnection) else FrameBudget()
         self._sending_since: float | None = None
         self.samples_sent = 0
         self._closing: asyncio.Future[None] | None = None
@@ -225,9 +218,8 @@ class DeviceSession:
     async def _receive_loop(self) -> None:
         bad_in_a_row = 0
         async for data in self.ws:
-            if not self._take_token():
-                self._dropped += 1
-                if self._dropped >= MAX_DROPPED:
+            if not self._budget.take():
+                if self._budget.flooding:
                     log.warning("device %s floods the server; closing", self.device_id)
                     await self.ws.close(CLOSE_POLICY, "too many messages")
                     return
@@ -246,17 +238,6 @@ class DeviceSession:
                     return
                 self.send(protocol.Error(str(exc)))
 
-    def _take_token(self) -> bool:
-        now = time.monotonic()
-        self._tokens = min(RATE_BURST, self._tokens + (now - self._tokens_at) * RATE_PER_S)
-        self._tokens_at = now
-        if self._tokens >= RATE_BURST:  # slowed down enough: the flood is over
-            self._dropped = 0
-        if self._tokens < 1.0:
-            return False
-        self._tokens -= 1.0
-        return True
-
     def _handle(self, message: protocol.Message) -> None:
         match message:
             case protocol.Status():
@@ -271,7 +252,7 @@ class DeviceSession:
                 if future is not None and not future.done():
                     future.set_result(None)
             case protocol.Error(reason=reason):
-                log.warning("device %s reports: %s", self.device_id, reason)
+                log.warning("device %s reports: %r", self.device_id, reason)
             case protocol.DeviceHello():
                 raise ProtocolError("'hello' was already sent")
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import sys
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
 
 from bench.bench_hostile import (
+    DESKTOP_FILES,
     RawLink,
     SilentResult,
     SlowResult,
@@ -24,11 +27,14 @@ from bench.bench_hostile import (
     flood,
     hello,
     malformed,
+    ping_flood,
+    run_exhaustion,
     silent,
     slowloris,
+    status_run,
 )
 from bench.live import ClockSource, DeviceRecord, GoodDevice, Server, start_server
-from sysboy_tray import protocol
+from sysboy_tray import limits, protocol
 from sysboy_tray import session as session_module
 from sysboy_tray.app import App
 from sysboy_tray.config import Paths
@@ -94,13 +100,16 @@ def test_silent_and_trickling_links_are_cut_and_others_still_get_in(
 
     async def both() -> tuple[SilentResult, SlowResult]:
         return await asyncio.gather(
-            silent(server.port, 100), slowloris(server.port, 20, 0.5, scaled(20.0))
+            silent(server.port, 100),
+            slowloris(server.port, 20, 0.5, scaled(20.0), source="127.0.0.3"),
         )
 
     quiet, slow = asyncio.run(both())
+    # one address holds at most PER_ADDRESS links; the rest are closed at accept
+    assert quiet.opened + quiet.refused == 100
+    assert 0 < quiet.opened <= limits.PER_ADDRESS
     # handshake done, no hello: closed with 1008 after 5 s
-    assert quiet.opened == 100
-    assert quiet.closes == {1008: 100}
+    assert quiet.closes == {1008: quiet.opened}
     # handshake trickled a byte at a time: cut by the server's open_timeout (10 s),
     # long before the 20 s we would wait, while a fresh client still gets in
     assert slow.links == 20
@@ -117,12 +126,54 @@ def test_floods_are_dropped_then_closed_without_an_error_each(
     assert valid.close == 1008
     assert valid.errors == 0
     # the burst (40) is read, then 100 frames are dropped before the link is closed
-    assert valid.sent >= session_module.RATE_BURST + session_module.MAX_DROPPED - 1
+    assert valid.sent >= limits.RATE_BURST + limits.MAX_DROPPED - 1
     bad = asyncio.run(flood(server.port, "bad", 1000.0, scaled(10.0)))
     assert bad.close == 1008
     mixed = asyncio.run(flood(server.port, "mixed", 1000.0, scaled(10.0)))
     assert mixed.close == 1008
-    assert mixed.errors <= session_module.RATE_BURST  # not one error per frame
+    assert mixed.errors <= limits.RATE_BURST  # not one error per frame
+
+
+def test_pings_draw_on_the_budget_and_a_ping_flood_is_cut_off(
+    server: Server, good: list[DeviceRecord]
+) -> None:
+    async def flood_and_ask() -> tuple[Any, tuple[int, float, str]]:
+        flood = asyncio.create_task(ping_flood(server.port, scaled(10.0)))
+        await asyncio.sleep(0.5)
+        asked = await asyncio.to_thread(status_run, server, scaled(30))
+        return await flood, asked
+
+    pings, (code, _, text) = asyncio.run(flood_and_ask())
+    # the burst (40) and 100 dropped pings, read in 4 KiB slices: cut long before 10 s
+    assert pings.cut_after_s is not None
+    assert code == 0, text  # the control API answered during the flood
+    assert "cut off 1 connections that flooded the server" in server.log()
+
+
+def test_a_crowd_of_idle_and_half_open_connections_leaves_room_for_a_meter() -> None:
+    """5,000 connections from one stranger, the server at a desktop's open-file limits."""
+    if not hasattr(socket, "SO_LINGER") or sys.platform == "win32":
+        pytest.skip("needs POSIX open-file limits")
+    import resource
+
+    from sysboy_tray.limits import raise_open_file_limit
+
+    mine = raise_open_file_limit() or 0
+    if mine < 5000 + 500 or resource.getrlimit(resource.RLIMIT_NOFILE)[1] < DESKTOP_FILES[1]:
+        pytest.skip(f"this process may open only {mine} files; the attack needs 5,500")
+    run = run_exhaustion(5000, scaled(10.0), meter_timeout=scaled(5.0))
+    print("\n".join(run.lines()))
+    assert run.limits == (DESKTOP_FILES[1], DESKTOP_FILES[1])  # soft raised to the hard limit
+    assert run.attack.attempts >= 5000
+    # the server held at most its caps: a few files of its own, 16 from the stranger, the
+    # meter and the CLI, and the accepted sockets waiting for the guard
+    assert run.files_peak < run.files_before + limits.PER_ADDRESS + limits.ACCEPTS_IN_FLIGHT + 16
+    assert run.attack.closed_by_server >= 5000 - limits.PER_ADDRESS
+    # a meter from another address linked each time (meter_link_s raises past 5 s)
+    assert len(run.link_s) == 3
+    assert [code for code, _ in run.status] == [0, 0, 0], run.status_text
+    assert "listening on port" in run.status_text
+    assert run.log_bytes < 1_000_000
 
 
 def test_clients_that_read_nothing_leave_the_server_well(
