@@ -22,6 +22,7 @@ from sysboy_tray import DEVICE_PATH, PROTOCOL_VERSION, __version__, protocol
 from sysboy_tray.advertise import Advertiser, instance_name, lan_addresses
 from sysboy_tray.config import Paths, SettingsStore, atomic_write
 from sysboy_tray.eventloop import new_event_loop
+from sysboy_tray.firewall import Firewall, FirewallVerdict, FirewallWatch
 from sysboy_tray.hub import Hub
 from sysboy_tray.limits import ConnectionGuard, raise_open_file_limit, total_for
 from sysboy_tray.metrics import MetricSource, Reading
@@ -71,6 +72,7 @@ class App:
         advertise: bool = True,
         control: Callable[[App], ControlHandler] | None = None,
         sleep: SleepWatcher | None = None,
+        firewall: Firewall | None = None,
     ) -> None:
         self.paths = paths or Paths.default()
         self.store = SettingsStore(self.paths.settings_file)
@@ -95,6 +97,11 @@ class App:
         # set by any thread; the sampler thread then forgets what it last published
         self._republish = threading.Event()
         self._sleep = sleep
+        self._firewall = (
+            None
+            if firewall is None
+            else FirewallWatch(firewall, lambda: self.port, self._firewall_changed)
+        )
         self.port = 0
         self.loop = new_event_loop()
         self._thread = threading.Thread(target=self._run_loop, name="sysboy-loop", daemon=True)
@@ -115,6 +122,8 @@ class App:
         self.sampler.start()
         if self._sleep is not None:
             self._sleep.start(self._pc_sleeping, self._pc_woke)
+        if self._firewall is not None:
+            self._firewall.start()
 
     def _survey(self) -> None:
         """Read every metric once: log what is unavailable and why, prime the counters."""
@@ -153,6 +162,8 @@ class App:
         self._stopped.set()
         if self._sleep is not None:
             self._sleep.stop()
+        if self._firewall is not None:
+            self._firewall.stop()
         self.sampler.stop(timeout=1.0)
         try:
             self.call(self._stop(), timeout=3)
@@ -315,6 +326,18 @@ class App:
             self.wake()
         except (concurrent.futures.TimeoutError, RuntimeError) as exc:
             log.warning("could not resume the needles after sleep: %s", exc)
+
+    def firewall(self) -> FirewallVerdict | None:
+        """What the firewall does to meters on this network (None: not known)."""
+        return self._firewall.verdict if self._firewall is not None else None
+
+    def allow_meters(self) -> bool:
+        """Ask the user (UAC) to let meters through the firewall; False if not even asked."""
+        return self._firewall.allow() if self._firewall is not None else False
+
+    def _firewall_changed(self) -> None:
+        if not self._stopped.is_set():
+            self.loop.call_soon_threadsafe(self.hub.changed)
 
     def forget(self, device_id: str) -> None:
         """Drop what the PC remembers of a device."""

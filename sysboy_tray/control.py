@@ -33,6 +33,7 @@ from sysboy_tray import PROTOCOL_VERSION, __version__, protocol
 from sysboy_tray.advertise import lan_addresses
 from sysboy_tray.config import Paths, atomic_write
 from sysboy_tray.errors import ConfigError, ControlError, ProtocolError
+from sysboy_tray.firewall import FirewallVerdict
 
 if TYPE_CHECKING:
     from sysboy_tray.app import App
@@ -141,6 +142,12 @@ def _number(request: dict[str, Any], key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ControlError(f"'{key}' must be a finite number")
     return float(value)
+
+
+def _firewall(verdict: FirewallVerdict | None) -> dict[str, Any] | None:
+    if verdict is None:
+        return None
+    return {"blocked": verdict.blocked, "profile": verdict.profile, "summary": verdict.summary}
 
 
 # -- the endpoint -----------------------------------------------------------------------
@@ -260,6 +267,7 @@ class ControlAPI:
             "port": app.port,
             "addresses": addresses,
             "advertised": list(app.advertised),
+            "firewall": _firewall(app.firewall()),
             "metric": hub.global_metric,
             "interval_s": app.sampler.interval,
             "devices": [

@@ -64,6 +64,9 @@ class AppStatus:
     interval_s: float
     devices: tuple[DeviceStatus, ...]
     metrics: tuple[MetricStatus, ...]
+    # what the firewall does to meters, in a sentence (None: not known here)
+    firewall: str | None = None
+    firewall_blocked: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,8 @@ def _status(reply: dict[str, Any]) -> AppStatus:
             )
             for m in reply["metrics"]
         ),
+        firewall=(reply.get("firewall") or {}).get("summary"),
+        firewall_blocked=bool((reply.get("firewall") or {}).get("blocked")),
     )
 
 

@@ -100,6 +100,11 @@ WHY = {
 }
 
 
+def is_virtual_name(name: str) -> bool:
+    """True when an adapter's name alone shows it is virtual (a switch, a VPN, loopback)."""
+    return any(p.search(name) for p in (_SWITCH_NAME, _VPN_NAME, _OTHER_NAME))
+
+
 def _usable(address: str) -> bool:
     ip = ipaddress.IPv4Address(address)
     return not (ip.is_loopback or ip.is_link_local or ip.is_unspecified)

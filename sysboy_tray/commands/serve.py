@@ -14,6 +14,7 @@ from sysboy_tray.app import App
 from sysboy_tray.config import Paths, check_interval
 from sysboy_tray.control import control_factory
 from sysboy_tray.errors import ConfigError
+from sysboy_tray.firewall import firewall_for
 from sysboy_tray.logs import setup_logging
 from sysboy_tray.sleep import sleep_watcher_for
 
@@ -54,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         advertise=not args.no_mdns,
         control=control,
         sleep=sleep_watcher_for(),
+        firewall=firewall_for(),
     )
     stop = threading.Event()
 

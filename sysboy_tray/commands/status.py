@@ -36,6 +36,9 @@ def describe(status: AppStatus) -> list[str]:
         lines.append(f"mDNS: advertised at {', '.join(status.advertised)}")
     else:
         lines.append("mDNS: not advertised; devices need this PC's address")
+    if status.firewall is not None:
+        fix = "; fix: tray menu > Allow meters on this network…" if status.firewall_blocked else ""
+        lines.append(f"Firewall: {status.firewall}{fix}")
     lines.append(f"Update rate: every {status.interval_s:g} s")
     lines.append("")
     if not status.devices:

@@ -16,6 +16,7 @@ from sysboy_tray.autostart import autostart_for
 from sysboy_tray.config import Paths
 from sysboy_tray.control import control_factory
 from sysboy_tray.errors import TrayUnavailable
+from sysboy_tray.firewall import firewall_for
 from sysboy_tray.instance import instance_lock
 from sysboy_tray.logs import setup_logging
 from sysboy_tray.sleep import sleep_watcher_for
@@ -68,7 +69,11 @@ def run(args: argparse.Namespace) -> int:
             return 1
         try:
             app = App(
-                paths, port=args.port, control=control_factory(paths), sleep=sleep_watcher_for()
+                paths,
+                port=args.port,
+                control=control_factory(paths),
+                sleep=sleep_watcher_for(),
+                firewall=firewall_for(),
             )
             app.start()
         except OSError as exc:

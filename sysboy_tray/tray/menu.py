@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 UPDATE_RATES_S = (0.5, 1.0, 2.0, 5.0)
 FOLLOW = "Same as the tray"
+ALLOW_METERS = "Allow meters on this network…"
 
 Action = Callable[[Any, Any], None]
 
@@ -88,6 +89,9 @@ class TrayMenu:
         """The menu's top-level items, from the app's state now."""
         devices = self.app.devices()
         readings = self.app.readings()
+        firewall = self.app.firewall()
+        if firewall is not None and firewall.blocked and firewall.fixable:
+            yield self._item(ALLOW_METERS, self.app.allow_meters)
         yield self._submenu("Metric", lambda: self._metric_items(None, readings))
         yield self._submenu(
             "Devices" if devices else "Devices (none linked)",

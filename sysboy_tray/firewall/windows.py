@@ -1,0 +1,357 @@
+"""Windows Firewall: read without admin rights (PowerShell), fixed by one elevated command.
+
+The check asks PowerShell's NetSecurity and NetConnection modules, whose property
+values are the same on every Windows language (netsh's text is translated), and has
+them printed as JSON: the connected networks and how Windows classed them, the three
+firewall profiles, and the inbound rules whose program is this app. `verdict()` turns
+that into one sentence; everything that runs a program or calls the Windows API is in
+`WindowsFirewall`, so the rest imports and is tested anywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sysboy_tray.firewall import MDNS_PORT, FirewallVerdict
+from sysboy_tray.netifs import is_virtual_name
+
+log = logging.getLogger(__name__)
+
+RULE_GROUP = "Sysboy2000"
+QUERY_TIMEOUT_S = 30.0
+SW_HIDE = 0
+# NetConnectionProfile.NetworkCategory, as text or as the enum's number
+_CATEGORIES = {"public": "Public", "private": "Private", "domainauthenticated": "Domain"}
+_CATEGORY_NUMBERS = {"0": "Public", "1": "Private", "2": "Domain"}
+
+
+def powershell() -> str:
+    """Windows PowerShell by full path: a powershell.exe earlier on PATH is not asked."""
+    root = os.environ.get("SYSTEMROOT", r"C:\Windows")
+    return rf"{root}\System32\WindowsPowerShell\v1.0\powershell.exe"
+
+
+def ps_quote(text: str) -> str:
+    """A PowerShell single-quoted string: nothing inside is expanded."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ps_list(items: Sequence[str]) -> str:
+    return "@(" + ", ".join(ps_quote(i) for i in items) + ")"
+
+
+def query_script(programs: Sequence[str]) -> str:
+    """The read-only PowerShell that prints the networks, profiles and this app's rules."""
+    return f"""$ErrorActionPreference = 'SilentlyContinue'
+$programs = {_ps_list(programs)}
+$networks = @(Get-NetConnectionProfile | ForEach-Object {{
+  [pscustomobject]@{{ alias = "$($_.InterfaceAlias)"; category = "$($_.NetworkCategory)" }} }})
+$profiles = @(Get-NetFirewallProfile -PolicyStore ActiveStore | ForEach-Object {{
+  [pscustomobject]@{{ name = "$($_.Name)"; enabled = "$($_.Enabled)";
+    inbound = "$($_.DefaultInboundAction)"; allowInboundRules = "$($_.AllowInboundRules)" }} }})
+$rules = @(Get-NetFirewallApplicationFilter -PolicyStore ActiveStore |
+  Where-Object {{ $programs -contains [Environment]::ExpandEnvironmentVariables($_.Program) }} |
+  ForEach-Object {{
+    $program = [Environment]::ExpandEnvironmentVariables($_.Program)
+    $_ | Get-NetFirewallRule | Where-Object {{ "$($_.Direction)" -eq 'Inbound' }} |
+    ForEach-Object {{
+      $ports = $_ | Get-NetFirewallPortFilter
+      [pscustomobject]@{{ name = "$($_.DisplayName)"; enabled = "$($_.Enabled)";
+        action = "$($_.Action)"; profile = "$($_.Profile)"; protocol = "$($ports.Protocol)";
+        localPort = @($ports.LocalPort | ForEach-Object {{ "$_" }}); program = $program }} }} }})
+[pscustomobject]@{{ networks = $networks; profiles = $profiles; rules = $rules }} |
+  ConvertTo-Json -Depth 4 -Compress
+"""
+
+
+def allow_script(programs: Sequence[str], port: int, profile: str) -> str:
+    """The elevated PowerShell: drop block rules for these programs, allow meters in.
+
+    The new rules let in only the local subnet, on the app's TCP port and mDNS, for
+    the kind of network the meter is on now.
+    """
+    lines = [
+        "$ErrorActionPreference = 'Stop'",
+        f"$programs = {_ps_list(programs)}",
+        # rules this command made before (an older port, a moved exe) go first
+        f"Get-NetFirewallRule -Group {ps_quote(RULE_GROUP)} -ErrorAction SilentlyContinue |"
+        " Remove-NetFirewallRule",
+        # block rules left by a cancelled prompt beat every allow rule
+        "Get-NetFirewallApplicationFilter | Where-Object {"
+        " $programs -contains [Environment]::ExpandEnvironmentVariables($_.Program) } |"
+        " Get-NetFirewallRule |"
+        " Where-Object { \"$($_.Direction)\" -eq 'Inbound' -and \"$($_.Action)\" -eq 'Block' } |"
+        " Remove-NetFirewallRule -ErrorAction Continue",
+        "foreach ($program in $programs) {",
+    ]
+    for name, protocol, local_port in (
+        ("Sysboy2000 meters (TCP)", "TCP", port),
+        ("Sysboy2000 discovery (mDNS)", "UDP", MDNS_PORT),
+    ):
+        lines.append(
+            f"  New-NetFirewallRule -DisplayName {ps_quote(name)} -Group {ps_quote(RULE_GROUP)}"
+            f" -Direction Inbound -Action Allow -Program $program -Protocol {protocol}"
+            f" -LocalPort {int(local_port)} -RemoteAddress LocalSubnet -Profile {profile}"
+            " | Out-Null"
+        )
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def encoded_command(script: str) -> str:
+    """PowerShell's arguments to run `script` hidden: -EncodedCommand needs no quoting."""
+    encoded = base64.b64encode(script.encode("utf-16-le")).decode("ascii")
+    return (
+        "-NoProfile -NonInteractive -ExecutionPolicy Bypass -WindowStyle Hidden "
+        f"-EncodedCommand {encoded}"
+    )
+
+
+def decode_command(parameters: str) -> str:
+    """The script inside `encoded_command`'s arguments (for tests and the log)."""
+    return base64.b64decode(parameters.rsplit(" ", 1)[1]).decode("utf-16-le")
+
+
+# -- reading the query's answer ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One inbound firewall rule for this app's program."""
+
+    name: str
+    enabled: bool
+    action: str
+    profiles: frozenset[str]
+    protocol: str
+    ports: tuple[str, ...]
+    program: str
+
+    def applies(self, profile: str, protocol: str, port: int) -> bool:
+        """True when this rule is on and decides `protocol` traffic to `port` on `profile`."""
+        if not self.enabled:
+            return False
+        if "Any" not in self.profiles and profile not in self.profiles:
+            return False
+        number = {"TCP": "6", "UDP": "17"}[protocol]
+        if self.protocol.upper() not in ("ANY", protocol, number):
+            return False
+        return any(_port_matches(p, port) for p in self.ports or ("Any",))
+
+
+def _port_matches(spec: str, port: int) -> bool:
+    spec = spec.strip()
+    if spec.lower() == "any":
+        return True
+    low, _, high = spec.partition("-")
+    try:
+        return int(low) <= port <= int(high or low)
+    except ValueError:  # RPC, IPHTTPS and other keywords never match a plain port
+        return False
+
+
+@dataclass(frozen=True)
+class FirewallState:
+    """What the query printed: connected networks, firewall profiles, this app's rules."""
+
+    networks: tuple[tuple[str, str], ...]  # (adapter alias, "Public"/"Private"/"Domain")
+    profiles: dict[str, dict[str, str]]
+    rules: tuple[Rule, ...]
+
+
+def _items(value: Any) -> list[Any]:
+    # ConvertTo-Json writes one element as an object, and some arrays as {"value": [...]}
+    if value is None:
+        return []
+    if isinstance(value, dict) and "value" in value and isinstance(value["value"], list):
+        return list(value["value"])
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _category(raw: Any) -> str:
+    text = str(raw).strip()
+    return _CATEGORIES.get(text.lower()) or _CATEGORY_NUMBERS.get(text, text)
+
+
+def parse_state(text: str) -> FirewallState:
+    """The query's JSON as a FirewallState.
+
+    Raises:
+        ValueError: the text is not what the query prints.
+    """
+    data = json.loads(text.lstrip("\ufeff"))
+    if not isinstance(data, dict):
+        raise ValueError("the firewall query did not print an object")
+    networks = tuple(
+        (str(n.get("alias", "")), _category(n.get("category", "")))
+        for n in _items(data["networks"])
+    )
+    profiles = {
+        str(p.get("name", "")): {k: str(v) for k, v in p.items()}
+        for p in _items(data.get("profiles"))
+    }
+    rules = tuple(
+        Rule(
+            name=str(r.get("name", "")),
+            enabled=str(r.get("enabled", "")).lower() == "true",
+            action=str(r.get("action", "")),
+            profiles=frozenset(p.strip() for p in str(r.get("profile", "Any")).split(",")),
+            protocol=str(r.get("protocol", "Any")),
+            ports=tuple(str(p) for p in _items(r.get("localPort"))),
+            program=str(r.get("program", "")),
+        )
+        for r in _items(data.get("rules"))
+    )
+    return FirewallState(networks, profiles, rules)
+
+
+def _one_network(state: FirewallState, port: int) -> FirewallVerdict:
+    """The verdict for the first real (not virtual) connected network."""
+    real = [n for n in state.networks if not is_virtual_name(n[0])]
+    verdicts = [network_verdict(state, alias, profile, port) for alias, profile in real]
+    blocked = [v for v in verdicts if v.blocked]
+    if blocked:
+        return blocked[0]
+    if verdicts:
+        return verdicts[0]
+    return FirewallVerdict(False, "", "", "no network is connected")
+
+
+def network_verdict(state: FirewallState, alias: str, profile: str, port: int) -> FirewallVerdict:
+    """Whether meters get in on one network, and why, in a sentence."""
+    where = f"this {profile} network ({alias})"
+    settings = state.profiles.get(profile, {})
+
+    def verdict(blocked: bool, summary: str) -> FirewallVerdict:
+        return FirewallVerdict(blocked, profile, alias, summary, fixable=blocked)
+
+    if settings.get("enabled", "True") == "False":
+        return verdict(False, f"Windows Firewall is off on {where}")
+    wanted = (("TCP", port), ("UDP", MDNS_PORT))
+    for protocol, number in wanted:
+        block = next(
+            (
+                r
+                for r in state.rules
+                if r.action == "Block" and r.applies(profile, protocol, number)
+            ),
+            None,
+        )
+        if block is not None:
+            return verdict(
+                True,
+                f"a firewall rule ({block.name}) blocks Sysboy on {where}; "
+                "it is left when the firewall prompt is cancelled",
+            )
+    if settings.get("allowInboundRules") == "False":
+        return verdict(True, f"Windows Firewall blocks all incoming connections on {where}")
+    if settings.get("inbound") == "Allow":
+        return verdict(False, f"Windows Firewall lets meters in on {where}")
+    allowed = {
+        protocol: any(
+            r.action == "Allow" and r.applies(profile, protocol, number) for r in state.rules
+        )
+        for protocol, number in wanted
+    }
+    if all(allowed.values()):
+        return verdict(False, f"Windows Firewall lets meters in on {where}")
+    if allowed["TCP"]:
+        return verdict(
+            True,
+            f"Windows Firewall blocks discovery (mDNS) on {where}: meters need the PC's address",
+        )
+    return verdict(True, f"Windows Firewall blocks meters on {where}: no rule lets Sysboy in")
+
+
+def verdict(text: str, port: int) -> FirewallVerdict | None:
+    """The verdict from the query's output, or None when it cannot be read."""
+    try:
+        state = parse_state(text)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        log.warning("cannot read the firewall's answer (%s): %.200r", exc, text)
+        return None
+    return _one_network(state, port)
+
+
+def app_programs(executable: str | None = None) -> list[str]:
+    """This app's program files: the running one and its twin (sysboy/sysboy-cli, python/w)."""
+    path = Path(executable or sys.executable)
+    twins = {
+        "sysboy.exe": "sysboy-cli.exe",
+        "sysboy-cli.exe": "sysboy.exe",
+        "python.exe": "pythonw.exe",
+        "pythonw.exe": "python.exe",
+    }
+    found = [str(path)]
+    twin = twins.get(path.name.lower())
+    if twin is not None and path.with_name(twin).is_file():
+        found.append(str(path.with_name(twin)))
+    return found
+
+
+class WindowsFirewall:
+    """Asks PowerShell (no admin) and, when the user chooses to, runs the fix elevated."""
+
+    def __init__(self, programs: Sequence[str] | None = None) -> None:
+        self.programs = list(programs or app_programs())
+        self.last: FirewallVerdict | None = None
+
+    def check(self, port: int) -> FirewallVerdict | None:
+        try:
+            done = subprocess.run(
+                [powershell(), "-NoProfile", "-NonInteractive", "-Command", "-"],
+                input=query_script(self.programs),
+                capture_output=True,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                timeout=QUERY_TIMEOUT_S,
+                check=False,
+                # no console window flashes up from the windowed app
+                creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            log.warning("cannot ask Windows about its firewall: %s", exc)
+            return None
+        self.last = verdict(done.stdout, port)
+        return self.last
+
+    def allow(self, port: int) -> bool:
+        profile = self.last.profile if self.last is not None and self.last.profile else "Any"
+        parameters = encoded_command(allow_script(self.programs, port, profile))
+        log.info("asking to let meters in (%s networks, port %d, UDP %d)", profile, port, MDNS_PORT)
+        return shell_execute_elevated(powershell(), parameters)
+
+
+def shell_execute_elevated(program: str, parameters: str) -> bool:
+    """Run `program` elevated (the UAC prompt); False if it could not even be asked."""
+    if sys.platform != "win32":  # also tells the type checker which API follows
+        return False
+    import ctypes
+    from ctypes import wintypes
+
+    shell32 = ctypes.WinDLL("shell32", use_last_error=True)
+    shell32.ShellExecuteW.argtypes = [
+        wintypes.HWND,
+        wintypes.LPCWSTR,
+        wintypes.LPCWSTR,
+        wintypes.LPCWSTR,
+        wintypes.LPCWSTR,
+        ctypes.c_int,
+    ]
+    shell32.ShellExecuteW.restype = wintypes.HINSTANCE
+    result = shell32.ShellExecuteW(None, "runas", program, parameters, None, SW_HIDE)
+    # above 32 means started; the user's "No" at the prompt is ERROR_CANCELLED
+    started = int(result or 0) > 32
+    if not started:
+        log.warning("the firewall fix did not run (ShellExecute returned %s)", result)
+    return started
