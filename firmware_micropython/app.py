@@ -177,6 +177,7 @@ def run():
     import wsclient
 
     wsclient.reserve()  # the one 4 KiB block the link needs, before the heap fragments
+    log("boot: %s, reset cause: %s" % (hal.board(), hal.reset_cause()))
     device = Device(config.load())
     try:
         asyncio.run(device.supervise())

@@ -44,14 +44,6 @@ def unload(*names):
     gc.collect()
 
 
-def _mem_free():
-    mem_free = getattr(gc, "mem_free", None)  # MicroPython only
-    if mem_free is None:
-        return 0
-    gc.collect()  # every 10 s: cheap, and the status then reports the heap really free
-    return mem_free()
-
-
 class Link:
     """Brings the device to its PC and serves the link, again and again, for the supervisor."""
 
@@ -365,7 +357,7 @@ class Link:
         return {
             "type": "status",
             "rssi": rssi,
-            "heap": _mem_free(),
+            "heap": hal.mem_free(),  # every 10 s: one collection is cheap
             "uptime": self._uptime_ms / 1000,
         }
 

@@ -1,8 +1,9 @@
 """The hardware behind one small API: the ESP32's pins and radio, or the desktop simulator.
 
 This is the one place that picks the backend; nothing else looks at `sys.platform`.
-API (same in both): FULL_SCALE, board, output_kind, Output, Button, Led, unique_id,
-device_dir, watchdog, reset, ticks_ms, ticks_diff, wlan_station, wlan_ap.
+API (same in both): FULL_SCALE, board, output_kind, output_pins, Output, Button, Led,
+unique_id, device_dir, watchdog, reset, reset_cause, mem_free, ticks_ms, ticks_diff,
+wlan_station, wlan_ap.
 """
 
 import sys
@@ -15,8 +16,11 @@ if sys.platform == "esp32":
         Output,
         board,
         device_dir,
+        mem_free,
         output_kind,
+        output_pins,
         reset,
+        reset_cause,
         ticks_diff,
         ticks_ms,
         unique_id,
@@ -32,8 +36,11 @@ else:
         Output,
         board,
         device_dir,
+        mem_free,
         output_kind,
+        output_pins,
         reset,
+        reset_cause,
         ticks_diff,
         ticks_ms,
         unique_id,
@@ -49,8 +56,11 @@ __all__ = [
     "Output",
     "board",
     "device_dir",
+    "mem_free",
     "output_kind",
+    "output_pins",
     "reset",
+    "reset_cause",
     "ticks_diff",
     "ticks_ms",
     "unique_id",

@@ -126,7 +126,7 @@ def device_dir():
 
 
 class Watchdog:
-    """Records feeds; the simulator has nothing to reset."""
+    """Records feeds; the simulator has nothing to reset (timeout None: switched off)."""
 
     def __init__(self, timeout_ms):
         self.timeout_ms = timeout_ms
@@ -138,15 +138,44 @@ class Watchdog:
         self.last_feed = ticks_ms()
 
 
+NO_WATCHDOG_FLAG = "nowatchdog"  # as on the board: written by a deploy while it copies
+
+
 def watchdog(timeout_ms):
-    """A watchdog that only records its feeds."""
-    return Watchdog(timeout_ms)
+    """A watchdog that only records its feeds; None while the deploy flag file exists."""
+    try:
+        os.stat(device_dir() + "/" + NO_WATCHDOG_FLAG)
+    except OSError:
+        return Watchdog(timeout_ms)
+    _say("watchdog off: a firmware deploy is under way (file %s)" % NO_WATCHDOG_FLAG)
+    return Watchdog(None)
 
 
 def reset():
     """The simulator's reset: leave the process (the caller may start it again)."""
     _say("reset")
     raise SystemExit(3)
+
+
+def reset_cause():
+    """Why the simulated board started: SYSBOY_SIM_RESET_CAUSE, else "power on"."""
+    return _env("SYSBOY_SIM_RESET_CAUSE", "power on")
+
+
+def output_pins():
+    """The simulator's output "pins" for needles 1 and 2 (any number works)."""
+    return (1, 2)
+
+
+def mem_free():
+    """Bytes free in the heap after a collection (MicroPython); 0 on CPython, which has none."""
+    import gc
+
+    mem = getattr(gc, "mem_free", None)
+    if mem is None:
+        return 0
+    gc.collect()
+    return mem()
 
 
 def ticks_ms():

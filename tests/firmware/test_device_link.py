@@ -45,6 +45,7 @@ def test_samples_drive_the_needle_through_the_calibration(tmp_path: Path) -> Non
             assert hello["output"] == "sim" and hello["proto"] == 1
             status = await link.recv()
             assert status["type"] == "status" and status["heap"] > 0
+            assert "boot: sim micropython, reset cause: power on" in device.lines
 
             start = len(device.needles)
             await link.send({"type": "cpu", "value": 25})
