@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import dataclasses
 import json
 import logging
 import threading
@@ -46,8 +45,17 @@ def _moved(last: Reading, new: Reading) -> bool:
 
 
 @dataclass(frozen=True)
+class NeedleView:
+    """One needle of a connected device: what it shows and the calibration it holds."""
+
+    number: int
+    metric: str
+    calibration: tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True)
 class DeviceView:
-    """What the tray shows of one connected device."""
+    """What the tray shows of one connected device (`metric`, `calibration`: needle 1's)."""
 
     id: str
     name: str
@@ -57,6 +65,8 @@ class DeviceView:
     metric: str
     rssi: int | None
     calibration: tuple[tuple[float, float], ...]
+    needles: tuple[NeedleView, ...] = ()
+    button_needle: int = 1
 
 
 class App:
@@ -232,20 +242,28 @@ class App:
 
         return self.call(run(), timeout)
 
-    def set_metric(self, metric: str, device_id: str | None = None) -> None:
-        """Show `metric` everywhere (no device) or on one device.
+    def set_metric(
+        self, metric: str, device_id: str | None = None, needle: int | None = None
+    ) -> None:
+        """Show `metric` everywhere (no device, no needle), or on one device's needle
+        (needle 1 unless told; a needle without a device: the only device's).
 
         Raises:
-            ControlError: no such metric.
+            ControlError: no such metric, device or needle.
         """
-        if device_id is None:
-            self.on_loop(lambda: self.hub.set_global_metric(metric))
-        else:
-            self.on_loop(lambda: self.hub.set_device_metric(device_id, metric))
 
-    def follow_global(self, device_id: str) -> None:
-        """Let a device show the global metric again."""
-        self.on_loop(lambda: self.hub.set_device_metric(device_id, None))
+        def run() -> None:
+            if device_id is None and needle is None:
+                self.hub.set_global_metric(metric)
+            else:
+                chosen = device_id or self.hub.session(None).device_id
+                self.hub.set_device_metric(chosen, metric, needle or 1)
+
+        self.on_loop(run)
+
+    def follow_global(self, device_id: str, needle: int = 1) -> None:
+        """Let a device's needle show the global metric again."""
+        self.on_loop(lambda: self.hub.set_device_metric(device_id, None, needle))
 
     def metric_infos(self) -> tuple[protocol.MetricInfo, ...]:
         """Every metric a device may show, built-in and pushed."""
@@ -273,22 +291,27 @@ class App:
 
         self.on_loop(run)
 
-    def calibrate(self, device_id: str | None, points: tuple[tuple[float, float], ...]) -> str:
-        """Send a calibration, wait for the device's ack, keep a copy; return the device id.
+    def calibrate(
+        self,
+        device_id: str | None,
+        points: tuple[tuple[float, float], ...],
+        needle: int = 1,
+    ) -> str:
+        """Send one needle's calibration, wait for the device's ack, keep a copy; return the
+        device id.
 
         Raises:
             ProtocolError: the points are not a valid calibration.
-            ControlError: no such device.
+            ControlError: no such device or needle.
             TimeoutError: the device did not acknowledge.
         """
         checked = protocol.check_points(points)
 
         async def run() -> str:
             session = self.hub.session(device_id)
-            await session.command(protocol.Calibration(checked))
-            if session.hello is not None:  # so `devices()` shows what the device holds now
-                session.hello = dataclasses.replace(session.hello, calibration=checked)
-            self.store.update_device(session.device_id, calibration=checked)
+            await session.command(protocol.Calibration(checked, session.needle_key(needle)))
+            session.calibrated(needle, checked)  # so `devices()` shows what it holds now
+            self.store.update_device(session.device_id, needle, calibration=checked)
             return session.device_id
 
         return self.call(run(), timeout=CALL_TIMEOUT_S + 2)
@@ -360,7 +383,9 @@ class App:
                         hello.fw,
                         session.metric,
                         session.status.rssi if session.status else None,
-                        hello.calibration,
+                        session.feeds[0].calibration,
+                        tuple(NeedleView(f.number, f.metric, f.calibration) for f in session.feeds),
+                        session.button_needle,
                     )
                 )
             return views

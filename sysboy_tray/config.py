@@ -76,13 +76,48 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
         raise
 
 
+MAX_NEEDLES = 4
+
+
 @dataclass(frozen=True)
-class DeviceSettings:
-    """What the PC remembers of one device."""
+class NeedleSettings:
+    """What the PC remembers of one needle: its own metric (None: the global one) and
+    calibration."""
 
     metric: str | None = None
-    name: str | None = None
     calibration: tuple[tuple[float, float], ...] = LINEAR
+
+
+@dataclass(frozen=True)
+class DeviceSettings:
+    """What the PC remembers of one device: its name and each of its needles (1 to 4)."""
+
+    name: str | None = None
+    needles: tuple[NeedleSettings, ...] = (NeedleSettings(),)
+
+    @property
+    def metric(self) -> str | None:
+        """Needle 1's metric (what a one-needle device shows)."""
+        return self.needles[0].metric
+
+    @property
+    def calibration(self) -> tuple[tuple[float, float], ...]:
+        """Needle 1's calibration."""
+        return self.needles[0].calibration
+
+    def needle(self, number: int) -> NeedleSettings:
+        """Needle `number`'s settings (1..4); defaults for a needle never set."""
+        return self.needles[number - 1] if number <= len(self.needles) else NeedleSettings()
+
+    def with_needle(self, number: int, **changes: Any) -> DeviceSettings:
+        """A copy with needle `number` changed (metric, calibration)."""
+        if not 1 <= number <= MAX_NEEDLES:
+            raise ConfigError(f"a meter has needles 1 to {MAX_NEEDLES}, not {number}")
+        needles = list(self.needles)
+        while len(needles) < number:
+            needles.append(NeedleSettings())
+        needles[number - 1] = replace(needles[number - 1], **changes)
+        return replace(self, needles=tuple(needles))
 
 
 @dataclass(frozen=True)
@@ -99,17 +134,24 @@ class Settings:
     install_id: str = ""
     devices: dict[str, DeviceSettings] = field(default_factory=dict)
 
-    def with_device(self, device_id: str, **changes: Any) -> Settings:
-        """A copy with one device's settings changed."""
+    def with_device(self, device_id: str, needle: int = 1, **changes: Any) -> Settings:
+        """A copy with one device's settings changed: `name`, or one needle's `metric`
+        and `calibration` (needle 1 unless told)."""
+        device = self.devices.get(device_id, DeviceSettings())
+        if "name" in changes:
+            device = replace(device, name=changes.pop("name"))
+        if changes:
+            device = device.with_needle(needle, **changes)
         devices = dict(self.devices)
-        devices[device_id] = replace(devices.get(device_id, DeviceSettings()), **changes)
+        devices[device_id] = device
         return replace(self, devices=devices)
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["version"] = SETTINGS_VERSION
         for device in out["devices"].values():
-            device["calibration"] = [list(p) for p in device["calibration"]]
+            for one in device["needles"]:
+                one["calibration"] = [list(p) for p in one["calibration"]]
         out["gpu_temp_range"] = list(self.gpu_temp_range)
         return out
 
@@ -167,19 +209,7 @@ def settings_from_json(data: Any) -> Settings:
         raise ConfigError("devices must be an object")
     devices = {}
     for device_id, entry in raw_devices.items():
-        if not isinstance(entry, dict):
-            raise ConfigError(f"device {device_id!r} must be an object")
-        device_metric = entry.get("metric")
-        if device_metric is not None and not is_metric_id(device_metric):
-            raise ConfigError(f"device {device_id!r} has a bad metric")
-        name = entry.get("name")
-        if name is not None and not isinstance(name, str):
-            raise ConfigError(f"device {device_id!r} has a bad name")
-        try:
-            points = check_points(entry.get("calibration", [list(p) for p in LINEAR]))
-        except ProtocolError as exc:
-            raise ConfigError(f"device {device_id!r}: {exc}") from None
-        devices[str(device_id)] = DeviceSettings(device_metric, name, points)
+        devices[str(device_id)] = _device_from_json(device_id, entry)
     return Settings(
         port=port,
         interval_s=check_interval(values.get("interval_s", base.interval_s)),
@@ -193,6 +223,32 @@ def settings_from_json(data: Any) -> Settings:
         install_id=install_id,
         devices=devices,
     )
+
+
+def _device_from_json(device_id: str, entry: Any) -> DeviceSettings:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"device {device_id!r} must be an object")
+    name = entry.get("name")
+    if name is not None and not isinstance(name, str):
+        raise ConfigError(f"device {device_id!r} has a bad name")
+    # an older file keeps its one needle's metric and calibration on the device itself
+    raw_needles = entry.get("needles", [entry])
+    if not isinstance(raw_needles, list) or not 1 <= len(raw_needles) <= MAX_NEEDLES:
+        raise ConfigError(f"device {device_id!r} must list 1 to {MAX_NEEDLES} needles")
+    needles = []
+    for number, one in enumerate(raw_needles, 1):
+        where = f"device {device_id!r} needle {number}"
+        if not isinstance(one, dict):
+            raise ConfigError(f"{where} must be an object")
+        metric = one.get("metric")
+        if metric is not None and not is_metric_id(metric):
+            raise ConfigError(f"{where} has a bad metric")
+        try:
+            points = check_points(one.get("calibration", [list(p) for p in LINEAR]))
+        except ProtocolError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        needles.append(NeedleSettings(metric, points))
+    return DeviceSettings(name, tuple(needles))
 
 
 class SettingsStore:
@@ -283,11 +339,18 @@ class SettingsStore:
             self._save_soon()
             return self._settings
 
-    def update_device(self, device_id: str, **changes: Any) -> Settings:
-        """Change one device's settings and save them; return the new settings."""
+    def update_device(self, device_id: str, needle: int = 1, **changes: Any) -> Settings:
+        """Change one device's settings (`name`, or a needle's `metric`, `calibration`;
+        needle 1 unless told) and save them if they changed; return the new settings.
+
+        Raises:
+            ConfigError: no such needle (1 to 4).
+        """
         with self._lock:
-            self._settings = self._settings.with_device(device_id, **changes)
-            self._save_soon()
+            new = self._settings.with_device(device_id, needle, **changes)
+            if new != self._settings:
+                self._settings = new
+                self._save_soon()
             return self._settings
 
     def forget_device(self, device_id: str) -> Settings:

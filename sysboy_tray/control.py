@@ -31,7 +31,7 @@ from websockets.http11 import Request, Response
 
 from sysboy_tray import PROTOCOL_VERSION, __version__, protocol
 from sysboy_tray.advertise import lan_addresses
-from sysboy_tray.config import Paths, atomic_write
+from sysboy_tray.config import MAX_NEEDLES, Paths, atomic_write
 from sysboy_tray.errors import ConfigError, ControlError, ProtocolError
 from sysboy_tray.firewall import FirewallVerdict
 
@@ -126,6 +126,16 @@ def _device(request: dict[str, Any]) -> str | None:
     if device is not None and (not isinstance(device, str) or not device):
         raise ControlError("'device' must be a device id")
     return device
+
+
+def _needle(request: dict[str, Any]) -> int | None:
+    """The optional `needle` (1 to 4) a request is for."""
+    needle = request.get("needle")
+    if needle is not None and (
+        isinstance(needle, bool) or not isinstance(needle, int) or not 1 <= needle <= MAX_NEEDLES
+    ):
+        raise ControlError(f"'needle' must be a needle number, 1 to {MAX_NEEDLES}")
+    return needle
 
 
 def _text(request: dict[str, Any], key: str, default: str = "") -> str:
@@ -280,6 +290,11 @@ class ControlAPI:
                     "metric": d.metric,
                     "rssi": d.rssi,
                     "calibration": [list(p) for p in d.calibration],
+                    "needles": [
+                        {"metric": n.metric, "calibration": [list(p) for p in n.calibration]}
+                        for n in d.needles
+                    ],
+                    "button_needle": d.button_needle,
                 }
                 for d in devices
             ],
@@ -291,8 +306,9 @@ class ControlAPI:
         if not isinstance(metric, str):
             raise ControlError("'metric' must be a metric name")
         device = _device(request)
-        await _in_thread(self.app.set_metric, metric, device)
-        return {"metric": metric, "device": device}
+        needle = _needle(request)
+        await _in_thread(self.app.set_metric, metric, device, needle)
+        return {"metric": metric, "device": device, "needle": needle}
 
     async def _needle(self, request: dict[str, Any], raw: set[str]) -> Reply:
         value = request.get("value")
@@ -300,8 +316,11 @@ class ControlAPI:
             value = _number(request, "value")
             if not 0.0 <= value <= 1.0:
                 raise ControlError("'value' must be between 0 and 1, or null")
-        device_id = self.app.hub.session(_device(request)).device_id
-        await _in_thread(self.app.send, device_id, protocol.Needle(value))
+        session = self.app.hub.session(_device(request))
+        device_id = session.device_id
+        await _in_thread(
+            self.app.send, device_id, protocol.Needle(value, session.needle_key(_needle(request)))
+        )
         if value is None:
             raw.discard(device_id)
         else:
@@ -309,40 +328,49 @@ class ControlAPI:
         return {"device": device_id}
 
     async def _sweep(self, request: dict[str, Any], raw: set[str]) -> Reply:
-        device_id = self.app.hub.session(_device(request)).device_id
-        await _in_thread(self.app.send, device_id, protocol.Sweep())
-        return {"device": device_id}
+        session = self.app.hub.session(_device(request))
+        needle = session.needle_key(_needle(request))
+        await _in_thread(self.app.send, session.device_id, protocol.Sweep(needle))
+        return {"device": session.device_id}
 
     async def _identify(self, request: dict[str, Any], raw: set[str]) -> Reply:
-        device_id = self.app.hub.session(_device(request)).device_id
-        await _in_thread(self.app.send, device_id, protocol.Identify())
-        return {"device": device_id}
+        session = self.app.hub.session(_device(request))
+        needle = session.needle_key(_needle(request))
+        await _in_thread(self.app.send, session.device_id, protocol.Identify(needle))
+        return {"device": session.device_id}
 
     async def _calibrate(self, request: dict[str, Any], raw: set[str]) -> Reply:
         points = protocol.check_points(request.get("points"))
         device = _device(request)
+        needle = _needle(request) or 1
         try:
-            device_id = await _in_thread(self.app.calibrate, device, points)
+            device_id = await _in_thread(self.app.calibrate, device, points, needle)
         except TimeoutError:
             raise ControlError(
                 "the device did not confirm the calibration; it may be on old firmware"
                 " or its link dropped"
             ) from None
-        return {"device": device_id, "points": [list(p) for p in points]}
+        return {"device": device_id, "needle": needle, "points": [list(p) for p in points]}
 
     async def _calibration(self, request: dict[str, Any], raw: set[str]) -> Reply:
-        device_id = self.app.hub.session(_device(request)).device_id
+        session = self.app.hub.session(_device(request))
+        device_id = session.device_id
+        number = _needle(request) or 1
+        session.needle_key(number)  # refuses a needle the meter does not have
         views = await _in_thread(self.app.devices)
         view = next((v for v in views if v.id == device_id), None)
         if view is None:
             raise ControlError(f"device '{device_id}' is not connected")
         kept = self.app.store.settings.devices.get(device_id)
+        saved = kept.needle(number).calibration if kept is not None else None
         return {
             "device": device_id,
             "name": view.name,
             "address": view.address,
-            "points": [list(p) for p in view.calibration],
-            "saved": [list(p) for p in kept.calibration] if kept is not None else None,
+            "needle": number,
+            "needles": len(view.needles),
+            "points": [list(p) for p in view.needles[number - 1].calibration],
+            "saved": [list(p) for p in saved] if saved is not None else None,
         }
 
     async def _push(self, request: dict[str, Any], raw: set[str]) -> Reply:

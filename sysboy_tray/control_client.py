@@ -24,8 +24,16 @@ CALIBRATE_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
+class NeedleStatus:
+    """One needle of a connected meter: its metric and the calibration it holds."""
+
+    metric: str
+    calibration: tuple[Point, ...]
+
+
+@dataclass(frozen=True)
 class DeviceStatus:
-    """A connected meter, as `sysboy status` shows it."""
+    """A connected meter, as `sysboy status` shows it (`metric`, `calibration`: needle 1's)."""
 
     id: str
     name: str
@@ -35,6 +43,8 @@ class DeviceStatus:
     metric: str
     rssi: int | None
     calibration: tuple[Point, ...]
+    needles: tuple[NeedleStatus, ...] = ()
+    button_needle: int = 1
 
 
 @dataclass(frozen=True)
@@ -71,13 +81,15 @@ class AppStatus:
 
 @dataclass(frozen=True)
 class DeviceCalibration:
-    """The calibration a device holds now, and the copy kept on the PC (if any)."""
+    """The calibration one needle of a device holds now, and the copy kept on the PC."""
 
     device: str
     name: str
     address: str
     points: tuple[Point, ...]
     saved: tuple[Point, ...] | None
+    needle: int = 1
+    needles: int = 1  # how many the device has
 
 
 def _points(raw: Any) -> tuple[Point, ...]:
@@ -102,6 +114,11 @@ def _status(reply: dict[str, Any]) -> AppStatus:
                 d["metric"],
                 d["rssi"],
                 _points(d["calibration"]),
+                tuple(
+                    NeedleStatus(n["metric"], _points(n["calibration"]))
+                    for n in d.get("needles", ())
+                ),
+                d.get("button_needle", 1),
             )
             for d in reply["devices"]
         ),
@@ -215,35 +232,40 @@ class ControlClient:
         """Devices, metrics, and where the app listens."""
         return _status(self.request("status"))
 
-    def set_metric(self, metric: str, device: str | None = None) -> None:
-        """Show `metric` on every device without its own choice, or on one device."""
-        self.request("metric", metric=metric, device=device)
+    def set_metric(self, metric: str, device: str | None = None, needle: int | None = None) -> None:
+        """Show `metric` on every device without its own choice, or on one device's needle."""
+        self.request("metric", metric=metric, device=device, needle=needle)
 
-    def needle(self, value: float | None, device: str | None = None) -> str:
-        """Put the needle at a raw output fraction 0..1 (None: back to the metric)."""
-        return str(self.request("needle", value=value, device=device)["device"])
+    def needle(
+        self, value: float | None, device: str | None = None, needle: int | None = None
+    ) -> str:
+        """Put a needle (all: None) at a raw output fraction 0..1 (None: back to the metric)."""
+        return str(self.request("needle", value=value, device=device, needle=needle)["device"])
 
-    def sweep(self, device: str | None = None) -> str:
-        """Move the needle across the scale and back."""
-        return str(self.request("sweep", device=device)["device"])
+    def sweep(self, device: str | None = None, needle: int | None = None) -> str:
+        """Move a needle (all: None) across the scale and back."""
+        return str(self.request("sweep", device=device, needle=needle)["device"])
 
-    def identify(self, device: str | None = None) -> str:
-        """Wiggle the needle so the user sees which meter it is."""
-        return str(self.request("identify", device=device)["device"])
+    def identify(self, device: str | None = None, needle: int | None = None) -> str:
+        """Wiggle a needle (all: None) so the user sees which meter it is."""
+        return str(self.request("identify", device=device, needle=needle)["device"])
 
-    def calibrate(self, points: tuple[Point, ...], device: str | None = None) -> str:
-        """Send a calibration and wait for the device's ack; the app keeps a copy."""
+    def calibrate(
+        self, points: tuple[Point, ...], device: str | None = None, needle: int = 1
+    ) -> str:
+        """Send one needle's calibration and wait for the device's ack; the app keeps a copy."""
         reply = self.request(
             "calibrate",
             timeout=CALIBRATE_TIMEOUT_S,
             device=device,
+            needle=needle,
             points=[list(p) for p in points],
         )
         return str(reply["device"])
 
-    def calibration(self, device: str | None = None) -> DeviceCalibration:
-        """The calibration a connected device holds now."""
-        reply = self.request("calibration", device=device)
+    def calibration(self, device: str | None = None, needle: int = 1) -> DeviceCalibration:
+        """The calibration one needle of a connected device holds now."""
+        reply = self.request("calibration", device=device, needle=needle)
         saved = reply.get("saved")
         return DeviceCalibration(
             reply["device"],
@@ -251,6 +273,8 @@ class ControlClient:
             reply["address"],
             _points(reply["points"]),
             _points(saved) if saved is not None else None,
+            int(reply.get("needle", 1)),
+            int(reply.get("needles", 1)),
         )
 
     def push(self, name: str, value: float, unit: str = "", label: str = "") -> float:

@@ -16,12 +16,12 @@ from websockets.asyncio.server import broadcast
 
 from sysboy_tray import protocol
 from sysboy_tray.config import SettingsStore
-from sysboy_tray.errors import ControlError
+from sysboy_tray.errors import ConfigError, ControlError
 from sysboy_tray.metrics import MetricSource, Reading
 from sysboy_tray.session import sample_text
 
 if TYPE_CHECKING:
-    from sysboy_tray.session import DeviceSession
+    from sysboy_tray.session import DeviceSession, Feed
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +79,16 @@ class Hub:
     def is_metric(self, metric: str) -> bool:
         return metric in self.sources or metric in self.custom
 
-    def metric_for(self, device_id: str) -> str:
-        """The metric a device shows: its own choice, else the global one."""
+    def metric_for(self, device_id: str, needle: int = 1) -> str:
+        """The metric a device's needle shows: its own choice, else the global one."""
         own = self.store.settings.devices.get(device_id)
-        return own.metric if own is not None and own.metric else self.global_metric
+        chosen = own.needle(needle).metric if own is not None else None
+        return chosen or self.global_metric
 
     def wanted(self) -> set[str]:
-        """Metrics someone displays: each device's, and the global one (the tray icon)."""
-        return {self.global_metric} | {self.metric_for(d) for d in self.sessions}
+        """Metrics someone displays: each needle's, and the global one (the tray icon)."""
+        shown = {m for session in self.sessions.values() for m in session.metrics}
+        return {self.global_metric} | shown
 
     def refresh_wanted(self) -> None:
         self._want(self.wanted())
@@ -95,14 +97,18 @@ class Hub:
         """New readings arrived: remember them and offer each device its own."""
         self.readings.update(readings)
         for metric, reading in readings.items():
-            takers = [
-                s for s in list(self.sessions.values()) if s.metric == metric and s.take(reading)
-            ]
-            if takers:
-                # one encoded frame written to every device showing this metric
-                broadcast([s.ws for s in takers], sample_text(reading, self.label_of(metric)))
-                for session in takers:
-                    session.sent(reading)
+            # needle number -> the needles of that number showing this metric, ready now
+            takers: dict[int, list[tuple[DeviceSession, Feed]]] = {}
+            for session in list(self.sessions.values()):
+                for feed in session.feeds:
+                    if feed.metric == metric and session.take(feed, reading):
+                        takers.setdefault(feed.number, []).append((session, feed))
+            for group in takers.values():
+                # one encoded frame written to every needle of this number showing this metric
+                text = sample_text(reading, self.label_of(metric), group[0][1].key)
+                broadcast([session.ws for session, _ in group], text)
+                for session, feed in group:
+                    session.sent(feed, reading)
         self.changed()
 
     def set_global_metric(self, metric: str) -> None:
@@ -111,23 +117,33 @@ class Hub:
         self.store.update(metric=metric)
         self._metric_changed()
 
-    def set_device_metric(self, device_id: str, metric: str | None) -> None:
-        """Show `metric` on one device (None: follow the global metric)."""
+    def set_device_metric(self, device_id: str, metric: str | None, needle: int = 1) -> None:
+        """Show `metric` on one needle of one device (None: follow the global metric).
+
+        Raises:
+            ControlError: no such metric, or the connected device has no such needle.
+        """
         if metric is not None:
             self._check_metric(metric)
-        self.store.update_device(device_id, metric=metric)
+        session = self.sessions.get(device_id)
+        if session is not None:
+            session.needle_key(needle)  # refuses a needle the meter does not have
+        try:
+            self.store.update_device(device_id, needle, metric=metric)
+        except ConfigError as exc:
+            raise ControlError(str(exc)) from None
         self._metric_changed()
 
-    def cycle_metric(self, device_id: str) -> None:
-        """The device's button was pressed: move it to the next available metric."""
+    def cycle_metric(self, device_id: str, needle: int = 1) -> None:
+        """The device's button was pressed: move that needle to the next available metric."""
         order = [m.id for m in self.metric_infos()]
-        current = self.metric_for(device_id)
+        current = self.metric_for(device_id, needle)
         start = order.index(current) if current in order else -1
         for step in range(1, len(order) + 1):
             candidate = order[(start + step) % len(order)]
             reading = self.readings.get(candidate)
             if candidate in self.custom or reading is None or reading.available:
-                self.set_device_metric(device_id, candidate)
+                self.set_device_metric(device_id, candidate, needle)
                 return
 
     def _check_metric(self, metric: str) -> None:
@@ -137,9 +153,10 @@ class Hub:
 
     def _metric_changed(self) -> None:
         for device_id, session in list(self.sessions.items()):
-            metric = self.metric_for(device_id)
-            if metric != session.metric:
-                session.show(metric, self.readings.get(metric))
+            for feed in session.feeds:
+                metric = self.metric_for(device_id, feed.number)
+                if metric != feed.metric:
+                    session.show(feed.number, metric, self.readings.get(metric))
         self.refresh_wanted()
         self.changed()
 
@@ -222,9 +239,10 @@ class Hub:
         """The PC is awake again: every device gets its value at once."""
         self.sleeping = False
         for session in list(self.sessions.values()):
-            reading = self.readings.get(session.metric)
-            if reading is not None:
-                session.offer(reading)
+            for metric in set(session.metrics):
+                reading = self.readings.get(metric)
+                if reading is not None:
+                    session.offer(reading)
 
     def changed(self) -> None:
         """Tell the listeners (the tray) that something they show may have changed."""

@@ -14,7 +14,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from sysboy_tray import protocol
-from sysboy_tray.errors import ProtocolError
+from sysboy_tray.errors import ControlError, ProtocolError
 from sysboy_tray.limits import FrameBudget, GuardedConnection
 from sysboy_tray.metrics import Reading
 
@@ -36,6 +36,29 @@ DIRECT_WRITE_LIMIT = 16 * 1024
 CLOSE_POLICY = 1008
 
 
+class Feed:
+    """One needle's stream of samples: the metric it shows and what it was last sent."""
+
+    def __init__(
+        self, number: int, metric: str, calibration: tuple[protocol.Point, ...] = protocol.LINEAR
+    ) -> None:
+        self.number = number
+        self.metric = metric
+        self.calibration = calibration  # what the device holds for this needle
+        self.reading: Reading | None = None
+        self.due = False
+        self.last_sent: float | None = None
+        self.last_sent_at = 0.0
+        self.parked = True  # the needle may be at rest: the next value must be sent
+        self.said_unavailable = False
+
+    @property
+    def key(self) -> int | None:
+        """The sample's `needle` key: absent for needle 1, so a one-needle meter gets the
+        brief's plain `{"type": "vram", "value": 60.5}`."""
+        return None if self.number == 1 else self.number
+
+
 class DeviceSession:
     """A device's link: conflates samples so a slow reader never builds a queue."""
 
@@ -43,17 +66,13 @@ class DeviceSession:
         self.hub = hub
         self.ws = ws
         self.hello: protocol.DeviceHello | None = None
-        self.metric = ""
+        self.feeds: list[Feed] = [Feed(1, "")]  # one per needle, from the hello
+        self.button_needle = 1  # the needle whose metric a press of the button cycles
         self.status: protocol.Status | None = None
         self._commands: collections.deque[protocol.Message] = collections.deque()
-        self._reading: Reading | None = None
-        self._sample_due = False
-        self._last_sent: float | None = None
-        self._last_sent_at = 0.0
-        self._parked = True  # the needle may be at rest: the next value must be sent
-        self._said_unavailable = False
         self._wake = asyncio.Event()
-        self._acks: dict[str, asyncio.Future[None]] = {}
+        # (of, needle) -> the command waiting for that ack
+        self._acks: dict[tuple[str, int | None], asyncio.Future[None]] = {}
         # pings and pongs draw on the same budget as messages (limits.py)
         self._budget = ws.budget if isinstance(ws, GuardedConnection) else FrameBudget()
         self._sending_since: float | None = None
@@ -66,6 +85,27 @@ class DeviceSession:
         return self.hello.id if self.hello else ""
 
     @property
+    def metric(self) -> str:
+        """What needle 1 shows."""
+        return self.feeds[0].metric
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """What each needle shows, needle 1 first."""
+        return tuple(feed.metric for feed in self.feeds)
+
+    def calibrated(self, number: int, points: tuple[protocol.Point, ...]) -> None:
+        """Needle `number` acknowledged these calibration points."""
+        self.feeds[number - 1].calibration = points
+
+    def needle_key(self, number: int | None) -> int | None:
+        """The `needle` key of a command for needle `number` (None: every needle)."""
+        if number is not None and not 1 <= number <= len(self.feeds):
+            raise ControlError(f"device '{self.device_id}' has no needle {number}")
+        # a one-needle meter's commands stay as they always were
+        return None if len(self.feeds) == 1 else number
+
+    @property
     def address(self) -> str:
         peer = self.ws.remote_address
         return str(peer[0]) if peer else "?"
@@ -73,12 +113,13 @@ class DeviceSession:
     # -- called by the hub (loop thread) --------------------------------------
 
     def offer(self, reading: Reading) -> None:
-        """A new reading of this device's metric; send it if it matters."""
-        if self._due(reading):
-            self._sample_due = True
-            self._wake.set()
+        """A new reading; send it to each needle showing its metric, if it matters there."""
+        for feed in self.feeds:
+            if feed.metric == reading.metric and self._due(feed, reading):
+                feed.due = True
+                self._wake.set()
 
-    def take(self, reading: Reading) -> bool:
+    def take(self, feed: Feed, reading: Reading) -> bool:
         """Like `offer`, but True when the caller should write the sample itself, now.
 
         The hub writes one encoded frame to every device that takes it (a broadcast),
@@ -86,7 +127,7 @@ class DeviceSession:
         queued, a send under way or a full write buffer goes the slow way, so frames
         keep their order and a slow reader still meets the stall guard.
         """
-        if not self._due(reading):
+        if not self._due(feed, reading):
             return False
         transport = self.ws.transport
         if (
@@ -95,32 +136,34 @@ class DeviceSession:
             or transport is None
             or transport.get_write_buffer_size() > DIRECT_WRITE_LIMIT
         ):
-            self._sample_due = True
+            feed.due = True
             self._wake.set()
             return False
         return True
 
-    def _due(self, reading: Reading) -> bool:
-        self._reading = reading
+    def _due(self, feed: Feed, reading: Reading) -> bool:
+        feed.reading = reading
         if self.hub.sleeping:
             return False
         if not reading.available:
-            if not self._said_unavailable:
-                self._said_unavailable = True
-                self.send(protocol.Park("unavailable"))
+            if not feed.said_unavailable:
+                feed.said_unavailable = True
+                self.send(protocol.Park("unavailable", self.needle_key(feed.number)))
             return False
         assert reading.percent is not None
-        moved = self._last_sent is None or abs(reading.percent - self._last_sent) >= MIN_MOVE
-        return moved or self._parked or time.monotonic() - self._last_sent_at >= HEARTBEAT_S
+        moved = feed.last_sent is None or abs(reading.percent - feed.last_sent) >= MIN_MOVE
+        return moved or feed.parked or time.monotonic() - feed.last_sent_at >= HEARTBEAT_S
 
-    def show(self, metric: str, reading: Reading | None) -> None:
-        """Switch this device to another metric and send its value at once."""
-        self.metric = metric
-        self._last_sent = None
-        self._reading = None
-        self._said_unavailable = False
-        if reading is not None:
-            self.offer(reading)
+    def show(self, number: int, metric: str, reading: Reading | None) -> None:
+        """Switch needle `number` to another metric and send its value at once."""
+        feed = self.feeds[number - 1]
+        feed.metric = metric
+        feed.last_sent = None
+        feed.reading = None
+        feed.said_unavailable = False
+        if reading is not None and self._due(feed, reading):
+            feed.due = True
+            self._wake.set()
 
     @property
     def backlog(self) -> tuple[int, int]:
@@ -134,7 +177,9 @@ class DeviceSession:
             self._commands.popleft()
         self._commands.append(message)
         if isinstance(message, protocol.Park):
-            self._parked = True
+            for feed in self.feeds:
+                if message.needle in (None, feed.number):
+                    feed.parked = True
         self._wake.set()
 
     async def command(self, message: protocol.Message, timeout: float = 5.0) -> None:
@@ -143,19 +188,21 @@ class DeviceSession:
         Raises:
             TimeoutError: no ack in time.
         """
-        kind = protocol.to_dict(message)["type"]
+        fields = protocol.to_dict(message)
+        key = (fields["type"], fields.get("needle"))
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._acks[kind] = future
+        self._acks[key] = future
         self.send(message)
         try:
             await asyncio.wait_for(future, timeout)
         finally:
-            if self._acks.get(kind) is future:
-                del self._acks[kind]
+            if self._acks.get(key) is future:
+                del self._acks[key]
 
     async def park_now(self, reason: str, timeout: float = 0.5) -> None:
         """Send `park` at once, bypassing the queue (the app is quitting or the PC sleeping)."""
-        self._parked = True
+        for feed in self.feeds:
+            feed.parked = True
         with contextlib.suppress(ConnectionClosed, TimeoutError):
             await asyncio.wait_for(self.ws.send(protocol.encode(protocol.Park(reason))), timeout)
 
@@ -183,7 +230,10 @@ class DeviceSession:
             await self._refuse_hello("the first message must be 'hello'")
             return
         self.hello = hello
-        self.metric = self.hub.metric_for(hello.id)
+        self.feeds = [
+            Feed(n, self.hub.metric_for(hello.id, n), points)
+            for n, points in enumerate(hello_calibrations(hello), 1)
+        ]
         log.info(
             "device %s (%s, fw %s) linked from %s", hello.id, hello.board, hello.fw, self.address
         )
@@ -193,9 +243,10 @@ class DeviceSession:
             self.send(
                 protocol.ServerHello(self.hub.server_name, self.metric, self.hub.metric_infos())
             )
-            reading = self.hub.readings.get(self.metric)
-            if reading is not None:
-                self.offer(reading)
+            for feed in self.feeds:
+                reading = self.hub.readings.get(feed.metric)
+                if reading is not None:
+                    self.show(feed.number, feed.metric, reading)
             await self._receive_loop()
         except ConnectionClosed:
             pass
@@ -244,17 +295,27 @@ class DeviceSession:
                 self.status = message
                 self.hub.changed()
             case protocol.Button(event="press"):
-                self.hub.cycle_metric(self.device_id)
+                self.hub.cycle_metric(self.device_id, self.button_needle)
             case protocol.Button():
-                log.info("device %s: long press", self.device_id)
-            case protocol.Ack(of=of):
-                future = self._acks.pop(of, None)
+                self._next_button_needle()
+            case protocol.Ack(of=of, needle=needle):
+                future = self._acks.pop((of, needle), None)
                 if future is not None and not future.done():
                     future.set_result(None)
             case protocol.Error(reason=reason):
                 log.warning("device %s reports: %r", self.device_id, reason)
             case protocol.DeviceHello():
                 raise ProtocolError("'hello' was already sent")
+
+    def _next_button_needle(self) -> None:
+        """A long press: the button now acts on the next needle, which wiggles to say so."""
+        if len(self.feeds) == 1:
+            log.info("device %s: long press", self.device_id)
+            return
+        self.button_needle = self.button_needle % len(self.feeds) + 1
+        log.info("device %s: the button now acts on needle %d", self.device_id, self.button_needle)
+        self.send(protocol.Identify(self.button_needle))
+        self.hub.changed()
 
     async def _send_loop(self) -> None:
         with contextlib.suppress(ConnectionClosed):
@@ -267,9 +328,10 @@ class DeviceSession:
             self._wake.clear()
             while self._commands:
                 await self._write(protocol.encode(self._commands.popleft()))
-            if self._sample_due:
-                self._sample_due = False
-                await self._send_sample()
+            for feed in self.feeds:
+                if feed.due:
+                    feed.due = False
+                    await self._send_sample(feed)
 
     async def _write(self, text: str) -> None:
         self._sending_since = time.monotonic()
@@ -284,38 +346,44 @@ class DeviceSession:
             if self.ws.transport is not None:
                 self.ws.transport.abort()
             return
-        if self._reading is not None and self._reading.available:
-            due_in = self._last_sent_at + HEARTBEAT_S - time.monotonic()
-            if due_in <= 0.01:
-                self._sample_due = True
-                self._wake.set()
-                due_in = HEARTBEAT_S
-        else:
-            due_in = HEARTBEAT_S
+        due_in = HEARTBEAT_S
+        for feed in self.feeds:
+            if feed.reading is not None and feed.reading.available:
+                feed_due_in = feed.last_sent_at + HEARTBEAT_S - time.monotonic()
+                if feed_due_in <= 0.01:
+                    feed.due = True
+                    self._wake.set()
+                    feed_due_in = HEARTBEAT_S
+                due_in = min(due_in, feed_due_in)
         self._heartbeat = asyncio.get_running_loop().call_later(max(due_in, 0.01), self._beat)
 
-    async def _send_sample(self) -> None:
-        reading = self._reading
+    async def _send_sample(self, feed: Feed) -> None:
+        reading = feed.reading
         # a sample due from before the PC began to sleep must not lift the parked needle
         if reading is None or reading.percent is None or self.hub.sleeping:
             return
-        self.sent(reading)
-        await self._write(sample_text(reading, self.hub.label_of(reading.metric)))
+        self.sent(feed, reading)
+        await self._write(sample_text(reading, self.hub.label_of(reading.metric), feed.key))
 
-    def sent(self, reading: Reading) -> None:
-        """This reading's sample went to the device (written here or by the hub)."""
-        self._last_sent = reading.percent
-        self._last_sent_at = time.monotonic()
-        self._parked = False
-        self._said_unavailable = False
+    def sent(self, feed: Feed, reading: Reading) -> None:
+        """This reading's sample went to needle `feed` (written here or by the hub)."""
+        feed.last_sent = reading.percent
+        feed.last_sent_at = time.monotonic()
+        feed.parked = False
+        feed.said_unavailable = False
         self.samples_sent += 1
 
 
-def sample_text(reading: Reading, label: str | None) -> str:
-    """The frame that shows an available reading on a needle."""
+def hello_calibrations(hello: protocol.DeviceHello) -> tuple[tuple[protocol.Point, ...], ...]:
+    """The calibration each of the device's needles holds, needle 1 first."""
+    return (hello.calibration,)
+
+
+def sample_text(reading: Reading, label: str | None, needle: int | None = None) -> str:
+    """The frame that shows an available reading on a needle (None: needle 1)."""
     assert reading.percent is not None
     raw = reading.raw if reading.raw is not None and math.isfinite(reading.raw) else None
     sample = protocol.Sample(
-        reading.metric, min(100.0, max(0.0, reading.percent)), raw, reading.unit[:16], label
+        reading.metric, min(100.0, max(0.0, reading.percent)), raw, reading.unit[:16], label, needle
     )
     return protocol.encode(sample)

@@ -240,6 +240,29 @@ def test_console_lines_become_events() -> None:
         "link: connected to 10.0.0.5:8765"
     )
     assert parse_line("needle 1.5") == Console("needle 1.5")  # not the HAL's format
+    assert parse_line("needle2 0.7000") == Needle(0.7, 2)
+    assert parse_line("metric2 cpu CPU") == Metric("cpu", "CPU", 2)
+    assert parse_line("needle5 0.7000") == Console("needle5 0.7000")  # 4 needles at most
+
+
+def test_needles_are_added_to_the_folder_keeping_the_calibrations_saved(tmp_path: Path) -> None:
+    folder = tmp_path / "sim"
+    # an older simulator's folder: its one needle's calibration is in the top-level key
+    folder.mkdir()
+    (folder / "sysboy.json").write_text(json.dumps({"version": 1, "calibration": CURVED}))
+    prepare_folder(folder, needles=2)
+    cfg = json.loads((folder / "sysboy.json").read_text())
+    assert [(n["output"], n["pin"]) for n in cfg["needles"]] == [("dac", 25), ("dac", 26)]
+    assert cfg["needles"][0]["calibration"] == CURVED
+    assert cfg["needles"][1]["calibration"] == [[0.0, 0.0], [100.0, 1.0]]
+    prepare_folder(folder, needles=4)
+    cfg = json.loads((folder / "sysboy.json").read_text())
+    assert [(n["output"], n["pin"]) for n in cfg["needles"]][2:] == [("pwm", 27), ("pwm", 14)]
+    assert cfg["needles"][0]["calibration"] == CURVED
+    prepare_folder(folder)  # no --needles: as saved
+    assert len(json.loads((folder / "sysboy.json").read_text())["needles"]) == 4
+    with pytest.raises(SimulatorError, match="1 to 4 needles"):
+        prepare_folder(folder, needles=5)
 
 
 # -- the meter face ----------------------------------------------------------------------

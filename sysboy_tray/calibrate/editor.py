@@ -1,4 +1,5 @@
-"""What the calibration window does, without the window: points, live needle, save, cancel.
+"""What the calibration window does, without the window: points, live needle, save, cancel,
+and the choice of needle on a meter with several.
 
 The window shows five points (0, 25, 50, 75 and 100 % of the scale). Each holds the raw
 output fraction (0..1, kept in thousandths) that puts the needle on that mark. Moving
@@ -44,7 +45,7 @@ def linear() -> list[int]:
 
 
 class CalibrationEditor:
-    """Five points of one device's calibration, driving its needle through the control API."""
+    """Five points of one needle's calibration, driving that needle through the control API."""
 
     def __init__(
         self,
@@ -53,24 +54,46 @@ class CalibrationEditor:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
-        self.device = device
-        self.marks = marks_from(device.points)
-        # what Cancel puts back: the device's calibration, or the last one saved here
-        self.saved: tuple[Point, ...] = device.points
-        self.last_moved: int | None = None
         self.needles_sent = 0
         self._clock = clock
-        self._pending: int | None = None
         self._sent_at = -1e9
+        self._edit(device)
+
+    def _edit(self, device: DeviceCalibration) -> None:
+        self.device = device
+        self.marks = marks_from(device.points)
+        # what Cancel puts back: the needle's calibration, or the last one saved here
+        self.saved: tuple[Point, ...] = device.points
+        self.last_moved: int | None = None
+        self._pending: int | None = None
 
     @classmethod
-    def open(cls, client: ControlClient, device_id: str | None) -> CalibrationEditor:
-        """Read the device's calibration through the control API.
+    def open(
+        cls, client: ControlClient, device_id: str | None, needle: int = 1
+    ) -> CalibrationEditor:
+        """Read a needle's calibration through the control API.
 
         Raises:
-            ControlError: the device is not connected, or several are and none was named.
+            ControlError: the device is not connected, several are and none was named, or
+                it has no such needle.
         """
-        return cls(client, client.calibration(device_id))
+        return cls(client, client.calibration(device_id, needle))
+
+    @property
+    def needle(self) -> int:
+        """The needle being calibrated (1..)."""
+        return self.device.needle
+
+    def switch(self, needle: int) -> None:
+        """Leave this needle as it was saved (raw mode ends) and calibrate `needle` instead.
+
+        Raises:
+            ControlError: the device could not be told, or has no such needle.
+        """
+        if needle == self.device.needle:
+            return
+        self.cancel()
+        self._edit(self.client.calibration(self.device.device, needle))
 
     @property
     def points(self) -> tuple[Point, ...]:
@@ -109,7 +132,7 @@ class CalibrationEditor:
             return
         value, self._pending = self._pending, None
         self._sent_at = now
-        self.client.needle(value / FULL, self.device.device)
+        self.client.needle(value / FULL, self.device.device, self.device.needle)
         self.needles_sent += 1
 
     def reset_linear(self) -> None:
@@ -127,7 +150,7 @@ class CalibrationEditor:
 
     def sweep(self) -> None:
         """Let the device sweep its needle across the scale (with the calibration it holds)."""
-        self.client.sweep(self.device.device)
+        self.client.sweep(self.device.device, self.device.needle)
 
     def save(self) -> None:
         """Send the points to the device, wait for its ack; the app keeps a copy.
@@ -136,7 +159,7 @@ class CalibrationEditor:
             ControlError: the device refused or did not answer; the text says which.
         """
         points = self.points
-        self.client.calibrate(points, self.device.device)
+        self.client.calibrate(points, self.device.device, self.device.needle)
         self.saved = points
 
     def cancel(self) -> None:
@@ -148,9 +171,9 @@ class CalibrationEditor:
         self._pending = None
         failed: ControlError | None = None
         try:
-            self.client.calibrate(self.saved, self.device.device)
+            self.client.calibrate(self.saved, self.device.device, self.device.needle)
         except ControlError as exc:
             failed = exc
-        self.client.needle(None, self.device.device)
+        self.client.needle(None, self.device.device, self.device.needle)
         if failed is not None:
             raise failed

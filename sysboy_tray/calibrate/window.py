@@ -45,6 +45,8 @@ class CalibrationWindow:
         self.scales: list[ttk.Scale] = []
         self.values: list[ttk.Label] = []
         self.steps: list[tuple[ttk.Button, ttk.Button]] = []
+        self.pickers: list[ttk.Radiobutton] = []  # one per needle, on a meter with several
+        self.chosen = tk.IntVar(value=editor.needle)
         self.status = tk.StringVar(value="Move a slider: the needle follows it.")
         self._build()
         root.protocol("WM_DELETE_WINDOW", self.on_cancel)
@@ -54,7 +56,7 @@ class CalibrationWindow:
 
     def _build(self) -> None:
         device = self.editor.device
-        self.root.title(f"Calibrate needle – {device.name}")
+        self._set_title()
         self.root.resizable(False, False)
         style = ttk.Style(self.root)
         if "clam" in style.theme_names() and style.theme_use() == "default":
@@ -62,7 +64,20 @@ class CalibrationWindow:
         frame = ttk.Frame(self.root, padding=16)
         frame.grid(sticky="nsew")
         title = ttk.Label(frame, text=device.name, font=("TkDefaultFont", 13, "bold"))
-        title.grid(row=0, column=0, columnspan=5, sticky="w")
+        title.grid(row=0, column=0, columnspan=3, sticky="w")
+        if device.needles > 1:
+            picker = ttk.Frame(frame)
+            picker.grid(row=0, column=2, columnspan=3, rowspan=2, sticky="e")
+            for number in range(1, device.needles + 1):
+                button = ttk.Radiobutton(
+                    picker,
+                    text=f"Needle {number}",
+                    value=number,
+                    variable=self.chosen,
+                    command=self.on_pick,
+                )
+                button.grid(row=0, column=number, padx=(6, 0))
+                self.pickers.append(button)
         where = (
             device.address
             if device.name == device.device
@@ -115,6 +130,11 @@ class CalibrationWindow:
         self.status_label.grid(row=11, column=0, columnspan=5, sticky="w", pady=(10, 0))
         self._show_marks()
 
+    def _set_title(self) -> None:
+        device = self.editor.device
+        which = f" {device.needle}" if device.needles > 1 else ""
+        self.root.title(f"Calibrate needle{which} – {device.name}")
+
     def _mover(self, index: int) -> Callable[[str], None]:
         return lambda text: self.on_move(index, float(text))
 
@@ -142,6 +162,7 @@ class CalibrationWindow:
         self._busy = busy
         state = ["disabled"] if busy else ["!disabled"]
         widgets: list[ttk.Widget] = [*self.scales, self.sweep_button, self.reset_button]
+        widgets += self.pickers
         widgets += [self.save_button, self.cancel_button]
         for minus, plus in self.steps:
             widgets += [minus, plus]
@@ -167,6 +188,24 @@ class CalibrationWindow:
             self._guard(self.editor.reset_linear)
             self._show_marks()
             self._say("Reset to a straight line; Save to device keeps it.")
+
+    def on_pick(self) -> None:
+        """Another needle chosen: the one left goes back to its saved calibration."""
+        needle = self.chosen.get()
+        if self._busy or needle == self.editor.needle:
+            self.chosen.set(self.editor.needle)
+            return
+
+        def switched() -> None:
+            self._set_title()
+            self._show_marks()
+
+        self._in_background(
+            lambda: self.editor.switch(needle),
+            f"Switching to needle {needle}…",
+            f"Needle {needle}: move a slider, the needle follows it.",
+            then=switched,
+        )
 
     def on_sweep(self) -> None:
         self._in_background(self.editor.sweep, "Sweeping…", "The needle sweeps the scale.")
@@ -204,7 +243,13 @@ class CalibrationWindow:
         self._write_probe()
         self.root.after(TICK_MS, self._tick)
 
-    def _in_background(self, action: Callable[[], None], doing: str, done: str | None) -> None:
+    def _in_background(
+        self,
+        action: Callable[[], None],
+        doing: str,
+        done: str | None,
+        then: Callable[[], None] | None = None,
+    ) -> None:
         if self._busy:
             return
         self._set_busy(True)
@@ -219,17 +264,26 @@ class CalibrationWindow:
                 outcome.append(exc)
 
         threading.Thread(target=work, name="sysboy-calibrate", daemon=True).start()
-        self.root.after(TICK_MS, self._wait_for, outcome, done)
+        self.root.after(TICK_MS, self._wait_for, outcome, done, then)
 
-    def _wait_for(self, outcome: list[BaseException | None], done: str | None) -> None:
+    def _wait_for(
+        self,
+        outcome: list[BaseException | None],
+        done: str | None,
+        then: Callable[[], None] | None,
+    ) -> None:
         if not outcome:
-            self.root.after(TICK_MS, self._wait_for, outcome, done)
+            self.root.after(TICK_MS, self._wait_for, outcome, done, then)
             return
         self._set_busy(False)
+        # the needle the editor works on now, whether a switch went through or not
+        self.chosen.set(self.editor.needle)
         error = outcome[0]
         if error is None and self._closing:
             self.root.destroy()
         elif error is None:
+            if then is not None:
+                then()
             self._say(done or "", OK_COLOUR)
         else:
             text = str(error)
@@ -258,6 +312,7 @@ class CalibrationWindow:
                 }
             )
         state = {
+            "needle": self.editor.needle,
             "marks": self.editor.marks,
             "saved": [list(p) for p in self.editor.saved],
             "status": self.status.get(),
@@ -272,6 +327,7 @@ class CalibrationWindow:
                 "save": box(self.save_button),
                 "minus": [box(m) for m, _ in self.steps],
                 "plus": [box(p) for _, p in self.steps],
+                "needles": [box(b) for b in self.pickers],
             },
         }
         data = json.dumps(state).encode("utf-8")

@@ -1,4 +1,4 @@
-"""`sysboy calibrate [DEVICE]`: the needle calibration window, in its own process.
+"""`sysboy calibrate [DEVICE] [--needle N]`: the needle calibration window, in its own process.
 
 The tray starts this as a separate process so that a Tk problem can never take the
 tray down; it talks to the running app through the control API.
@@ -19,6 +19,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     parser.add_argument(
         "device", nargs="?", metavar="DEVICE", help="the device id; may be left out with one device"
+    )
+    parser.add_argument(
+        "--needle",
+        metavar="N",
+        type=int,
+        default=1,
+        help="the needle to start with, on a meter with several (default: 1)",
     )
 
 
@@ -42,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     client: ControlClient | None = None
     try:
         client = ControlClient.find()
-        editor = CalibrationEditor.open(client, _pick(client, args.device))
+        editor = CalibrationEditor.open(client, _pick(client, args.device), args.needle)
     except ControlError as exc:
         if client is not None:
             client.close()

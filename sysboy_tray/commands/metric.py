@@ -1,10 +1,11 @@
-"""`sysboy metric NAME [--device ID]`: choose what the needles show."""
+"""`sysboy metric NAME [--device ID] [--needle N]`: choose what the needles show."""
 
 from __future__ import annotations
 
 import argparse
 
 from sysboy_tray.commands._client import EPILOG, with_client
+from sysboy_tray.config import MAX_NEEDLES
 from sysboy_tray.control_client import ControlClient
 
 
@@ -14,12 +15,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", metavar="ID", help="only this device (see `sysboy status`); default: all"
     )
+    parser.add_argument(
+        "--needle",
+        metavar="N",
+        type=_needle,
+        help="only this needle of the device, 1 to 4 (default: needle 1 of a named device)",
+    )
+
+
+def _needle(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_NEEDLES:
+        raise argparse.ArgumentTypeError(f"a needle is a number from 1 to {MAX_NEEDLES}")
+    return int(text)
 
 
 def run(args: argparse.Namespace) -> int:
     def choose(client: ControlClient) -> int:
-        client.set_metric(args.name, args.device)
-        if args.device:
+        client.set_metric(args.name, args.device, args.needle)
+        if args.needle:
+            where = f"device {args.device}" if args.device else "the device"
+            print(f"needle {args.needle} of {where} now shows {args.name}")
+        elif args.device:
             print(f"device {args.device} now shows {args.name}")
         else:
             print(f"now showing {args.name} (devices with a metric of their own keep it)")

@@ -32,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = (
         "The device's settings and calibration are kept in the user data folder, per name. "
         "With --headless it prints lines: `device ID`, `needle FRACTION`, `state STATE`, "
-        "`metric ID LABEL`; the firmware's console goes to stderr."
+        "`metric ID LABEL` (needle 2's as `needle2 FRACTION` and `metric2 ID LABEL`); the "
+        "firmware's console goes to stderr."
     )
     parser.add_argument(
         "--server",
@@ -47,6 +48,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--name",
         default="sim",
         help="which simulator (each name is its own device, with its own id and settings)",
+    )
+    parser.add_argument(
+        "--needles",
+        type=int,
+        metavar="N",
+        help="how many needles the meter has, 1 to 4, drawn side by side (default: as saved, 1)",
     )
     parser.add_argument(
         "--runtime",
@@ -67,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         stop.set()
 
     try:
-        device = SimulatedDevice(args.name, args.runtime)
+        device = SimulatedDevice(args.name, args.runtime, needles=args.needles)
         server = check_server(args.server) if args.server else ""
     except SysboyError as exc:
         print(f"sysboy: {exc}", file=sys.stderr)
@@ -146,11 +153,11 @@ def _print_events(device: SimulatedDevice, stop: threading.Event) -> int:
         except queue.Empty:
             continue
         if isinstance(event, Needle):
-            print(f"needle {event.fraction:.4f}", flush=True)
+            print(f"needle{_suffix(event.number)} {event.fraction:.4f}", flush=True)
         elif isinstance(event, State):
             print(f"state {event.pattern}", flush=True)
         elif isinstance(event, Metric):
-            print(f"metric {event.id} {event.label}", flush=True)
+            print(f"metric{_suffix(event.number)} {event.id} {event.label}", flush=True)
         elif isinstance(event, Console):
             print(event.text, file=sys.stderr, flush=True)
         elif isinstance(event, Stopped):
@@ -159,3 +166,8 @@ def _print_events(device: SimulatedDevice, stop: threading.Event) -> int:
             print(f"sysboy: the firmware stopped (exit status {event.code})", file=sys.stderr)
             return 1
     return 0
+
+
+def _suffix(number: int) -> str:
+    """How a line names its needle: nothing for needle 1, as on a one-needle meter."""
+    return "" if number == 1 else str(number)

@@ -49,6 +49,12 @@ def describe(status: AppStatus) -> list[str]:
         for device in status.devices:
             signal = f"signal {device.rssi} dBm" if device.rssi is not None else "signal ?"
             shows = f"{labels.get(device.metric, device.metric)} ({device.metric})"
+            if len(device.needles) > 1:
+                shows = ", ".join(
+                    f"needle {n} {labels.get(needle.metric, needle.metric)} ({needle.metric})"
+                    + (" [button]" if n == device.button_needle else "")
+                    for n, needle in enumerate(device.needles, 1)
+                )
             lines.append(
                 f"  {device.id:<12} {device.name:<16} {device.address:<15} {signal:<15} "
                 f"shows {shows}"

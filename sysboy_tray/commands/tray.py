@@ -99,8 +99,10 @@ def run(args: argparse.Namespace) -> int:
             app,
             toolkit,
             autostart_for(),
-            open_calibration=lambda device: run_subcommand(
-                "calibrate", *([device] if device else [])
+            open_calibration=lambda device, needle=None: run_subcommand(
+                "calibrate",
+                *([device] if device else []),
+                *(["--needle", str(needle)] if needle else []),
             ),
             open_folder=lambda: open_folder(paths.log_dir),
             show_about=lambda: run_subcommand("about", "--window"),

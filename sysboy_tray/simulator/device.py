@@ -35,9 +35,13 @@ RESET_EXIT = 3  # the sim HAL's reset(): the board would restart
 STOP_WAIT_S = 3.0
 RUNTIMES = ("auto", "micropython", "cpython")
 
-_NEEDLE = re.compile(r"needle (\d\.\d{4})$")
+# needle 1's lines are `needle ...` and `metric ...`; needle 2's `needle2 ...`, `metric2 ...`
+_NEEDLE = re.compile(r"needle([2-4])? (\d\.\d{4})$")
 _LED = re.compile(r"led (\w+)$")
-_METRIC = re.compile(r"metric ([a-z][a-z0-9_]{0,31}) (.+)$")
+_METRIC = re.compile(r"metric([2-4])? ([a-z][a-z0-9_]{0,31}) (.+)$")
+MAX_NEEDLES = 4
+# the simulated needles' outputs: the two DAC channels, then PWM pins (docs/hardware.md)
+NEEDLE_OUTPUTS = (("dac", 25), ("dac", 26), ("pwm", 27), ("pwm", 14))
 
 
 class SimulatorError(SysboyError):
@@ -46,9 +50,10 @@ class SimulatorError(SysboyError):
 
 @dataclass(frozen=True)
 class Needle:
-    """The output moved: `fraction` of full scale."""
+    """Needle `number`'s output moved: `fraction` of full scale."""
 
     fraction: float
+    number: int = 1
 
 
 @dataclass(frozen=True)
@@ -60,10 +65,11 @@ class State:
 
 @dataclass(frozen=True)
 class Metric:
-    """The needle now shows metric `id`, called `label`."""
+    """Needle `number` now shows metric `id`, called `label`."""
 
     id: str
     label: str
+    number: int = 1
 
 
 @dataclass(frozen=True)
@@ -86,11 +92,11 @@ Event = Needle | State | Metric | Console | Stopped
 def parse_line(line: str) -> Event:
     """What one line of the firmware's console means."""
     if found := _NEEDLE.match(line):
-        return Needle(float(found.group(1)))
+        return Needle(float(found.group(2)), int(found.group(1) or 1))
     if found := _LED.match(line):
         return State(found.group(1))
     if found := _METRIC.match(line):
-        return Metric(found.group(1), found.group(2))
+        return Metric(found.group(2), found.group(3), int(found.group(1) or 1))
     return Console(line)
 
 
@@ -123,24 +129,63 @@ def device_folder(name: str, paths: Paths | None = None) -> Path:
     return (paths or Paths.default()).data_dir / "simulators" / name
 
 
-def prepare_folder(folder: Path, server: str = "") -> None:
-    """Save Wi-Fi credentials (so the device joins at once) and the manual PC address.
+def check_needles(count: int) -> int:
+    """`count` if a meter may have that many needles, else SimulatorError."""
+    if not 1 <= count <= MAX_NEEDLES:
+        raise SimulatorError(f"a meter has 1 to {MAX_NEEDLES} needles, not {count}")
+    return count
+
+
+def needles_config(cfg: dict[str, Any], count: int) -> list[dict[str, Any]]:
+    """`count` needles for the device's config: the ones it saved first, then new ones."""
+    saved = cfg.get("needles")
+    if isinstance(saved, list):
+        kept = saved[:count]
+    else:  # an older simulator's one needle, in the top-level keys
+        one = {"output": "dac", "pin": 25, "calibration": cfg.get("calibration")}
+        one["smoothing_ms"] = cfg.get("smoothing_ms", 300)
+        kept = [one] if one["calibration"] else []
+    for output, pin in NEEDLE_OUTPUTS[len(kept) : count]:
+        kept.append(
+            {
+                "output": output,
+                "pin": pin,
+                "calibration": [[0.0, 0.0], [100.0, 1.0]],
+                "smoothing_ms": 300,
+            }
+        )
+    return kept
+
+
+def _saved(folder: Path) -> dict[str, Any]:
+    try:
+        loaded = json.loads((folder / CONFIG_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}  # missing or damaged: the firmware keeps a damaged one as .bad
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def saved_needle_count(folder: Path) -> int:
+    """How many needles the simulator in `folder` has (1 for a new one)."""
+    saved = _saved(folder).get("needles")
+    return len(saved) if isinstance(saved, list) and 1 <= len(saved) <= MAX_NEEDLES else 1
+
+
+def prepare_folder(folder: Path, server: str = "", needles: int | None = None) -> None:
+    """Save Wi-Fi credentials (so the device joins at once), the manual PC address and,
+    when given, the number of needles.
 
     Everything else the device saved (calibration, settings, the PC it found) is kept;
     an empty `server` means: find the PC on the network, as the device does.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    cfg: dict[str, Any] = {}
-    try:
-        loaded = json.loads((folder / CONFIG_NAME).read_text(encoding="utf-8"))
-        if isinstance(loaded, dict):
-            cfg = loaded
-    except (OSError, ValueError):
-        pass  # missing or damaged: the firmware keeps a damaged one as .bad; we start afresh
+    cfg = _saved(folder)
     cfg["version"] = 1
     if not cfg.get("ssid"):
         cfg["ssid"], cfg["password"] = SIM_SSID, SIM_PASSWORD
     cfg["server"] = server
+    if needles is not None:
+        cfg["needles"] = needles_config(cfg, check_needles(needles))
     atomic_write(folder / CONFIG_NAME, json.dumps(cfg, indent=1).encode())
 
 
@@ -198,10 +243,18 @@ class SimulatedDevice:
     would restart; any other exit ends the simulator with a `Stopped` event.
     """
 
-    def __init__(self, name: str, runtime: str = "auto", paths: Paths | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        runtime: str = "auto",
+        paths: Paths | None = None,
+        needles: int | None = None,
+    ) -> None:
         self.name = check_name(name)
+        self.needles = None if needles is None else check_needles(needles)
         self.id = device_id(name)
         self.folder = device_folder(name, paths)
+        self.needle_count = needles or saved_needle_count(self.folder)
         self.argv, self.runtime = firmware_command(runtime)
         self.events: queue.Queue[Event] = queue.Queue()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -211,7 +264,7 @@ class SimulatedDevice:
 
     def start(self, server: str = "") -> None:
         """Prepare the device folder and start the firmware."""
-        prepare_folder(self.folder, check_server(server) if server else "")
+        prepare_folder(self.folder, check_server(server) if server else "", self.needles)
         self._spawn()
         self._reader = threading.Thread(target=self._read, name="firmware-console", daemon=True)
         self._reader.start()

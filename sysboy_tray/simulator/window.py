@@ -34,25 +34,30 @@ def firmware_led() -> ModuleType:
 
 
 class MeterWindow:
-    """One simulator's meter face, with a push button under it."""
+    """One simulator's meter faces, one per needle side by side, with a push button under."""
 
     def __init__(self, root: tk.Tk, device: SimulatedDevice) -> None:
         self.root = root
         self.device = device
         self.led = firmware_led()
-        self.fraction = 0.0
-        self.label = ""
+        count = device.needle_count
+        self.fractions = [0.0] * count
+        self.labels = [""] * count
         self.pattern = ""
         self.pattern_since = time.monotonic()
         self.exit_status = 0
-        self._painted: tuple[float, str, str, bool] | None = None
+        self._painted: list[tuple[float, str, str, bool] | None] = [None] * count
         root.title(f"Sysboy simulator – {device.name}")
         root.resizable(False, False)
         root.configure(background=face.BEZEL)
-        self.canvas = tk.Canvas(
-            root, width=face.WIDTH, height=face.HEIGHT, highlightthickness=0, bd=0
-        )
-        self.canvas.pack()
+        faces = tk.Frame(root, background=face.BEZEL)
+        faces.pack()
+        self.canvases = [
+            tk.Canvas(faces, width=face.WIDTH, height=face.HEIGHT, highlightthickness=0, bd=0)
+            for _ in range(count)
+        ]
+        for canvas in self.canvases:
+            canvas.pack(side="left")
         bar = tk.Frame(root, background=face.BEZEL)
         bar.pack(fill="x")
         button = tk.Button(
@@ -100,11 +105,13 @@ class MeterWindow:
     def take(self, event: object) -> None:
         """Apply one event from the firmware."""
         if isinstance(event, Needle):
-            self.fraction = event.fraction
+            if event.number <= len(self.fractions):
+                self.fractions[event.number - 1] = event.fraction
         elif isinstance(event, State):
             self.pattern, self.pattern_since = event.pattern, time.monotonic()
         elif isinstance(event, Metric):
-            self.label = event.label
+            if event.number <= len(self.labels):
+                self.labels[event.number - 1] = event.label
         elif isinstance(event, Console):
             print(event.text, file=sys.stderr, flush=True)
         elif isinstance(event, Stopped):
@@ -113,13 +120,15 @@ class MeterWindow:
             print(f"sysboy: the firmware stopped (exit status {event.code})", file=sys.stderr)
 
     def _paint(self) -> None:
-        wanted = (self.fraction, self.label, self.pattern, self.lit())
-        if wanted == self._painted:
-            return
-        self._painted = wanted
-        self.canvas.delete("all")
-        for shape in face.meter_face(*wanted):
-            paint(self.canvas, shape)
+        lit = self.lit()
+        for index, canvas in enumerate(self.canvases):
+            wanted = (self.fractions[index], self.labels[index], self.pattern, lit)
+            if wanted == self._painted[index]:
+                continue
+            self._painted[index] = wanted
+            canvas.delete("all")
+            for shape in face.meter_face(*wanted):
+                paint(canvas, shape)
 
 
 def paint(canvas: tk.Canvas, shape: face.Shape) -> None:

@@ -30,6 +30,11 @@ def metric_text(info: protocol.MetricInfo, reading: Reading | None) -> str:
     return info.label
 
 
+def needle_text(device: DeviceView, number: int) -> str:
+    """A needle's menu text: its number, and whether the meter's button acts on it."""
+    return f"Needle {number} (button)" if number == device.button_needle else f"Needle {number}"
+
+
 def device_text(device: DeviceView) -> str:
     signal = f", {device.rssi} dBm" if device.rssi is not None else ""
     return f"{device.name} ({device.address}{signal})"
@@ -44,7 +49,7 @@ class TrayMenu:
         toolkit: TrayToolkit,
         autostart: Autostart,
         *,
-        open_calibration: Callable[[str | None], object],
+        open_calibration: Callable[..., object],
         open_folder: Callable[[], object],
         show_about: Callable[[], object],
         quit: Callable[[], object],
@@ -125,20 +130,23 @@ class TrayMenu:
         yield self._item("Quit", self._quit)
 
     def _metric_items(
-        self, device: DeviceView | None, readings: dict[str, Reading]
+        self, device: DeviceView | None, readings: dict[str, Reading], needle: int | None = None
     ) -> Iterator[Any]:
         current = self.app.store.settings.metric
         if device is not None:
+            number = needle or 1
             own = self.app.store.settings.devices.get(device.id)
-            chosen = own.metric if own is not None else None
-            yield self._radio(FOLLOW, lambda: self.app.follow_global(device.id), chosen is None)
+            chosen = own.needle(number).metric if own is not None else None
+            yield self._radio(
+                FOLLOW, lambda: self.app.follow_global(device.id, number), chosen is None
+            )
             current = chosen or ""
         for info in self.app.metric_infos():
             reading = readings.get(info.id)
             usable = reading is None or reading.available
             yield self._radio(
                 metric_text(info, reading),
-                partial(self.app.set_metric, info.id, device.id if device else None),
+                partial(self.app.set_metric, info.id, device.id if device else None, needle),
                 info.id == current,
                 enabled=usable,
             )
@@ -153,10 +161,24 @@ class TrayMenu:
             )
 
     def _one_device(self, device: DeviceView, readings: dict[str, Reading]) -> Iterator[Any]:
-        yield self._submenu("Metric", lambda: self._metric_items(device, readings))
-        yield self._item("Identify", lambda: self.app.send(device.id, protocol.Identify()))
-        yield self._item("Calibrate…", lambda: self._open_calibration(device.id))
+        if len(device.needles) > 1:
+            for needle in device.needles:
+                yield self._submenu(
+                    needle_text(device, needle.number),
+                    partial(self._one_needle, device, needle.number, readings),
+                )
+        else:
+            yield self._submenu("Metric", lambda: self._metric_items(device, readings))
+            yield self._item("Identify", lambda: self.app.send(device.id, protocol.Identify()))
+            yield self._item("Calibrate…", lambda: self._open_calibration(device.id))
         yield self._item("Forget", lambda: self.app.forget(device.id))
+
+    def _one_needle(
+        self, device: DeviceView, number: int, readings: dict[str, Reading]
+    ) -> Iterator[Any]:
+        yield self._submenu("Metric", lambda: self._metric_items(device, readings, number))
+        yield self._item("Identify", lambda: self.app.send(device.id, protocol.Identify(number)))
+        yield self._item("Calibrate…", lambda: self._open_calibration(device.id, number))
 
     def _rate_items(self) -> Iterator[Any]:
         for seconds in UPDATE_RATES_S:
