@@ -117,11 +117,19 @@ def setup_page(networks, ssid="", server="", notice="", device="", notice_kind="
     return _page("Sysboy2000 setup", body)
 
 
-def joining_page(ssid, refresh_s=2):
-    """Shown while the meter tries to join; the browser reloads it by itself."""
+def joining_page(ssid, device="", refresh_s=3):
+    """Shown before and while the meter joins: what happens next, since the phone may lose
+    the setup network meanwhile; the browser reloads it by itself."""
     body = "<h1>Sysboy2000 setup</h1>" + _note(
         "wait", 'Joining "%s"... this can take up to 30 seconds.' % ssid
     )
+    body += (
+        '<div class="card"><p>The setup network may drop for a few seconds while the meter '
+        "joins; your phone rejoins it by itself.</p>"
+        "<p>If the join works, the setup network closes and the meter goes on to find the PC. "
+        'If it does not, the meter keeps the setup network "%s" open: join it again and this '
+        "page says what went wrong.</p></div>"
+    ) % html_escape(device or "Sysboy")
     body += '<p class="hint">This page updates by itself.</p>'
     return _page("Joining...", body, refresh_s)
 

@@ -1,5 +1,12 @@
 """Captive setup portal: WPA2 access point, a DNS server that answers with our address,
-and a small HTTP server with the setup form. Runs until a join worked or it sat idle."""
+and a small HTTP server with the setup form. Runs until a join worked, or it sat idle, or it
+was open for MAX_OPEN_S however busy.
+
+The ESP32 has one radio: the access point sits on the home network's channel, so that joining
+it does not move the access point and throw the phone off; while the portal is up the saved
+network is tried again every RETRY_SAVED_S, and a join that works closes the portal. A scan
+takes the radio off the channel for 2-3 s, so it runs when the portal opens and when the
+user asks, not by itself."""
 
 import asyncio
 import socket
@@ -10,12 +17,17 @@ DEFAULT_AP_PASSWORD = "sysboy2000"
 DEFAULT_AP_IP = "192.168.4.1"
 DEFAULT_PC_PORT = 47800  # the PC app's default port, used when the address has none
 IDLE_S = 600  # nobody used the page for this long: restart and try the saved network
+MAX_OPEN_S = 1800  # open this long, used or not: restart (requests cannot keep it open)
+# the saved network is tried again this often while the portal is up, when nobody has used
+# the page for as long (a join may move the radio under them)
+RETRY_SAVED_S = 60
+JOIN_DELAY_S = 10  # the join waits until the user has seen what happens next, or this long
 READ_TIMEOUT_S = 5  # one read from a client
 REQUEST_S = 10  # a whole request, so a client dribbling bytes cannot hold a slot
 JOINED_GRACE_S = 20  # keep serving after a join so the browser can show the result
-SCAN_MAX_AGE_S = 30
 RESCAN_GAP_S = 5
 MAX_CLIENTS = 6  # sockets are scarce on the ESP32; browsers open several at once
+PER_CLIENT = 3  # one address cannot take every slot
 
 _NOT_FOUND = ("/favicon.ico", "/wpad.dat")
 
@@ -87,7 +99,8 @@ def check_server(text):
 
 
 class ScanCache:
-    """Networks in range, rescanned at most every SCAN_MAX_AGE_S unless the user asks.
+    """Networks in range, scanned once, then again only when the user asks (at most every
+    RESCAN_GAP_S): each scan throws the setup network's clients off for a moment.
 
     `clock` has hal's ticks_ms() and ticks_diff(); tests hand in their own.
     """
@@ -104,8 +117,8 @@ class ScanCache:
         return self.clock.ticks_diff(self.clock.ticks_ms(), self.at) / 1000
 
     def get(self):
-        """The cached networks, rescanned first when older than SCAN_MAX_AGE_S."""
-        if self.at is None or self._age_s() >= SCAN_MAX_AGE_S:
+        """The cached networks (scanned first if never scanned)."""
+        if self.at is None:
             self.rescan()
         return self.networks
 
@@ -133,15 +146,24 @@ class Portal:
         self.http_port = http_port
         self.bind_ip = bind_ip
         self.scans = ScanCache(station)
+        self.ap = None  # the access point, to move it onto a chosen network's channel
         self.clients = 0
-        self.used_at = _ticks()
+        self.per_client = {}  # client address -> connections open
+        self.opened_at = _ticks()
+        self.used_at = self.opened_at
+        self.retried_at = self.opened_at
+        self.retry_s = RETRY_SAVED_S
         self.joining = None  # the join task while it runs
-        self.result = None  # (result, ssid, ip, words) of the last join
+        self.pending = None  # (ssid, password) the user sent, while "what happens next" shows
+        self.told = False  # the user has seen what happens next
+        self.result = None  # (result, ssid, ip, words) of the last join the user asked for
         self.result_seen = False
         self.joined_at = None
+        self.background = False  # the join that worked was the saved network's, retried
 
-    async def serve(self, idle_s=IDLE_S):
-        """Serve until a join worked (returns the saved config) or `idle_s` passed (resets)."""
+    async def serve(self, idle_s=IDLE_S, max_s=MAX_OPEN_S):
+        """Serve until a join worked (returns the saved config), or `idle_s` passed without a
+        visit, or `max_s` since it opened (then the device resets)."""
         import hal
 
         self.scans.get()
@@ -152,9 +174,16 @@ class Portal:
         try:
             while not self._finished():
                 await asyncio.sleep(0.5)
-                if self.joining is None and _age_s(self.used_at) >= idle_s:
+                self._start_pending()
+                if self.joining is not None:
+                    continue
+                if _age_s(self.opened_at) >= max_s:
+                    print("portal open for %d s: restarting" % max_s)
+                    hal.reset()
+                if _age_s(self.used_at) >= idle_s:
                     print("portal idle for %d s: restarting" % idle_s)
                     hal.reset()
+                self._retry_saved()
         finally:
             dns_task.cancel()
             dns.close()
@@ -165,9 +194,37 @@ class Portal:
     def _finished(self):
         if self.joined_at is None:
             return False
+        if self.background:
+            return True  # nobody is waiting for a page
         # close once the browser has shown the result, or after the grace period
         age = _age_s(self.joined_at)
         return age >= JOINED_GRACE_S or (self.result_seen and age >= 1)
+
+    def _retry_saved(self):
+        """Try the saved network again now and then, as long as nobody is using the page."""
+        ssid = self.cfg.get("ssid")
+        if not ssid or self.pending is not None or _age_s(self.retried_at) < self.retry_s:
+            return
+        if _age_s(self.used_at) < self.retry_s:
+            return
+        self.retried_at = _ticks()
+        print("portal: trying the saved network %r again" % ssid)
+        self.joining = asyncio.create_task(self._join(ssid, self.cfg["password"], True))
+
+    def _start_pending(self):
+        """Start the join the user asked for, once they have seen what happens next."""
+        if self.pending is None or self.joining is not None:
+            return
+        if not self.told and _age_s(self.used_at) < JOIN_DELAY_S:
+            return
+        ssid, password = self.pending
+        self.pending = None
+        channel = self.station.channel(ssid)
+        if self.ap is not None and channel:
+            import wifi
+
+            wifi.move_ap(self.ap, channel)  # the phone drops now, not in the middle of the join
+        self.joining = asyncio.create_task(self._join(ssid, password))
 
     async def _dns(self, sock):
         import dns
@@ -190,9 +247,11 @@ class Portal:
                     pass
 
     async def _client(self, reader, writer):
+        peer = _peer(writer)
         self.clients += 1
+        self.per_client[peer] = self.per_client.get(peer, 0) + 1
         try:
-            if self.clients > MAX_CLIENTS:
+            if self.clients > MAX_CLIENTS or self.per_client[peer] > PER_CLIENT:
                 await _send(writer, _error(503, "Too many connections. Try again in a moment."))
                 await _discard(reader)
                 return
@@ -220,6 +279,9 @@ class Portal:
                 pass
         finally:
             self.clients -= 1
+            left = self.per_client.pop(peer, 1) - 1
+            if left > 0:
+                self.per_client[peer] = left
             writer.close()
             try:
                 await writer.wait_closed()
@@ -242,7 +304,7 @@ class Portal:
         if path == "/":
             return self._setup_page(request.query.get("ssid", ""))
         if path == "/scan":
-            if self.joining is None:
+            if self.joining is None and self.pending is None:
                 self.scans.rescan()
             return _redirect("/", 303)
         if path == "/result":
@@ -253,7 +315,8 @@ class Portal:
         import pages
         import wifi
 
-        networks = self.scans.get() if self.joining is None else self.scans.networks
+        idle = self.joining is None and self.pending is None
+        networks = self.scans.get() if idle else self.scans.networks
         if server is None:
             server = self.cfg.get("server") or ""
         notice, kind = (self.reason, "info") if problem is None else (problem, "bad")
@@ -270,14 +333,15 @@ class Portal:
         except HTTPError as exc:
             page = self._setup_page(form.get("ssid", ""), form.get("server", ""), exc.message, 400)
             return page
-        if self.joining is None:
+        if self.joining is None and self.pending is None:
             try:
                 self._save(settings)
             except OSError as exc:
                 print("portal could not save:", repr(exc))
                 raise HTTPError(500, "The meter could not save the settings. Try again.") from None
             self.result = None
-            self.joining = asyncio.create_task(self._join(settings["ssid"], settings["password"]))
+            self.told = False
+            self.pending = (settings["ssid"], settings["password"])  # starts once /result shows
         return _redirect("/result", 303)
 
     def _save(self, settings):
@@ -290,25 +354,30 @@ class Portal:
         self.cfg = cfg
         print("portal saved settings for network %r" % cfg["ssid"])
 
-    async def _join(self, ssid, password):
+    async def _join(self, ssid, password, background=False):
         import wifi
 
         try:
             result, ip = await self.station.join(ssid, password)
-            self.result = (result, ssid, ip, wifi.describe(result, ssid, ip))
-            print("portal join: " + self.result[3])
+            words = wifi.describe(result, ssid, ip)
+            print("portal join: " + words)
+            if not background:
+                self.result = (result, ssid, ip, words)
             if result == wifi.JOINED:
+                self.background = background
                 self.joined_at = _ticks()
         finally:
             self.joining = None
-            self.used_at = _ticks()
+            if not background:
+                self.used_at = _ticks()
 
     def _result_page(self):
         import pages
         import wifi
 
-        if self.joining is not None:
-            return response(200, pages.joining_page(self.cfg.get("ssid", "")))
+        if self.pending is not None or self.joining is not None:
+            self.told = True
+            return response(200, pages.joining_page(self.cfg.get("ssid", ""), wifi.ap_name()))
         if self.result is None:
             return _redirect("/", 303)
         result, ssid, _, words = self.result
@@ -316,6 +385,19 @@ class Portal:
             self.result_seen = True
             return response(200, pages.joined_page(words))
         return self._setup_page(ssid, None, words)
+
+
+def _peer(writer):
+    """The client's address, without its port (a slot count per address)."""
+    try:
+        addr = writer.get_extra_info("peername")
+    except (KeyError, OSError):
+        return None
+    if isinstance(addr, tuple):
+        return addr[0]
+    if isinstance(addr, (bytes, bytearray)) and len(addr) >= 8:
+        return bytes(addr[4:8])  # the unix port's raw sockaddr_in: family, port, address
+    return addr
 
 
 def _redirect(location, status=302):
@@ -400,7 +482,8 @@ async def _discard(reader):
 async def run_portal(cfg, reason):
     """Open the setup access point and portal; return the config once a join worked.
 
-    After IDLE_S without a visit the device resets and tries any saved network.
+    After IDLE_S without a visit, or MAX_OPEN_S in all, the device resets and tries any
+    saved network.
     """
     import hal
     import wifi
@@ -410,8 +493,11 @@ async def run_portal(cfg, reason):
     if not 8 <= len(password) <= 63:
         print("portal: ap_password must have 8 to 63 characters; using the default")
         password = DEFAULT_AP_PASSWORD
+    station = wifi.Station()
+    scans = ScanCache(station)
+    scans.get()  # before the access point is up: this scan throws nobody off
     ap = hal.wlan_ap()
-    wifi.open_ap(ap, wifi.ap_name(), password, ip)
+    wifi.open_ap(ap, wifi.ap_name(), password, ip, station.channel(cfg.get("ssid") or ""))
     if hal.output_kind() == "sim":
         # the simulator serves on loopback, unprivileged ports
         bind_ip = "127.0.0.1"
@@ -420,8 +506,12 @@ async def run_portal(cfg, reason):
         host = "%s:%d" % (bind_ip, http_port)
     else:
         bind_ip, dns_port, http_port, host = "0.0.0.0", 53, 80, ip
-    portal = Portal(cfg, reason, wifi.Station(), ip, host, dns_port, http_port, bind_ip)
+    portal = Portal(cfg, reason, station, ip, host, dns_port, http_port, bind_ip)
+    portal.scans = scans
+    portal.ap = ap
+    portal.retry_s = _env_int("SYSBOY_PORTAL_RETRY_S", RETRY_SAVED_S)
     try:
-        return await portal.serve(_env_int("SYSBOY_PORTAL_IDLE_S", IDLE_S))
+        idle_s = _env_int("SYSBOY_PORTAL_IDLE_S", IDLE_S)
+        return await portal.serve(idle_s, _env_int("SYSBOY_PORTAL_MAX_S", MAX_OPEN_S))
     finally:
         wifi.close_ap(ap)

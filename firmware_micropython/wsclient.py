@@ -118,11 +118,43 @@ async def _handshake(reader, writer, host, port, path, parser):
     _check_response(await _read_response_head(reader, parser), key)
 
 
+def _writable(sock):
+    """Wait until `sock` can be written: its connect finished (MicroPython's asyncio)."""
+    yield asyncio.core._io_queue.queue_write(sock)
+
+
+async def open_stream(host, port, timeout):
+    """A TCP connection to host:port as (reader, writer), within `timeout` seconds.
+
+    MicroPython's `asyncio.open_connection` leaks its socket when `wait_for` cancels it, and
+    the ESP32 has about ten: here the socket is closed on any failure, a timeout included."""
+    if getattr(asyncio, "core", None) is None:
+        # CPython's open_connection closes its own socket when cancelled
+        return await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    import socket
+    from errno import EINPROGRESS  # 115 on Linux, 119 in the ESP32's lwIP
+
+    found = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0]
+    sock = socket.socket(found[0], found[1], found[2])
+    try:
+        sock.setblocking(False)
+        try:
+            sock.connect(found[-1])
+        except OSError as exc:
+            if exc.errno != EINPROGRESS:
+                raise
+        await asyncio.wait_for(_writable(sock), timeout)
+    except BaseException:
+        sock.close()
+        raise
+    stream = asyncio.StreamWriter(sock)  # one MicroPython stream reads and writes
+    return stream, stream
+
+
 async def connect(host, port, path="/device", timeout=5):
     """Open a WebSocket to ws://host:port/path; raises WSError or OSError."""
     try:
-        opening = asyncio.open_connection(host, port)
-        reader, writer = await asyncio.wait_for(opening, timeout)
+        reader, writer = await open_stream(host, port, timeout)
     except asyncio.TimeoutError:
         raise OSError(_ETIMEDOUT, "no answer from the server") from None
     parser = _parser()

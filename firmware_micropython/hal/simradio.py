@@ -291,7 +291,7 @@ class WLAN:
             radio.ap_on = bool(on)
             if on and radio.joined is not None:
                 radio.ap_channel = radio.joined["channel"]  # one radio: one channel
-            _say("radio ap %s on channel %d" % ("on" if on else "off", radio.ap_channel))
+            _say("radio ap %s on channel %d" % ("up" if on else "down", radio.ap_channel))
         return None
 
     def config(self, *names, **settings):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import threading
@@ -198,6 +199,28 @@ def test_connections_beyond_the_limit_are_turned_away(portal: Portal) -> None:
         time.sleep(0.1)
 
 
+def test_one_address_cannot_take_every_slot(portal: Portal) -> None:
+    per_client = firmware_constant("portal.py", "PER_CLIENT")
+    assert per_client < firmware_constant("portal.py", "MAX_CLIENTS")
+    idle = [socket.create_connection(("127.0.0.1", portal.http_port)) for _ in range(per_client)]
+    try:
+        time.sleep(0.2)  # let the server accept them all
+        assert get(portal.http_port, "/").status == 503  # this address has had its share
+        # another phone on the setup network is still served
+        with socket.create_connection(
+            ("127.0.0.1", portal.http_port), timeout=scaled(10), source_address=("127.0.0.2", 0)
+        ) as other:
+            host = f"127.0.0.1:{portal.http_port}"
+            other.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            reply = b""
+            while chunk := other.recv(4096):
+                reply += chunk
+        assert reply.startswith(b"HTTP/1.1 200 "), reply[:200]
+    finally:
+        for s in idle:
+            s.close()
+
+
 def _resolver(portal: Portal) -> dns.resolver.Resolver:
     resolver = dns.resolver.Resolver(configure=False)
     resolver.nameservers = ["127.0.0.1"]
@@ -281,6 +304,20 @@ def test_an_idle_portal_restarts_the_device(tmp_path: Path) -> None:
         except Exception:
             pytest.fail("the idle portal never restarted:\n" + portal.output())
         assert "idle" in portal.output()
+
+
+def test_visits_cannot_keep_the_portal_open_past_its_cap(tmp_path: Path) -> None:
+    # every request used to reset the idle timer, so the portal could be kept open forever
+    with Portal(tmp_path, SYSBOY_PORTAL_IDLE_S="600", SYSBOY_PORTAL_MAX_S="4") as portal:
+        served = 0
+        deadline = time.monotonic() + scaled(30)
+        while portal.proc.poll() is None:
+            assert time.monotonic() < deadline, "the portal stayed open:\n" + portal.output()
+            with contextlib.suppress(OSError, AssertionError):  # it may be closing
+                served += get(portal.http_port, "/").status == 200
+            time.sleep(0.2)
+        assert served >= 5, portal.output()
+        assert "portal open for 4 s: restarting" in portal.output()
 
 
 def test_scanned_networks_are_listed_once_strongest_first(portal: Portal) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -282,3 +283,25 @@ def test_nobody_listening_is_an_os_error() -> None:
 
     lines = asyncio.run(main())
     assert len(lines) == 1 and lines[0].startswith("oserror"), lines
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to count sockets")
+def test_every_connect_timeout_closes_its_socket() -> None:
+    # the ESP32 has about ten sockets: asyncio's open_connection leaked one per timeout
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        queued = []
+        for _ in range(3):  # fill the accept queue: later SYNs go unanswered
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+            queued.append(s)
+        try:
+            lines = asyncio.run(run_probe(port, "connect_timeouts"))
+        finally:
+            for s in queued:
+                s.close()
+    assert sum("no answer from the server" in line for line in lines) == 5, lines
+    assert lines[-1] == "sockets left open 0", lines

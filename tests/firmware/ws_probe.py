@@ -102,6 +102,23 @@ async def handshake():
         print("oserror", e)
 
 
+async def connect_timeouts():
+    # a server whose backlog is full never answers the SYN: every connect times out
+    import os
+
+    def open_files():
+        return len(os.listdir("/proc/self/fd"))
+
+    before = open_files()
+    for _ in range(5):
+        try:
+            await wsclient.connect("127.0.0.1", PORT, "/", timeout=0.2)
+            print("connected")
+        except OSError as e:
+            print("oserror", e)
+    print("sockets left open", open_files() - before)
+
+
 async def main():
     if SCENARIO == "echo":
         await echo()
@@ -115,6 +132,8 @@ async def main():
         await reconnect()
     elif SCENARIO == "handshake":
         await handshake()
+    elif SCENARIO == "connect_timeouts":
+        await connect_timeouts()
     else:
         await expect_refusal("/" + SCENARIO)
 
