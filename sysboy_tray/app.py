@@ -86,6 +86,9 @@ class App:
     ) -> None:
         self.paths = paths or Paths.default()
         self.store = SettingsStore(self.paths.settings_file)
+        self._notices: list[str] = []
+        self._notices_lock = threading.Lock()
+        self.store.on_error = self.notice
         settings = self.store.settings
         if sources is None:
             from sysboy_tray.metrics import build_sources
@@ -357,6 +360,19 @@ class App:
     def allow_meters(self) -> bool:
         """Ask the user (UAC) to let meters through the firewall; False if not even asked."""
         return self._firewall.allow() if self._firewall is not None else False
+
+    def notice(self, text: str) -> None:
+        """Something the user must be told (the tray shows it as a notification)."""
+        with self._notices_lock:
+            self._notices.append(text)
+        if self._thread.is_alive() and not self._stopped.is_set():
+            self.loop.call_soon_threadsafe(self.hub.changed)
+
+    def take_notices(self) -> list[str]:
+        """The notices not shown yet, oldest first; each is given once."""
+        with self._notices_lock:
+            notices, self._notices = self._notices, []
+        return notices
 
     def _firewall_changed(self) -> None:
         if not self._stopped.is_set():

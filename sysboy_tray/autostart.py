@@ -46,6 +46,13 @@ class Autostart(Protocol):
         """Do not start at login; raises ConfigError when it cannot."""
         ...
 
+    def refresh(self) -> bool:
+        """If an entry exists but starts another path (the app moved), point it here.
+
+        Returns True when the entry was rewritten; never raises (the log says why not).
+        """
+        ...
+
 
 def start_command(windowed: bool = False) -> list[str]:
     """The command that starts the tray app: the frozen executable, or `<python> -m sysboy_tray`.
@@ -108,6 +115,21 @@ class WindowsRunKey:
                     reg.SetValueEx(key, RUN_VALUE, 0, reg.REG_BINARY, APPROVED_ON)
         except OSError as exc:
             raise ConfigError(f"cannot turn on start at login in the registry: {exc}") from exc
+
+    def refresh(self) -> bool:
+        reg = self._reg
+        try:
+            stored = self._read(RUN_KEY)
+            if stored is None or stored == self.command_line:
+                return False
+            # only the Run value: a user's off switch in StartupApproved stays as it is
+            with reg.OpenKey(reg.HKEY_CURRENT_USER, RUN_KEY, 0, reg.KEY_SET_VALUE) as key:
+                reg.SetValueEx(key, RUN_VALUE, 0, reg.REG_SZ, self.command_line)
+        except OSError as exc:
+            log.warning("cannot update the start-at-login entry: %s", exc)
+            return False
+        log.info("start at login now starts %s (it started %s)", self.command_line, stored)
+        return True
 
     def disable(self) -> None:
         reg = self._reg
@@ -182,6 +204,25 @@ class XdgAutostartFile:
         except OSError as exc:
             raise ConfigError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
 
+    def refresh(self) -> bool:
+        try:
+            text = self.path.read_text("utf-8")
+        except FileNotFoundError:
+            return False
+        except (OSError, UnicodeDecodeError) as exc:
+            log.warning("cannot read %s: %s", self.path, exc)
+            return False
+        wanted = desktop_entry(self.command)
+        if text == wanted or not self.is_enabled():
+            return False
+        try:
+            atomic_write(self.path, wanted.encode("utf-8"))
+        except OSError as exc:
+            log.warning("cannot update %s: %s", self.path, exc)
+            return False
+        log.info("start at login now starts %s", " ".join(self.command))
+        return True
+
     def disable(self) -> None:
         try:
             self.path.unlink(missing_ok=True)
@@ -202,6 +243,9 @@ class NoAutostart:
 
     def disable(self) -> None:
         pass
+
+    def refresh(self) -> bool:
+        return False
 
 
 def xdg_config_home() -> Path:

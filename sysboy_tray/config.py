@@ -10,6 +10,8 @@ import os
 import secrets
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,28 @@ class Paths:
         return self.data_dir / "running.json"
 
 
+# Windows refuses to replace a file that another program (an antivirus scan, a backup,
+# an indexer) holds open for a moment; waiting a little usually outlasts it.
+REPLACE_WAITS_S = (0.05, 0.1, 0.2, 0.4, 0.8)
+
+
+def replace_patiently(source: str | Path, target: Path) -> None:
+    """`os.replace`, tried again a few times while the target is held by another program.
+
+    Raises:
+        PermissionError: still refused after about 1.5 s.
+    """
+    for wait in (*REPLACE_WAITS_S, None):
+        try:
+            os.replace(source, target)
+            return
+        except PermissionError:
+            if wait is None:
+                raise
+            log.debug("%s is held by another program; trying again", target)
+            time.sleep(wait)
+
+
 def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write `data` so that `path` holds either the old or the new content, never a mix."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -69,7 +93,7 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        replace_patiently(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -264,6 +288,8 @@ class SettingsStore:
         self._dirty = threading.Condition(self._lock)
         self._pending: Settings | None = None
         self._writer: threading.Thread | None = None
+        # told (on the writer's thread) when a save fails for good, in a sentence
+        self.on_error: Callable[[str], None] | None = None
         self._settings = self._load()
 
     @property
@@ -304,6 +330,11 @@ class SettingsStore:
             atomic_write(self.path, data)
         except OSError as exc:
             log.error("cannot save settings to %s: %s", self.path, exc)
+            if self.on_error is not None:
+                self.on_error(
+                    f"Sysboy cannot save its settings ({exc.strerror or exc}); "
+                    "the change holds until Sysboy quits"
+                )
 
     def _save_soon(self) -> None:
         # called with the lock held

@@ -32,6 +32,8 @@ class Sampler:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        # what the thread read last round; at start every source may have been read
+        self._reading: frozenset[str] = frozenset(self._sources)
         self.rounds = 0
 
     @property
@@ -70,6 +72,18 @@ class Sampler:
                 readings[metric] = Reading.unavailable(metric, f"reading failed: {exc}")
         return readings
 
+    def _rest(self, metrics: frozenset[str]) -> None:
+        """Tell sources no longer shown that they may let their device sleep."""
+        for metric in metrics:
+            # optional: only sources that hold hardware awake (NVML) have it
+            idle = getattr(self._sources.get(metric), "idle", None)
+            if idle is None:
+                continue
+            try:
+                idle()
+            except Exception:
+                log.exception("metric %s could not rest", metric)
+
     def start(self) -> None:
         """Start the thread."""
         self._thread = threading.Thread(target=self._run, name="sysboy-sampler", daemon=True)
@@ -87,6 +101,9 @@ class Sampler:
         while not self._stopping.is_set():
             with self._lock:
                 wanted = self._wanted
+            if wanted != self._reading:
+                self._rest(self._reading - wanted)
+                self._reading = wanted
             if wanted:
                 readings = self.read(wanted)
                 self.rounds += 1

@@ -363,3 +363,49 @@ def test_unsupported_platform_says_so() -> None:
     assert not entry_point.is_enabled()
     with pytest.raises(ConfigError, match="not supported"):
         entry_point.enable()
+
+
+def test_windows_stale_path_is_rewritten_at_start(winreg: FakeWinreg, python_at: Any) -> None:
+    python_at("C:\\Users\\ana\\Downloads\\sysboy-0.1.0\\sysboy\\sysboy.exe", frozen=True)
+    autostart.autostart_for("win32").enable()
+    # an update unpacked elsewhere, started from there: login would start the old copy
+    python_at("C:\\Users\\ana\\Apps\\sysboy-0.2.0\\sysboy\\sysboy.exe", frozen=True)
+    moved = autostart.autostart_for("win32")
+    assert moved.refresh() is True
+    assert run_value(winreg) == ("C:\\Users\\ana\\Apps\\sysboy-0.2.0\\sysboy\\sysboy.exe", REG_SZ)
+    assert moved.is_enabled()
+    assert moved.refresh() is False  # nothing to do the next time
+    assert "OneDrive" in winreg.keys[(HKCU, autostart.RUN_KEY)]
+
+
+def test_windows_refresh_keeps_the_users_off_switch(winreg: FakeWinreg, python_at: Any) -> None:
+    python_at("C:\\old\\sysboy.exe", frozen=True)
+    autostart.autostart_for("win32").enable()
+    off = bytes([3]) + bytes(11)
+    winreg.keys[(HKCU, autostart.APPROVED_KEY)] = {autostart.RUN_VALUE: (off, REG_BINARY)}
+    python_at("C:\\new\\sysboy.exe", frozen=True)
+    moved = autostart.autostart_for("win32")
+    assert moved.refresh() is True
+    assert run_value(winreg) == ("C:\\new\\sysboy.exe", REG_SZ)
+    assert approved_value(winreg) == off and not moved.is_enabled()
+
+
+def test_windows_refresh_without_an_entry_adds_none(winreg: FakeWinreg, python_at: Any) -> None:
+    python_at("C:\\new\\sysboy.exe", frozen=True)
+    assert autostart.autostart_for("win32").refresh() is False
+    assert run_value(winreg) is None
+    winreg.refuse_writes = True
+    python_at("C:\\old\\sysboy.exe", frozen=True)
+    winreg.keys[(HKCU, autostart.RUN_KEY)][autostart.RUN_VALUE] = ("C:\\new\\sysboy.exe", REG_SZ)
+    assert autostart.autostart_for("win32").refresh() is False  # refused: logged, not raised
+
+
+def test_xdg_stale_path_is_rewritten(tmp_path: Path) -> None:
+    old = autostart.XdgAutostartFile(["/opt/sysboy-0.1/sysboy"], tmp_path)
+    old.enable()
+    new = autostart.XdgAutostartFile(["/opt/sysboy-0.2/sysboy"], tmp_path)
+    assert new.refresh() is True
+    assert "Exec=/opt/sysboy-0.2/sysboy\n" in new.path.read_text("utf-8")
+    assert new.refresh() is False
+    new.disable()
+    assert new.refresh() is False and not new.path.exists()

@@ -95,10 +95,12 @@ def run(args: argparse.Namespace) -> int:
             leave.daemon = True  # a normal exit must not wait for it
             leave.start()
 
+        autostart = autostart_for()
+        autostart.refresh()  # an update unpacked elsewhere: login must start this copy
         menu = TrayMenu(
             app,
             toolkit,
-            autostart_for(),
+            autostart,
             open_calibration=lambda device, needle=None: run_subcommand(
                 "calibrate",
                 *([device] if device else []),

@@ -1,7 +1,9 @@
 """NVIDIA GPUs through NVML (nvidia-ml-py): VRAM use, load and temperature.
 
-NVML is started once, lazily, and shut down when the last source closes. A
-failed query blanks that value for one read; the next read tries again.
+NVML is started when the sources are built, shut down whenever no GPU metric is
+shown (an open session keeps a hybrid laptop's discrete GPU awake), started again
+by the next read, and shut down for good when the last source closes. A failed
+query blanks that value for one read; the next read tries again.
 """
 
 from __future__ import annotations
@@ -45,6 +47,11 @@ class Nvml:
         self._opened: tuple[list[GpuInfo], str | None] | None = None
         self._running = False
         self._holders = 0
+        self._closed = False
+        # the sources read since they were last told to rest; none: NVML is shut down
+        self._active: set[int] = set()
+        # bumped at every restart: handles from before a shutdown are not to be used
+        self.generation = 0
 
     def open(self) -> tuple[list[GpuInfo], str | None]:
         """Start NVML (once) and list its GPUs; with none, the reason in words."""
@@ -79,6 +86,37 @@ class Nvml:
             return [], "the NVIDIA driver found no GPU it can read"
         return gpus, None
 
+    def wake(self, source: object) -> int:
+        """`source` is about to read: start NVML again if it rests; the session's generation.
+
+        Raises:
+            NVMLError: NVML cannot start again (the driver went away).
+        """
+        with self._lock:
+            self._active.add(id(source))
+            if not self._running and not self._closed and self._opened and self._opened[0]:
+                pynvml.nvmlInit()
+                self._running = True
+                self.generation += 1
+                log.info("NVML started again: a GPU metric is shown")
+            return self.generation
+
+    def rest(self, source: object) -> None:
+        """`source` is shown nowhere now; with no source active, NVML shuts down.
+
+        An open NVML session keeps a laptop's discrete GPU awake (and drawing power).
+        """
+        with self._lock:
+            self._active.discard(id(source))
+            if self._active or not self._running:
+                return
+            self._running = False
+        log.info("no GPU metric is shown: NVML shut down so the GPU may sleep")
+        try:
+            pynvml.nvmlShutdown()
+        except pynvml.NVMLError as exc:
+            log.debug("nvmlShutdown failed: %s", exc)
+
     def hold(self) -> None:
         """One more source uses this session."""
         with self._lock:
@@ -89,6 +127,8 @@ class Nvml:
         with self._lock:
             self._holders -= 1
             last = self._holders <= 0
+            if last:
+                self._closed = True
         if last:
             self.shutdown()
 
@@ -122,7 +162,15 @@ class NvidiaGpu:
         self.nvml = nvml
         self.info = info
         self._handle: Any = None
+        self._generation = 0
         self._memory_v2 = True
+
+    def ready(self, source: object) -> None:
+        """Before a read: NVML running; a handle from an earlier session is dropped."""
+        generation = self.nvml.wake(source)
+        if generation != self._generation:
+            self._generation = generation
+            self._handle = None
 
     def handle(self) -> Any:
         if self._handle is None:
@@ -159,6 +207,17 @@ class _GpuSource(GuardedGpuSource):
     def _reason(self, exc: Exception) -> str:
         assert isinstance(exc, pynvml.NVMLError)
         return self.gpu.failure(self.what, exc)
+
+    def read(self) -> Reading:
+        try:
+            self.gpu.ready(self)
+        except pynvml.NVMLError as exc:
+            return Reading.unavailable(self.id, _start_failure(exc))
+        return super().read()
+
+    def idle(self) -> None:
+        """Not shown anywhere now: let NVML shut down when no GPU metric is."""
+        self.gpu.nvml.rest(self)
 
     def close(self) -> None:
         if not self._closed:
