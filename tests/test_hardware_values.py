@@ -321,3 +321,76 @@ def test_schematic_is_well_formed_svg_with_the_guides_values() -> None:
     for part in ("R_F1 10 kΩ", "R_F2 100 kΩ", "100 nF", "10 nF", "R3 330 Ω", "100 kΩ"):
         assert part in text, part
     assert "](schematic.svg)" in GUIDE, "the guide shows the schematic"
+
+
+# --- two to four meters ---------------------------------------------------------------------
+
+NEEDLE_PINS = table(("Needle", "ESP32 output"))
+CURRENTS = table(("Build", "Meter current"))
+OPAMP_HALF_MA = 0.1  # MCP6002 quiescent current per amplifier, typical
+STRAPPING_OR_INPUT_ONLY = {0, 2, 5, 12, 15, 34, 35, 36, 37, 38, 39}
+
+
+def _firmware_chips() -> dict[str, Any]:
+    """The firmware's per-chip pin table (hal/esp32.py), read without importing `machine`."""
+    import ast
+
+    source = (DOCS.parent / "firmware_micropython" / "hal" / "esp32.py").read_text()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", "") for t in node.targets] == [
+            "CHIPS"
+        ]:
+            chips: dict[str, Any] = ast.literal_eval(node.value)
+            return chips
+    raise AssertionError("no CHIPS table in firmware_micropython/hal/esp32.py")
+
+
+def test_needle_pins_match_the_firmware_and_the_simulator() -> None:
+    from sysboy_tray.simulator.device import NEEDLE_OUTPUTS
+
+    pins = [int(re.match(r"GPIO(\d+)", row["ESP32 output"]).group(1)) for row in NEEDLE_PINS]  # type: ignore[union-attr]
+    kinds = ["dac" if "DAC" in row["ESP32 output"] else "pwm" for row in NEEDLE_PINS]
+    assert [int(row["Needle"]) for row in NEEDLE_PINS] == [1, 2, 3, 4]
+    assert tuple(pins[:2]) == _firmware_chips()["ESP32"][0]  # the DAC channels
+    assert list(zip(kinds, pins, strict=True)) == [(k, p) for k, p in NEEDLE_OUTPUTS]
+    assert not STRAPPING_OR_INPUT_ONLY & set(pins)
+    assert len(set(pins)) == 4
+    halves = {"A": "3 / 2 / 1", "B": "5 / 6 / 7"}  # MCP6002: + input / − input / output
+    for row in NEEDLE_PINS:
+        assert row["+ input / − input / output"] == halves[row["Op-amp half"][-1]], row
+    assert "S3" in GUIDE and "GPIO4 and GPIO5 for needles 1 and 2" in GUIDE
+    assert _firmware_chips()["ESP32S3"][0] == (4, 5) == _firmware_chips()["ESP32C3"][0]
+
+
+@pytest.mark.parametrize("row", CURRENTS, ids=lambda r: r["Build"])
+def test_current_table_adds_up(row: dict[str, str]) -> None:
+    count, each = re.fullmatch(r"(\d) × (\d+) mA", row["Build"]).groups()  # type: ignore[union-attr]
+    meters = int(count) * int(each) / 1000
+    packages = (int(count) + 1) // 2  # two needles per MCP6002
+    opamps = packages * 2 * OPAMP_HALF_MA / 1000
+    (shown_meters,) = printed(row["Meter current"])
+    shown_opamps = printed(row["Op-amps"])[-1]
+    (total,) = printed(row["Total from 3V3"])
+    assert shown_meters.matches(meters), row
+    assert shown_opamps.matches(opamps), row
+    assert total.matches(meters + opamps), row
+    assert row["Op-amps"].startswith("U1, U2:" if packages == 2 else "U1:"), row
+    assert meters + opamps < 0.1  # under a fifth of USB's 500 mA
+
+
+def test_needles_schematic_is_well_formed_svg_with_the_guides_pins_and_values() -> None:
+    root = ElementTree.parse(DOCS / "schematic_needles.svg").getroot()
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    text = " ".join(t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text"))
+    for row in NEEDLE_PINS:
+        gpio = row["ESP32 output"].split()[0]
+        assert gpio in text, gpio
+        assert row["Op-amp half"] in text, row["Op-amp half"]
+        assert row["Sense resistor"] in text, row["Sense resistor"]
+    for row in CHOICE:  # the sense resistor for each meter, as the R_SENSE table gives it
+        assert f"{row['R_SENSE (E96, 1 %)']} ({row['Meter']})" in text, row["Meter"]
+    for part in ("R1 100 kΩ", "R4 100 kΩ", "R_PD3 100 kΩ", "R_F 10 kΩ", "R_F 100 kΩ"):
+        assert part in text, part
+    for part in ("C_F 100 nF", "C_F 10 nF", "MCP6002"):
+        assert part in text, part
+    assert "](schematic_needles.svg)" in GUIDE, "the guide shows the schematic"

@@ -257,7 +257,7 @@ def test_needles_are_added_to_the_folder_keeping_the_calibrations_saved(tmp_path
     assert cfg["needles"][1]["calibration"] == [[0.0, 0.0], [100.0, 1.0]]
     prepare_folder(folder, needles=4)
     cfg = json.loads((folder / "sysboy.json").read_text())
-    assert [(n["output"], n["pin"]) for n in cfg["needles"]][2:] == [("pwm", 27), ("pwm", 14)]
+    assert [(n["output"], n["pin"]) for n in cfg["needles"]][2:] == [("pwm", 32), ("pwm", 33)]
     assert cfg["needles"][0]["calibration"] == CURVED
     prepare_folder(folder)  # no --needles: as saved
     assert len(json.loads((folder / "sysboy.json").read_text())["needles"]) == 4

@@ -41,7 +41,7 @@ _LED = re.compile(r"led (\w+)$")
 _METRIC = re.compile(r"metric([2-4])? ([a-z][a-z0-9_]{0,31}) (.+)$")
 MAX_NEEDLES = 4
 # the simulated needles' outputs: the two DAC channels, then PWM pins (docs/hardware.md)
-NEEDLE_OUTPUTS = (("dac", 25), ("dac", 26), ("pwm", 27), ("pwm", 14))
+NEEDLE_OUTPUTS = (("dac", 25), ("dac", 26), ("pwm", 32), ("pwm", 33))
 
 
 class SimulatorError(SysboyError):
