@@ -8,7 +8,11 @@ Figures, each beside a baseline measured in the same run:
   `json.loads` of the same frame on the same interpreter (target: <= 0.3 ms a frame);
 - heap: allocated after the frames against the steady state after a warm-up (no growth);
 - the same link with `-X heapsize=64K` (the modules compiled to .mpy, as on a board);
-- the smallest heap the whole firmware (compiled) links and follows samples in.
+- the smallest heap the whole firmware (compiled) links and follows samples in;
+- two needles: the supervisor's handler with frames for needle 1 and needle 2 in turn,
+  against one needle in the same run; and the whole firmware (compiled) fed 10 samples
+  a second per needle, its CPU time and the heap free in its status, one needle against
+  two.
 """
 
 from __future__ import annotations
@@ -34,20 +38,28 @@ from tests.firmware.upy import FIRMWARE, micropython
 
 PROBE = Path(__file__).parent / "firmware_link.py"
 FRAME = '{"type":"vram","value":61.5}'
+FRAME_2 = '{"type":"cpu","value":38.5,"needle":2}'
+RATE_HZ = 10  # samples a second on each needle
+RATE_SECONDS = 20
 WARMUP = 500  # firmware_link.py's warm-up frames
 TARGET_MS = 0.3
 HEAPS = ("64K", "96K", "128K", "160K", "192K", "256K")
 
 
 async def link_run(
-    firmware: Path, frames: int, heap: str | None = None, mode: str = "link"
+    firmware: Path,
+    frames: int,
+    heap: str | None = None,
+    mode: str = "link",
+    texts: tuple[str, ...] = (FRAME,),
 ) -> dict[str, float]:
-    """Serve WARMUP + `frames` sample frames to firmware_link.py in `mode`; its figures."""
+    """Serve WARMUP + `frames` sample frames (`texts` in turn) to firmware_link.py in `mode`;
+    its figures."""
 
     async def handler(ws: ServerConnection) -> None:
         await ws.recv()  # hello
-        for _ in range(WARMUP + frames):
-            await ws.send(FRAME)
+        for i in range(WARMUP + frames):
+            await ws.send(texts[i % len(texts)])
         async for _ in ws:  # the closing status, then the close
             pass
 
@@ -99,6 +111,45 @@ async def whole_firmware_links(entry: Path, heap: str, samples: int) -> tuple[bo
         await pc.stop()
 
 
+async def whole_firmware_at_rate(entry: Path, heap: str, needles: int) -> dict[str, float]:
+    """The compiled firmware fed RATE_HZ samples a second on each of `needles` needles for
+    RATE_SECONDS: its CPU seconds per second and the heap free in its last status."""
+    import psutil
+
+    pc = await PC().start()
+    folder = Path(tempfile.mkdtemp(prefix="sysboy-bench-device-"))
+    settings: dict[str, object] = {"server": f"127.0.0.1:{pc.port}"}
+    if needles > 1:
+        linear = [[0.0, 0.0], [100.0, 1.0]]
+        settings["needles"] = [
+            {"output": "dac", "pin": pin, "calibration": linear, "smoothing_ms": 300}
+            for pin in (25, 26, 32, 33)[:needles]
+        ]
+    firmware_settings(folder, **settings)
+    try:
+        async with SimDevice(folder, heap=heap, entry=entry) as device:
+            link = await pc.link(timeout=10)
+            await link.greet()
+            assert device.proc is not None
+            proc = psutil.Process(device.proc.pid)
+            loop = asyncio.get_running_loop()
+            started, cpu_start = loop.time(), proc.cpu_times()
+            for tick in range(RATE_HZ * RATE_SECONDS):
+                for number in range(1, needles + 1):
+                    sample: dict[str, object] = {"type": "cpu", "value": (tick * 7) % 100}
+                    if number > 1:
+                        sample["needle"] = number
+                    await link.send(sample)
+                await asyncio.sleep(max(0.0, started + (tick + 1) / RATE_HZ - loop.time()))
+            cpu_end, took = proc.cpu_times(), loop.time() - started
+            status = await link.recv_type("status", timeout=15)
+            link.end()
+        cpu = (cpu_end.user + cpu_end.system) - (cpu_start.user + cpu_start.system)
+        return {"cpu_share": cpu / took, "heap_free": status["heap"]}
+    finally:
+        await pc.stop()
+
+
 def report_link(title: str, figures: dict[str, float]) -> None:
     per_ms = figures["per_frame_us"] / 1000
     base_ms = figures["json_loads_us"] / 1000
@@ -135,11 +186,39 @@ async def main(frames: int) -> None:
         print(f"  {heap:>5}: {'links' if ok else 'fails'} ({detail})")
         if ok:
             break
+    await report_two_needles(bundle, frames)
+
+
+async def report_two_needles(bundle: Path, frames: int) -> None:
+    """Two needles against one, each pair measured in this run."""
+    one = await link_run(FIRMWARE, frames, mode="app")
+    two = await link_run(FIRMWARE, frames, mode="app2", texts=(FRAME, FRAME_2))
+    report_link("two needles: the supervisor's own handler, needle 1 and 2 in turn", two)
+    per_one, per_two = one["per_frame_us"] / 1000, two["per_frame_us"] / 1000
+    steady = two["heap_steady"] - one["heap_steady"]
+    print(
+        f"  against one needle           {per_one:.4f} ms/frame ({per_two / per_one:.2f} x);"
+        f" steady heap {int(one['heap_steady'])} B, two needles {int(steady):+d} B"
+    )
+    print(f"whole firmware compiled (.mpy), {RATE_HZ} samples a second per needle, 128K heap")
+    for count in (1, 2):
+        figures = await whole_firmware_at_rate(bundle / "main.py", "128K", count)
+        print(
+            f"  {count} needle{'s' if count > 1 else ' '}  CPU {figures['cpu_share'] * 100:.2f} %"
+            f" of a core, heap free in its status {int(figures['heap_free'])} B"
+        )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="2,000 frames instead of 10,000")
+    parser.add_argument("--needles", action="store_true", help="only the two-needle figures")
     args = parser.parse_args()
     subprocess.run([micropython() or "micropython", "-c", "import sys; print(sys.version)"])
-    asyncio.run(main(2000 if args.quick else 10000))
+    frame_count = 2000 if args.quick else 10000
+    if args.needles:
+        bundle = Path(tempfile.mkdtemp(prefix="sysboy-bench-fw-")) / "bundle"
+        build(bundle)
+        asyncio.run(report_two_needles(bundle, frame_count))
+    else:
+        asyncio.run(main(frame_count))

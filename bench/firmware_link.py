@@ -1,11 +1,12 @@
 """The device's receive path, timed on MicroPython (run by bench_firmware.py).
 
-    micropython bench/firmware_link.py FIRMWARE_DIR PORT FRAMES [app|link]
+    micropython bench/firmware_link.py FIRMWARE_DIR PORT FRAMES [app|app2|link]
 
 Links to the WebSocket server at 127.0.0.1:PORT, sends hello, then for each sample
 frame does what the firmware's session does: recv under a read timeout, then either
-the supervisor's own handler (`app`: decode, metric, needle, LED) or only decode and
-needle (`link`: small enough for a 64K heap), and a step of the ballistics.
+the supervisor's own handler (`app`: decode, metric, needle, LED; `app2`: the same on a
+two-needle meter, each needle stepped) or only decode and needle (`link`: small enough
+for a 64K heap), and a step of the ballistics.
 Prints one JSON line of figures.
 """
 
@@ -60,11 +61,12 @@ async def receive(ws, meter, count):
 
 
 async def receive_in_app(ws, device, count):
-    meter = device.needle
+    needles = device.needles.all
     for _ in range(count):
         text = await asyncio.wait_for(ws.recv(), 30)
         await device.link.on_message(ws, text)
-        meter.step(20)
+        for meter in needles:
+            meter.step(20)
 
 
 async def main(port, frames, mode):
@@ -81,13 +83,16 @@ async def main(port, frames, mode):
         "calibration": CURVED,
     }
     await ws.send(protocol.encode(hello))
-    if mode == "app":
+    if mode in ("app", "app2"):
         import app
         import config
 
         cfg = config.with_needle(config.defaults(), 1, calibration=CURVED)
+        if mode == "app2":
+            cfg["needles"] = cfg["needles"] + [config.needle(26, "dac", CURVED)]
         device = app.Device(cfg)
-        device.needle.output = Dac()
+        for one in device.needles.all:
+            one.output = Dac()
         meter = device.needle
 
         async def run(count):

@@ -1,6 +1,7 @@
 """The whole firmware (sim HAL) under the MicroPython unix port, driven from asyncio tests.
 
-Its stdout is read as it comes: `needle 0.1234` and `led <pattern>` lines are the contract.
+Its stdout is read as it comes: `needle 0.1234` (needle 2: `needle2 0.1234`) and
+`led <pattern>` lines are the contract.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from tests.firmware.upy import FIRMWARE, REPO, micropython
 
 ENTRY = FIRMWARE / "main.py"
 NEEDLE = re.compile(r"needle (\d\.\d{4})$")
+OTHER_NEEDLE = re.compile(r"needle([2-4]) (\d\.\d{4})$")
 LED = re.compile(r"led (\w+)$")
 TICK_MS = 20  # the needle's 50 Hz
 
@@ -67,6 +69,7 @@ class SimDevice:
         self.env = {**os.environ, "SYSBOY_DEVICE_DIR": str(device_dir), **env}
         self.lines: list[str] = []
         self.needles: list[float] = []
+        self.others: dict[int, list[float]] = {}  # needle 2.. -> its printed positions
         self.leds: list[str] = []
         self.proc: asyncio.subprocess.Process | None = None
         self._changed = asyncio.Event()
@@ -97,6 +100,8 @@ class SimDevice:
             self.lines.append(line)
             if found := NEEDLE.match(line):
                 self.needles.append(float(found.group(1)))
+            elif found := OTHER_NEEDLE.match(line):
+                self.others.setdefault(int(found.group(1)), []).append(float(found.group(2)))
             elif found := LED.match(line):
                 self.leds.append(found.group(1))
             self._changed.set()
@@ -129,10 +134,21 @@ class SimDevice:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), min(left, 0.5))
 
-    async def needle_at(self, value: float, timeout: float = 20) -> int:
-        """Wait until the needle rests at `value` (4 decimals); the index of that line."""
-        await self.wait_for(lambda: self.needle == round(value, 4), f"needle {value:.4f}", timeout)
-        return len(self.needles) - 1
+    async def needle_at(self, value: float, timeout: float = 20, number: int = 1) -> int:
+        """Wait until needle `number` rests at `value` (4 decimals); the index of that line."""
+        await self.wait_for(
+            lambda: self.at(number) == round(value, 4), f"needle{number} {value:.4f}", timeout
+        )
+        return len(self.positions(number)) - 1
+
+    def positions(self, number: int = 1) -> list[float]:
+        """Every position needle `number` printed, in order."""
+        return self.needles if number == 1 else self.others.setdefault(number, [])
+
+    def at(self, number: int = 1) -> float | None:
+        """Needle `number`'s last printed position."""
+        printed = self.positions(number)
+        return printed[-1] if printed else None
 
     async def exited(self, timeout: float = 20) -> int:
         """Wait for the process to end by itself; its exit status."""
