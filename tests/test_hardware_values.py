@@ -73,14 +73,17 @@ def meter_values(full_scale_ma: float, target_v: float, drive: str) -> dict[str,
     r_sense = nearest(r_exact, E96)
     r_e24 = nearest(r_exact, E24)
     v_fs = amps * r_sense
+    r_out = ASSUME["opamp_out_ohm"]
     if drive == "op-amp":
+        # U1 sources the meter current itself: its output sags by I × R_out
         out = amps * (r_sense + coil)
-        limit = ASSUME["opamp_limit_direct_v"]
-        loop_limit = limit / (r_sense + coil)
-    else:  # op-amp + Q1: the follower costs one base-emitter drop
-        out = v_fs + amps * coil + ASSUME["vbe_v"]
+        limit = ASSUME["vdd_v"] - amps * r_out
+        loop_limit = ASSUME["vdd_v"] / (r_sense + coil + r_out)
+    else:  # op-amp + Q1: one base-emitter drop, and the base current through R_B
+        r_base = ASSUME["r_base_ohm"] / (ASSUME["beta_min"] + 1)  # as seen from the emitter
+        out = v_fs + amps * coil + ASSUME["vbe_v"] + amps * r_base
         limit = ASSUME["opamp_limit_light_v"]
-        loop_limit = (limit - ASSUME["vbe_v"]) / (r_sense + coil)
+        loop_limit = (limit - ASSUME["vbe_v"]) / (r_sense + coil + r_base)
     most = min(ASSUME["dac_top_v"] / r_sense, loop_limit)
     return {
         "target_v": target_v,
@@ -394,3 +397,86 @@ def test_needles_schematic_is_well_formed_svg_with_the_guides_pins_and_values() 
     for part in ("C_F 100 nF", "C_F 10 nF", "MCP6002"):
         assert part in text, part
     assert "](schematic_needles.svg)" in GUIDE, "the guide shows the schematic"
+
+
+# --- one meter: U1's pins, Q1's base resistor, the bulk capacitor, the boards ---------------
+
+
+def test_u1_pin_table_wires_every_pin_and_the_unused_half() -> None:
+    rows = {int(row["Pin"]): row for row in table(("Pin", "Name", "Wire it to"))}
+    assert sorted(rows) == list(range(1, 9))
+    names = {pin: row["Name"] for pin, row in rows.items()}
+    # the MCP6002's pinout, the same halves the multi-needle table uses
+    assert names == {
+        1: "OUT A",
+        2: "−IN A",
+        3: "+IN A",
+        4: "V−",
+        5: "+IN B",
+        6: "−IN B",
+        7: "OUT B",
+        8: "V+",
+    }
+    assert rows[3]["Wire it to"].startswith("GPIO25")
+    assert rows[4]["Wire it to"] == "GND" and rows[8]["Wire it to"].startswith("3V3")
+    # the unused half follows ground: + to GND, − to its own output
+    assert rows[5]["Wire it to"].startswith("GND")
+    assert rows[6]["Wire it to"].startswith("pin 7") and rows[7]["Wire it to"].startswith("pin 6")
+
+
+def test_the_5_ma_meter_needs_q1_because_u1_alone_falls_short() -> None:
+    found = re.search(
+        r"5 mA meter aimed at (\d+\.\d+) V\s+would need (\d+\.\d+) V at full scale while U1, "
+        r"sourcing 5 mA, reaches only (\d+\.\d+) V",
+        GUIDE,
+    )
+    assert found, "the sentence on the 5 mA meter straight from U1 is missing"
+    target, needed, reached = (float(x) for x in found.groups())
+    straight = meter_values(5, target, "op-amp")
+    assert printed(f"{needed} V")[0].matches(straight["opamp_output_v"])
+    assert printed(f"{reached} V")[0].matches(straight["opamp_limit_v"])
+    assert straight["headroom_v"] < 0, "if U1 reached it, Q1 would not be needed"
+    assert _json_meter(5)["drive"] == "op-amp + Q1"
+    assert f"R_B ({ASSUME['r_base_ohm'] / 1000:g} kΩ)" in GUIDE
+    assert f"β = {ASSUME['beta_min']}" in GUIDE
+    assert f"**{ASSUME['opamp_out_ohm']:g} Ω**" in GUIDE
+
+
+def test_bulk_capacitor_table_follows_the_charge_it_gives() -> None:
+    rows = {row["Quantity (3.3 V rail)"]: row["Value"] for row in table(("Quantity (3.3 V rail)",))}
+    bulk = VALUES["bulk_capacitor"]
+    (burst,) = printed(rows["Wi-Fi burst"])
+    (lag,) = printed(rows["Time the regulator lags"])
+    (board,) = printed(rows["Dip with the board's 10 µF alone"])
+    (added,) = printed(rows["Dip with C3 added (110 µF)"])
+    assert burst.matches(bulk["burst_a"]) and lag.matches(bulk["lag_us"] * 1e-6)
+    charge = bulk["burst_a"] * bulk["lag_us"] * 1e-6
+    board_f, total_f = bulk["board_uf"] * 1e-6, (bulk["board_uf"] + bulk["added_uf"]) * 1e-6
+    assert board.matches(charge / board_f) and added.matches(charge / total_f)
+    assert bulk["board_dip_v"] == pytest.approx(charge / board_f, rel=1e-5)
+    assert bulk["dip_v"] == pytest.approx(charge / total_f, rel=1e-5)
+    assert f"**C3, {bulk['added_uf']} µF**" in GUIDE
+    assert ASSUME["vdd_v"] - charge / total_f > 3.0  # well above any brownout threshold
+
+
+def test_the_board_table_gives_the_firmwares_own_pins() -> None:
+    chips = _firmware_chips()
+    rows = table(("Chip", "Output (needles 1, 2)"))
+    assert [row["Chip"].replace("-", "") for row in rows] == list(chips)
+    for row in rows:
+        (outputs, button, led) = chips[row["Chip"].replace("-", "")]
+        kind = "DAC" if outputs == (25, 26) or outputs == (17, 18) else "PWM"
+        assert row["Output (needles 1, 2)"] == f"{kind}, GPIO{outputs[0]} and GPIO{outputs[1]}"
+        assert row["BOOT button"] == f"GPIO{button}"
+        assert row["Firmware's LED pin"] == f"GPIO{led}"
+    boards = table(("Board", "Chip", "Its LED"))
+    devkitc = [b for b in boards if b["Board"].startswith("ESP32-DevKitC")]
+    assert devkitc and "none on GPIO2" in devkitc[0]["Its LED"]
+
+
+def test_schematic_shows_the_base_resistor_the_bulk_capacitor_and_u1s_pins() -> None:
+    root = ElementTree.parse(DOCS / "schematic.svg").getroot()
+    text = " ".join(t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text"))
+    for part in ("R_B 1 kΩ", "C3 100 µF", "pin 3", "pin 2", "pin 1", "pin 8", "pin 4"):
+        assert part in text, part
+    assert "5 mA and 10 mA" in text
