@@ -12,10 +12,13 @@ import concurrent.futures
 import contextlib
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+import psutil
 
 from sysboy_tray import DEVICE_PATH, PROTOCOL_VERSION, __version__, protocol
 from sysboy_tray.advertise import Advertiser, instance_name, lan_addresses
@@ -421,6 +424,9 @@ class App:
     def _write_state(self) -> None:
         state = {
             "port": self.port,
+            # so the CLI can tell a live app of this user from a file left by a crash
+            "pid": os.getpid(),
+            "started": psutil.Process().create_time(),
             "path": DEVICE_PATH,
             "version": __version__,
             "proto": PROTOCOL_VERSION,

@@ -1,8 +1,11 @@
 """The local control API at `/control`: the CLI and the calibration window drive the app here.
 
-Only programs on this PC that can read the token file may connect: the peer must be
-a loopback address and present `Authorization: Bearer <token>`; browsers (any
-`Origin`) are refused. Both are checked before the WebSocket upgrade.
+Only programs on this PC that can read the token file may use it, and the token never
+crosses the socket: the peer must be a loopback address without an `Origin` (browsers
+are refused) and send a random `Sysboy-Nonce` header. The app's first frame proves it
+knows the token (an HMAC over both nonces), so a client that reached a stranger holding
+the port learns that before it sends anything; the client's first frame proves the
+same, or the connection is closed. The token is made anew at each start.
 
 Each request is one JSON object with an `op`; each gets exactly one reply, in order:
 `{"ok": true, ...}` or `{"ok": false, "error": "<sentence>"}`. An optional `id` is
@@ -13,13 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import hashlib
 import hmac
 import http
 import ipaddress
 import json
 import logging
 import math
-import os
 import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -42,6 +45,11 @@ log = logging.getLogger(__name__)
 
 TOKEN_BYTES = 32
 TOKEN_MODE = 0o600
+NONCE_BYTES = 32
+NONCE_HEADER = "Sysboy-Nonce"
+# a client proves itself in its first frame, at once; a peer that says nothing is let go
+AUTH_TIMEOUT_S = 5.0
+CLOSE_POLICY = 1008
 Reply = dict[str, Any]
 T = TypeVar("T")
 
@@ -70,28 +78,35 @@ def read_token(path: Path) -> str:
     return text
 
 
-def ensure_token(path: Path) -> str:
-    """The token in `path`, made (random, mode 0600) if it is missing or damaged.
+def new_token(path: Path) -> str:
+    """Make a new random token in `path` (mode 0600) and return it; done at each start.
 
     Raises:
         OSError: the file cannot be written.
     """
-    try:
-        token = read_token(path)
-    except ControlError:
-        token = secrets.token_hex(TOKEN_BYTES)
-        atomic_write(path, token.encode("ascii"), mode=TOKEN_MODE)
-        log.info("made a new control token at %s", path)
-        return token
-    if os.name == "posix" and path.stat().st_mode & 0o077:
-        # someone loosened it: only this user may drive the app
-        os.chmod(path, TOKEN_MODE)
+    token = secrets.token_hex(TOKEN_BYTES)
+    atomic_write(path, token.encode("ascii"), mode=TOKEN_MODE)
     return token
 
 
+def proof(token: str, side: str, first: str, second: str) -> str:
+    """HMAC-SHA256 of the two nonces under the token, for `side` ("app" or "client")."""
+    message = f"sysboy control {side}\n{first}\n{second}".encode("ascii")
+    return hmac.new(token.encode("ascii"), message, hashlib.sha256).hexdigest()
+
+
+def is_nonce(text: object) -> bool:
+    """True for a nonce as the handshake carries it: 64 lowercase hex digits."""
+    return (
+        isinstance(text, str)
+        and len(text) == 2 * NONCE_BYTES
+        and all(c in "0123456789abcdef" for c in text)
+    )
+
+
 def control_factory(paths: Paths) -> Callable[[App], ControlAPI]:
-    """Read or make the token now (not on the event loop); return what `App` calls."""
-    token = ensure_token(paths.token_file)
+    """Make this start's token now (not on the event loop); return what `App` calls."""
+    token = new_token(paths.token_file)
     return lambda app: ControlAPI(app, token)
 
 
@@ -168,7 +183,7 @@ class ControlAPI:
 
     def __init__(self, app: App, token: str) -> None:
         self.app = app
-        self._expected = f"Bearer {token}".encode("ascii")
+        self._token = token
         self._ops: dict[str, Callable[[dict[str, Any], set[str]], Awaitable[Reply]]] = {
             "status": self._status,
             "metric": self._metric,
@@ -181,10 +196,11 @@ class ControlAPI:
         }
 
     def admit(self, connection: ServerConnection, request: Request) -> Response | None:
-        """Let through loopback peers without an Origin that present the token; 403 others."""
+        """Let through loopback peers without an Origin that bring a nonce; 403 others."""
         peer = connection.remote_address
         if not _is_loopback(peer):
-            log.warning("control connection from %s refused: not this PC", peer)
+            # debug only: a LAN peer knocking again and again must not fill the log
+            log.debug("control connection from %r refused: not this PC", peer)
             return connection.respond(
                 http.HTTPStatus.FORBIDDEN, "the control API answers only programs on this PC\n"
             )
@@ -192,18 +208,22 @@ class ControlAPI:
             return connection.respond(
                 http.HTTPStatus.FORBIDDEN, "web pages may not use the control API\n"
             )
-        given = request.headers.get("Authorization", "").encode("utf-8", "replace")
-        if not hmac.compare_digest(given, self._expected):
-            log.warning("control connection refused: missing or wrong token")
+        if not is_nonce(request.headers.get(NONCE_HEADER)):
             return connection.respond(
-                http.HTTPStatus.FORBIDDEN, "the control API needs the token from Sysboy's config\n"
+                http.HTTPStatus.FORBIDDEN,
+                f"the control API needs a {NONCE_HEADER} header (see docs/control.md)\n",
             )
         return None
 
     async def serve(self, ws: ServerConnection) -> None:
-        """Answer requests one by one; end raw needle mode on the devices this client left in it."""
+        """Prove the token both ways, then answer requests one by one.
+
+        Raw needle mode ends on the devices this client left in it.
+        """
         raw: set[str] = set()
         try:
+            if not await self._authenticate(ws):
+                return
             async for data in ws:
                 reply = await self.answer(data, raw)
                 await ws.send(json.dumps(reply, allow_nan=False))
@@ -215,6 +235,36 @@ class ControlAPI:
                 session = self.app.hub.sessions.get(device_id)
                 if session is not None:
                     session.send(protocol.Needle(None))
+
+    async def _authenticate(self, ws: ServerConnection) -> bool:
+        """Our proof first, then the client's: True when the client knows the token."""
+        assert ws.request is not None  # admitted: the nonce was checked then
+        theirs = ws.request.headers[NONCE_HEADER]
+        ours = secrets.token_hex(NONCE_BYTES)
+        await ws.send(json.dumps({"nonce": ours, "proof": proof(self._token, "app", theirs, ours)}))
+        try:
+            first = json.loads(await asyncio.wait_for(ws.recv(), AUTH_TIMEOUT_S))
+        except TimeoutError:
+            await ws.close(CLOSE_POLICY, "no proof in time")
+            return False
+        except (ValueError, TypeError, RecursionError):
+            first = None
+        expected = proof(self._token, "client", ours, theirs).encode("ascii")
+        given = first.get("proof") if isinstance(first, dict) else None
+        if (
+            isinstance(first, dict)
+            and first.get("op") == "auth"
+            and isinstance(given, str)
+            and hmac.compare_digest(given.encode("utf-8", "replace"), expected)
+        ):
+            await ws.send(json.dumps({"ok": True}))
+            return True
+        log.debug("control client refused: wrong or missing proof")
+        await ws.send(
+            json.dumps({"ok": False, "error": "wrong proof: the control token does not match"})
+        )
+        await ws.close(CLOSE_POLICY, "wrong proof")
+        return False
 
     async def answer(self, data: str | bytes, raw: set[str]) -> Reply:
         """The reply to one request frame; never raises."""

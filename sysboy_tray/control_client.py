@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import contextlib
+import hmac
 import itertools
 import json
+import os
+import secrets
 import threading
 from dataclasses import dataclass
 from typing import Any
 
+import psutil
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from sysboy_tray import CONTROL_PATH
 from sysboy_tray.config import Paths
-from sysboy_tray.control import read_token
+from sysboy_tray.control import NONCE_BYTES, NONCE_HEADER, is_nonce, proof, read_token
 from sysboy_tray.errors import ControlError, NotRunning
 from sysboy_tray.protocol import Point
 
 NOT_RUNNING = "Sysboy is not running; start it with `sysboy` (tray icon) or `sysboy serve`"
 # a calibration waits for the device's ack (5 s) on top of the app's own hand-over
 CALIBRATE_TIMEOUT_S = 10.0
+# running.json records when the app's process started; another process that got the
+# same id later started later than this
+STARTED_SLACK_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -141,26 +148,65 @@ def _status(reply: dict[str, Any]) -> AppStatus:
     )
 
 
+def running_port(paths: Paths) -> int:
+    """The port in running.json, once its process is checked to be this user's app.
+
+    Raises:
+        NotRunning: no such file, or the process it names ended or is someone else's.
+    """
+    try:
+        state = json.loads(paths.state_file.read_text("utf-8"))
+        port = int(state["port"])
+        pid = int(state["pid"])
+        started = float(state["started"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise NotRunning(NOT_RUNNING) from None
+    try:
+        process = psutil.Process(pid)
+        began = process.create_time()
+        mine = _is_mine(process)
+    except (psutil.Error, OSError):
+        raise NotRunning(f"{NOT_RUNNING} (running.json is left from a run that ended)") from None
+    if abs(began - started) > STARTED_SLACK_S:
+        raise NotRunning(f"{NOT_RUNNING} (running.json is left from a run that ended)")
+    if not mine:
+        raise NotRunning(
+            f"{NOT_RUNNING} (running.json names process {pid}, which is not yours; "
+            "nothing was sent to it)"
+        )
+    return port
+
+
+def _is_mine(process: psutil.Process) -> bool:
+    """The process runs as this user (its real user id; the account name on Windows)."""
+    uids = getattr(process, "uids", None)
+    if uids is not None and hasattr(os, "getuid"):
+        return bool(uids().real == os.getuid())
+    return bool(process.username() == psutil.Process().username())
+
+
 class ControlClient:
     """One connection to the running app; requests are answered in order, thread-safely."""
 
     def __init__(self, port: int, token: str, *, host: str = "127.0.0.1", timeout: float = 5.0):
-        """Connect to the app's control API.
+        """Connect to the app's control API; the app proves it knows the token first.
 
         Raises:
             NotRunning: nothing listens there.
-            ControlError: the app refused the connection.
+            ControlError: the app refused the connection, or what listens there could
+                not prove that it is this user's Sysboy (it was sent nothing).
         """
         self.timeout = timeout
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         # websockets 17 wants its connection held as a context; the stack holds it for us
         self._stack = contextlib.ExitStack()
+        ours = secrets.token_hex(NONCE_BYTES)
         try:
             self._ws: ClientConnection = self._stack.enter_context(
                 connect(
                     f"ws://{host}:{port}{CONTROL_PATH}",
-                    additional_headers={"Authorization": f"Bearer {token}"},
+                    additional_headers={NONCE_HEADER: ours},
                     open_timeout=timeout,
                     close_timeout=1,
                     compression=None,
@@ -168,24 +214,54 @@ class ControlClient:
             )
         except InvalidStatus as exc:
             body = exc.response.body.decode("utf-8", "replace").strip() if exc.response.body else ""
-            raise ControlError(f"the running Sysboy refused the connection: {body}") from None
+            raise ControlError(f"the running Sysboy refused the connection: {body!r}") from None
         except (OSError, InvalidHandshake, TimeoutError):
             raise NotRunning(NOT_RUNNING) from None
+        try:
+            self._prove(token, ours, port)
+        except BaseException:
+            self._stack.close()
+            raise
+
+    def _prove(self, token: str, ours: str, port: int) -> None:
+        """Check the app's proof, then send ours; nothing else goes out before that."""
+        stranger = ControlError(
+            f"what listens on port {port} could not prove that it is your Sysboy; "
+            "nothing was sent to it (is running.json left from a crash?)"
+        )
+        try:
+            first = json.loads(self._ws.recv(self.timeout))
+        except (TimeoutError, ConnectionClosed, ValueError, TypeError, RecursionError):
+            raise stranger from None
+        theirs = first.get("nonce") if isinstance(first, dict) else None
+        given = first.get("proof") if isinstance(first, dict) else None
+        if not is_nonce(theirs) or not isinstance(given, str):
+            raise stranger
+        assert isinstance(theirs, str)
+        expected = proof(token, "app", ours, theirs)
+        if not hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode("ascii")):
+            raise stranger
+        try:
+            self._ws.send(json.dumps({"op": "auth", "proof": proof(token, "client", theirs, ours)}))
+            reply = json.loads(self._ws.recv(self.timeout))
+        except (TimeoutError, ConnectionClosed, ValueError):
+            raise ControlError("the running Sysboy did not accept this client's proof") from None
+        if not isinstance(reply, dict) or reply.get("ok") is not True:
+            raise ControlError("the running Sysboy did not accept this client's proof")
 
     @classmethod
     def find(cls, paths: Paths | None = None, timeout: float = 5.0) -> ControlClient:
         """Connect to the app running for this user (its port and token are in its files).
 
+        running.json must name a live process of this user, started when the file says;
+        otherwise nothing is sent to the port it names.
+
         Raises:
             NotRunning: no app is running.
-            ControlError: the app refused the connection.
+            ControlError: the app refused the connection, or a stranger holds its port.
         """
         paths = paths or Paths.default()
-        try:
-            state = json.loads(paths.state_file.read_text("utf-8"))
-            port = int(state["port"])
-        except (OSError, ValueError, KeyError, TypeError):
-            raise NotRunning(NOT_RUNNING) from None
+        port = running_port(paths)
         try:
             token = read_token(paths.token_file)
         except ControlError as exc:

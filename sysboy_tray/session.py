@@ -235,7 +235,7 @@ class DeviceSession:
             for n, points in enumerate(hello_calibrations(hello), 1)
         ]
         log.info(
-            "device %s (%s, fw %s) linked from %s", hello.id, hello.board, hello.fw, self.address
+            "device %s (%r, fw %r) linked from %s", hello.id, hello.board, hello.fw, self.address
         )
         self.hub.attach(self)
         sender = asyncio.create_task(self._send_loop(), name=f"send-{hello.id}")

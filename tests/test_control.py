@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import stat
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from websockets.exceptions import InvalidStatus
-from websockets.sync.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
 
 from sysboy_tray.advertise import lan_addresses
 from sysboy_tray.app import App
 from sysboy_tray.config import Paths
-from sysboy_tray.control import ensure_token
+from sysboy_tray.control import NONCE_HEADER, new_token, proof
 from sysboy_tray.control_client import ControlClient
 from sysboy_tray.errors import ControlError, NotRunning
 from tests.conftest import SettableSource, running_app, scaled
@@ -48,6 +50,26 @@ def token() -> str:
     return Paths.default().token_file.read_text()
 
 
+def nonce() -> dict[str, str]:
+    return {NONCE_HEADER: secrets.token_hex(32)}
+
+
+@contextmanager
+def open_control(port: int) -> Iterator[ClientConnection]:
+    """A control connection through the handshake by hand: the app's proof, then ours."""
+    ours = secrets.token_hex(32)
+    with connect(
+        f"ws://127.0.0.1:{port}/control",
+        additional_headers={NONCE_HEADER: ours},
+        open_timeout=scaled(5),
+    ) as ws:
+        first = json.loads(ws.recv(scaled(5)))
+        assert first["proof"] == proof(token(), "app", ours, first["nonce"])
+        ws.send(json.dumps({"op": "auth", "proof": proof(token(), "client", first["nonce"], ours)}))
+        assert json.loads(ws.recv(scaled(5))) == {"ok": True}
+        yield ws
+
+
 def refusal(url: str, headers: dict[str, str], origin: str | None = None) -> tuple[int, str]:
     with pytest.raises(InvalidStatus) as info:
         connect(
@@ -63,41 +85,54 @@ def refusal(url: str, headers: dict[str, str], origin: str | None = None) -> tup
 # -- who may connect -------------------------------------------------------------------
 
 
-def test_token_file_is_private_random_hex_and_kept(app: App) -> None:
-    path = app.paths.token_file
-    text = path.read_text()
-    assert len(text) >= 64 and int(text, 16) > 0
-    if os.name == "posix":
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert ensure_token(path) == text  # the next start keeps it
+def test_token_file_is_private_random_hex_and_new_at_each_start(
+    sources: dict[str, SettableSource],
+) -> None:
+    tokens = []
+    for _ in range(2):
+        with running_app(sources, {"metric": "cpu"}) as running:
+            path = running.paths.token_file
+            text = path.read_text()
+            assert len(text) == 64 and int(text, 16) > 0
+            if os.name == "posix":
+                assert stat.S_IMODE(path.stat().st_mode) == 0o600
+            with ControlClient.find(timeout=scaled(5)) as control:
+                assert control.status().port == running.port
+            tokens.append(text)
+    assert tokens[0] != tokens[1]
+    assert new_token(path) not in tokens
 
 
-def test_loosened_or_damaged_token_is_fixed(user_dirs: Path) -> None:
-    path = Paths.default().token_file
-    first = ensure_token(path)
-    path.chmod(0o644)
-    assert ensure_token(path) == first
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    path.write_text("short")
-    fresh = ensure_token(path)
-    assert fresh != "short" and len(fresh) == 64
-
-
-def test_missing_or_wrong_token_is_refused_with_403(app: App) -> None:
+def test_without_a_nonce_or_the_token_nothing_is_answered(app: App) -> None:
     url = f"ws://127.0.0.1:{app.port}/control"
-    assert refusal(url, {})[0] == 403
-    wrong = "0" * 64
-    status, body = refusal(url, {"Authorization": f"Bearer {wrong}"})
-    assert status == 403 and "token" in body
-    assert refusal(url, {"Authorization": token()})[0] == 403  # no "Bearer"
-    with connect(url, additional_headers={"Authorization": f"Bearer {token()}"}) as ws:
+    status, body = refusal(url, {})
+    assert status == 403 and NONCE_HEADER in body
+    assert refusal(url, {NONCE_HEADER: "12"})[0] == 403
+    # a client without the token: the app proves itself, the client cannot, and is let go
+    ours = secrets.token_hex(32)
+    with connect(url, additional_headers={NONCE_HEADER: ours}) as ws:
+        first = json.loads(ws.recv(scaled(5)))
+        assert set(first) == {"nonce", "proof"}
+        ws.send(json.dumps({"op": "auth", "proof": "0" * 64}))
+        assert "wrong proof" in json.loads(ws.recv(scaled(5)))["error"]
+        with pytest.raises(ConnectionClosed):
+            ws.recv(scaled(5))
+        assert ws.close_code == 1008
+    # a request before the proof is refused the same way, and not answered
+    with connect(url, additional_headers=nonce()) as ws:
+        ws.recv(scaled(5))
+        ws.send('{"op": "status"}')
+        assert json.loads(ws.recv(scaled(5)))["ok"] is False
+        with pytest.raises(ConnectionClosed):
+            ws.recv(scaled(5))
+    with open_control(app.port) as ws:
         ws.send('{"op": "status"}')
         assert json.loads(ws.recv(scaled(5)))["ok"] is True
 
 
 def test_browser_origin_is_refused_even_with_the_token(app: App) -> None:
     url = f"ws://127.0.0.1:{app.port}/control"
-    headers = {"Authorization": f"Bearer {token()}"}
+    headers = nonce()
     for origin in ("http://evil.example", "null", "http://127.0.0.1"):
         assert refusal(url, headers, origin)[0] == 403
 
@@ -106,8 +141,7 @@ def test_peer_that_is_not_this_pcs_loopback_is_refused(app: App) -> None:
     lan = next((a for a in lan_addresses() if not a.startswith("127.")), None)
     if lan is None:
         pytest.skip("this machine has no non-loopback IPv4 address")
-    headers = {"Authorization": f"Bearer {token()}"}
-    status, body = refusal(f"ws://{lan}:{app.port}/control", headers)
+    status, body = refusal(f"ws://{lan}:{app.port}/control", nonce())
     assert status == 403 and "this PC" in body
     # the same address reaches /device: it is the control gate that refused
     with connect(f"ws://{lan}:{app.port}/device", open_timeout=scaled(5)) as ws:
@@ -120,7 +154,7 @@ def test_client_says_the_app_is_not_running(user_dirs: Path) -> None:
         ControlClient.find()
     # a state file left by a crashed app, pointing at a dead port
     paths = Paths.default()
-    ensure_token(paths.token_file)
+    new_token(paths.token_file)
     paths.data_dir.mkdir(parents=True, exist_ok=True)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -134,8 +168,7 @@ def test_client_says_the_app_is_not_running(user_dirs: Path) -> None:
 
 
 def test_bad_requests_get_sentences_and_the_connection_survives(app: App) -> None:
-    url = f"ws://127.0.0.1:{app.port}/control"
-    with connect(url, additional_headers={"Authorization": f"Bearer {token()}"}) as ws:
+    with open_control(app.port) as ws:
         for frame, words in [
             ("{not json", "not valid JSON"),
             ("[1, 2]", "JSON object"),

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from sysboy_tray.control_client import ControlClient
 from sysboy_tray.errors import ControlError, NotRunning
+from sysboy_tray.terminal import printable
 
 EXIT_REFUSED = 1  # the app refused or failed the request (the message says why)
 EXIT_NOT_RUNNING = 3  # no running app to talk to (2 is argparse's bad usage)
@@ -19,8 +20,9 @@ def with_client(action: Callable[[ControlClient], int]) -> int:
         with ControlClient.find() as client:
             return action(client)
     except NotRunning as exc:
-        print(f"sysboy: {exc}", file=sys.stderr)
+        print(f"sysboy: {printable(str(exc))}", file=sys.stderr)
         return EXIT_NOT_RUNNING
     except ControlError as exc:
-        print(f"sysboy: {exc}", file=sys.stderr)
+        # the app's sentence may quote what a device sent
+        print(f"sysboy: {printable(str(exc))}", file=sys.stderr)
         return EXIT_REFUSED

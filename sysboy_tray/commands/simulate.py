@@ -23,6 +23,7 @@ from sysboy_tray.simulator.device import (
     check_server,
     run_firmware_here,
 )
+from sysboy_tray.terminal import printable
 
 if TYPE_CHECKING:
     from sysboy_tray.simulator.window import MeterWindow
@@ -157,7 +158,8 @@ def _print_events(device: SimulatedDevice, stop: threading.Event) -> int:
         elif isinstance(event, State):
             print(f"state {event.pattern}", flush=True)
         elif isinstance(event, Metric):
-            print(f"metric{_suffix(event.number)} {event.id} {event.label}", flush=True)
+            # the label comes from whatever answered as the PC
+            print(f"metric{_suffix(event.number)} {event.id} {printable(event.label)}", flush=True)
         elif isinstance(event, Console):
             print(event.text, file=sys.stderr, flush=True)
         elif isinstance(event, Stopped):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from sysboy_tray import DEVICE_PATH
 from sysboy_tray.commands._client import EPILOG, with_client
 from sysboy_tray.control_client import AppStatus, ControlClient, MetricStatus
+from sysboy_tray.terminal import json_text, printable
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,9 +70,10 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             reply = client.request("status")
             reply.pop("id", None)
-            print(json.dumps(reply, indent=2, ensure_ascii=False))
+            print(json_text(reply))
         else:
-            print("\n".join(describe(client.status())))
+            # names, boards and reasons come from the network: never print them raw
+            print("\n".join(printable(line) for line in describe(client.status())))
         return 0
 
     return with_client(show)
