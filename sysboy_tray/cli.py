@@ -7,7 +7,7 @@ import importlib
 import sys
 from typing import Protocol
 
-from sysboy_tray import __version__, streams
+from sysboy_tray import __version__, desktop, streams
 
 # name -> (module in sysboy_tray.commands, one-line help). Each module has
 # `add_arguments(parser)` and `run(args) -> int`. With no subcommand: the tray app.
@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     # before anything prints: a windowed exe has no streams, a redirected one a codepage
     streams.make_safe()
+    desktop.make_dpi_aware()  # before any window or tray icon exists
     args_list = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(args_list).parse_args(args_list)
     module = getattr(args, "module", None)

@@ -175,6 +175,9 @@ def _firewall(verdict: FirewallVerdict | None) -> dict[str, Any] | None:
     return {"blocked": verdict.blocked, "profile": verdict.profile, "summary": verdict.summary}
 
 
+SHOW_NOTICE = "Sysboy is already running: this is its icon. Click it for the menu."
+
+
 # -- the endpoint -----------------------------------------------------------------------
 
 
@@ -193,6 +196,7 @@ class ControlAPI:
             "calibrate": self._calibrate,
             "calibration": self._calibration,
             "push": self._push,
+            "show": self._show,
         }
 
     def admit(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -422,6 +426,11 @@ class ControlAPI:
             "points": [list(p) for p in view.needles[number - 1].calibration],
             "saved": [list(p) for p in saved] if saved is not None else None,
         }
+
+    async def _show(self, request: dict[str, Any], raw: set[str]) -> Reply:
+        # a second start of the app: the running one points at its icon
+        self.app.notice(SHOW_NOTICE)
+        return {}
 
     async def _push(self, request: dict[str, Any], raw: set[str]) -> Reply:
         name = request.get("name")

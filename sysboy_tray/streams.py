@@ -40,8 +40,18 @@ def _forgiving(stream: TextIO) -> None:
             reconfigure(errors="replace")
 
 
+_console = True
+
+
+def has_console() -> bool:
+    """False when the program started with no standard output (a windowed exe)."""
+    return _console
+
+
 def make_safe() -> None:
     """Replace missing standard streams with the null device; make the others forgiving."""
+    global _console
+    _console = sys.stdout is not None
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
         if stream is None:

@@ -19,6 +19,12 @@ from tests.meter import Meter
 from tests.xvfb import docked_icon, tray_app, wait_for, xvfb
 
 
+def _no_output() -> None:
+    # what a windowed exe starts with: no standard output, no standard error
+    os.close(1)
+    os.close(2)
+
+
 @pytest.fixture(scope="module")
 def display() -> Iterator[str]:
     with xvfb() as name:
@@ -38,6 +44,14 @@ def test_tray_app_docks_follows_a_device_and_quits_cleanly(display: str) -> None
         )
         assert second.returncode == 0
         assert "already running" in second.stdout
+        # double-clicked again, with no console (and here no desktop for a message box)
+        windowed = subprocess.run(
+            [sys.executable, "-m", "sysboy_tray"],
+            env={k: v for k, v in tray.env.items() if k != "DISPLAY"},
+            preexec_fn=_no_output,
+            timeout=scaled(30),
+        )
+        assert windowed.returncode == 0
         with Meter(tray.state["port"]) as meter:
             meter.wait_for("cpu")
             # linked: the face turns green
@@ -69,3 +83,6 @@ def test_tray_app_docks_follows_a_device_and_quits_cleanly(display: str) -> None
     assert not Paths.default().state_file.exists()
     log = (Path(os.environ["SYSBOY_LOG_DIR"]) / "sysboy.log").read_text()
     assert "tray backend: xorg" in log
+    # the first start said where the icon is; each second start made it point at itself
+    assert "telling the user: Sysboy: Sysboy is running. Its gauge icon lives" in log
+    assert log.count("telling the user: Sysboy: Sysboy is already running: this is its icon") == 2

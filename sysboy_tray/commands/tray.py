@@ -11,11 +11,13 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
+from sysboy_tray import desktop, streams
 from sysboy_tray.app import App
 from sysboy_tray.autostart import autostart_for
-from sysboy_tray.config import Paths
+from sysboy_tray.config import Paths, atomic_write
 from sysboy_tray.control import control_factory
-from sysboy_tray.errors import TrayUnavailable
+from sysboy_tray.control_client import ControlClient
+from sysboy_tray.errors import ControlError, TrayUnavailable
 from sysboy_tray.firewall import firewall_for
 from sysboy_tray.instance import instance_lock
 from sysboy_tray.logs import setup_logging
@@ -30,10 +32,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, help="port to listen on (default: from settings)")
 
 
+ALREADY_RUNNING = (
+    "Sysboy is already running: look for its gauge icon in the notification area "
+    "(on Windows 11 perhaps behind the ^ arrow)."
+)
+WHERE_THE_ICON_IS = (
+    "Sysboy is running. Its gauge icon lives in the notification area; on Windows 11 new "
+    "icons wait behind the ^ arrow: drag it onto the taskbar to keep it in sight. "
+    "Click it for the menu."
+)
+# in the data folder once the first-run notification was shown
+SHOWN_MARKER = "icon-shown"
+
+
 def _say(text: str) -> None:
-    # a windowed (frozen) app has no stderr
-    if sys.stderr is not None:
-        print(text, file=sys.stderr)
+    """Tell the user: on stderr, and in a message box when there is no console to read."""
+    print(text, file=sys.stderr)
+    if not streams.has_console():
+        desktop.message_box("Sysboy", text, warning=True)
+
+
+def _show_running() -> bool:
+    """Ask the running Sysboy to point at its icon; False when it cannot be reached."""
+    try:
+        with ControlClient.find(timeout=3.0) as client:
+            client.request("show")
+    except ControlError as exc:
+        log.info("cannot reach the running Sysboy: %s", exc)
+        return False
+    return True
+
+
+def _first_run(paths: Paths) -> bool:
+    """True the first time the tray starts for this user (and never again)."""
+    marker = paths.data_dir / SHOWN_MARKER
+    if marker.exists():
+        return False
+    try:
+        atomic_write(marker, b"")
+    except OSError as exc:
+        log.warning("cannot write %s: %s", marker, exc)
+    return True
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,7 +85,10 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(paths.log_dir, to_stderr=False)
     lock = instance_lock(paths)
     if not lock.acquire():
-        print("Sysboy is already running (look for the gauge in the tray).")
+        _show_running()
+        print(ALREADY_RUNNING)
+        if not streams.has_console():  # double-clicked: a box, or the user sees nothing
+            desktop.message_box("Sysboy", ALREADY_RUNNING)
         return 0
     # Signals are caught from the start: one that comes while the app starts up is
     # acted on as soon as there is something to stop.
@@ -111,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
             quit=quit_app,
         )
         icon = TrayIcon(app, toolkit, menu)
+        if _first_run(paths):
+            icon.tell(WHERE_THE_ICON_IS)
         quit_action.append(quit_app)
         if quit_requested.is_set():
             app.stop()

@@ -29,6 +29,9 @@ class TrayToolkit:
     has_menu: bool
     has_radio: bool
     has_default_action: bool
+    has_notification: bool = False
+    # the pixels the icon is drawn at: what the tray shows (Windows), or plenty to scale
+    icon_size: int = 64
 
 
 def _gi_has(gi: ModuleType, namespace: str, version: str) -> bool:
@@ -87,14 +90,23 @@ def _import_pystray(name: str) -> ModuleType:
 
 def _toolkit(pystray: ModuleType) -> TrayToolkit:
     icon = pystray.Icon
+    name = icon.__module__.rpartition("._")[2]
+    icon_class, size = icon, 64
+    if name == "win32":
+        from sysboy_tray.tray.win32 import sized_icon, small_icon_size
+
+        size = small_icon_size()
+        icon_class = sized_icon(icon, size)
     return TrayToolkit(
-        name=icon.__module__.rpartition("._")[2],
-        Icon=icon,
+        name=name,
+        Icon=icon_class,
         Menu=pystray.Menu,
         MenuItem=pystray.MenuItem,
         has_menu=bool(getattr(icon, "HAS_MENU", False)),
         has_radio=bool(getattr(icon, "HAS_MENU_RADIO", False)),
         has_default_action=bool(getattr(icon, "HAS_DEFAULT_ACTION", True)),
+        has_notification=bool(getattr(icon, "HAS_NOTIFICATION", False)),
+        icon_size=size,
     )
 
 

@@ -15,10 +15,13 @@ from sysboy_tray.tray.popup import Popup
 
 log = logging.getLogger(__name__)
 
-ICON_SIZE = 64
 TOOLTIP_MAX = 127  # Windows cuts tray tooltips at 128 characters
 # redraws come at most this often, however fast the readings change
 MIN_REDRAW_GAP_S = 0.25
+# changes no event announces (Task Manager's start-up switch) are looked for this often
+LOOK_AGAIN_S = 5.0
+FIREWALL_TITLE = "Meters cannot reach Sysboy"
+FIREWALL_HINT = " Open the gauge icon's menu and choose Allow meters on this network…"
 
 
 def tooltip(label: str, reading: Reading | None, devices: int) -> str:
@@ -49,8 +52,16 @@ class TrayIcon:
         self.app = app
         self.face: GaugeFace | None = None
         self.redraws = 0
-        self._device_ids: tuple[str, ...] | None = None
+        self._menu = menu
+        self._menu_state: str | None = None
         self._has_menu = toolkit.has_menu
+        self._has_notification = toolkit.has_notification
+        self._size = toolkit.icon_size
+        # what the user is still to be told, and the firewall verdict last told
+        self._pending: list[tuple[str, str]] = []
+        self._told_firewall: object = None
+        self.told: list[tuple[str, str]] = []
+        self.menu_updates = 0
         self._changed = threading.Event()
         self._stopping = threading.Event()
         icon_class = toolkit.Icon
@@ -67,7 +78,7 @@ class TrayIcon:
                 icon_class = clickable(toolkit.Icon)
         self.icon: Any = icon_class(
             "sysboy",
-            draw_gauge(None, GaugeState.NO_DEVICE, ICON_SIZE),
+            draw_gauge(None, GaugeState.NO_DEVICE, self._size),
             "Sysboy",
             menu=icon_menu,
         )
@@ -81,21 +92,48 @@ class TrayIcon:
         label = next((m.label for m in self.app.metric_infos() if m.id == metric), metric)
         face = face_for(reading, len(devices))
         if needs_redraw(self.face, face):
-            self.icon.icon = draw_gauge(face.percent, face.state, ICON_SIZE)
+            self.icon.icon = draw_gauge(face.percent, face.state, self._size)
             self.face = face
             self.redraws += 1
         title = tooltip(label, reading, len(devices))
         if title != self.icon.title:
             self.icon.title = title
-        ids = tuple(sorted(d.id for d in devices))
-        if ids != self._device_ids:
-            self._device_ids = ids
-            if self._has_menu and self.icon.visible:  # a hidden icon builds its menu when shown
-                self.icon.update_menu()
+        # pystray's Windows menu is built once and only rebuilt by update_menu(): any
+        # change made outside the menu (sysboy metric, a push, Task Manager) needs one
+        state = self._menu.state()
+        if state != self._menu_state and self._has_menu and self.icon.visible:
+            self._menu_state = state  # a hidden icon builds its menu when shown
+            self.icon.update_menu()
+            self.menu_updates += 1
+        self._tell_news()
+
+    def tell(self, message: str, title: str = "Sysboy") -> None:
+        """Show the user a notification once the icon is up (from any thread)."""
+        self._pending.append((title, message))
+        self._changed.set()
+
+    def _tell_news(self) -> None:
+        verdict = self.app.firewall()
+        if verdict is not None and verdict.blocked and verdict != self._told_firewall:
+            self._told_firewall = verdict
+            self._pending.append((FIREWALL_TITLE, verdict.summary + "." + FIREWALL_HINT))
+        self._pending.extend(("Sysboy", text) for text in self.app.take_notices())
+        if not self.icon.visible:
+            return
+        while self._pending:
+            title, message = self._pending.pop(0)
+            self.told.append((title, message))
+            log.info("telling the user: %s: %s", title, message)
+            if not self._has_notification:
+                continue
+            try:
+                self.icon.notify(message, title)
+            except Exception as exc:  # a tray without a notification service
+                log.warning("cannot show a notification: %s", exc)
 
     def _follow(self) -> None:
         while not self._stopping.is_set():
-            self._changed.wait()
+            self._changed.wait(LOOK_AGAIN_S)
             self._changed.clear()
             if self._stopping.is_set():
                 return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -89,6 +90,23 @@ class TrayMenu:
     def menu(self) -> Any:
         """The whole right-click menu (dynamic: rebuilt when shown)."""
         return self.tk.Menu(lambda: tuple(self.items()))
+
+    def state(self) -> str:
+        """Everything the menu shows, as one value: when it changes the menu is rebuilt."""
+        readings = self.app.readings()
+        # the signal strength moves all the time; the menu need not follow every dBm
+        devices = [dataclasses.replace(d, rssi=None) for d in self.app.devices()]
+        return repr(
+            (
+                devices,
+                self.app.store.settings,
+                self.app.metric_infos(),
+                sorted((m, r.available, r.reason) for m, r in readings.items()),
+                self.app.sampler.interval,
+                self.autostart.is_enabled(),
+                self.app.firewall(),
+            )
+        )
 
     def items(self) -> Iterator[Any]:
         """The menu's top-level items, from the app's state now."""
