@@ -192,7 +192,8 @@ def test_kill_9_mid_stream_then_restart_serves_the_device_again(home: dict[str, 
 
     def chosen() -> str | None:
         data = json.loads(settings_file.read_text("utf-8"))  # never half-written
-        return data.get("devices", {}).get("survivor", {}).get("metric")
+        device = data.get("devices", {}).get("survivor", {})
+        return device.get("needles", [{}])[0].get("metric")  # the button's needle: needle 1
 
     async def main() -> None:
         task = asyncio.create_task(device())
