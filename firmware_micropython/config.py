@@ -17,7 +17,6 @@ import os
 
 VERSION = 1
 NAME = "sysboy.json"
-DEFAULT_AP_PASSWORD = "sysboy2000"  # documented in the README; the portal page can change it
 
 
 def linear():
@@ -58,7 +57,7 @@ def defaults():
         "dac_pin": 25,
         "button_pin": None,  # None: the chip's own pin (hal)
         "led_pin": None,
-        "ap_password": DEFAULT_AP_PASSWORD,
+        "ap_password": "",  # open until a USB deploy sets one (the page says so)
         "ap_ip": "192.168.4.1",
         "wrong_password_count": 0,
         # off: the radio answers at once instead of sleeping until the router's next beacon
@@ -139,7 +138,7 @@ _CHECKS = {
     "dac_pin": lambda v: _whole(v, 0, 48),
     "button_pin": lambda v: v is None or _whole(v, 0, 48),
     "led_pin": lambda v: v is None or _whole(v, 0, 48),
-    "ap_password": lambda v: _text(v, 8, 63),
+    "ap_password": lambda v: v == "" or _text(v, 8, 63),
     "ap_ip": _ipv4,
     "wrong_password_count": lambda v: _whole(v, 0, 1000000),
     "pc": lambda v: _text(v, 0, 64),

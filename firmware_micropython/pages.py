@@ -75,10 +75,11 @@ def _networks(networks):
     return '<ul class="nets">' + "".join(items) + "</ul>"
 
 
-def _form(ssid, server, device):
+def _form(ssid, server, device, token):
     focus_password = " autofocus" if ssid else ""
     return (
         '<form class="card" method="post" action="/join">'
+        '<input type="hidden" name="token" value="%s">'
         '<label for="ssid">Network name</label>'
         '<input id="ssid" name="ssid" maxlength="32" required autocapitalize="none" '
         'autocomplete="off" spellcheck="false" value="%s">'
@@ -97,20 +98,37 @@ def _form(ssid, server, device):
         'autocomplete="new-password">'
         '<p class="hint">The network you are on now. Leave empty to keep it.</p></details>'
         "<button>Save and join</button></form>"
-    ) % (html_escape(ssid), focus_password, html_escape(server), html_escape(device or "it"))
+    ) % (
+        html_escape(token),
+        html_escape(ssid),
+        focus_password,
+        html_escape(server),
+        html_escape(device or "it"),
+    )
 
 
-def setup_page(networks, ssid="", server="", notice="", device="", notice_kind="info"):
+OPEN_NETWORK = (
+    "This setup network is open: anyone nearby can join it and see this page. Set the meter "
+    "up over USB with `sysboy firmware deploy --wifi` and it gets a password of its own."
+)
+
+
+def setup_page(
+    networks, ssid="", server="", notice="", device="", notice_kind="info", token="", open_ap=False
+):
     """The main page: networks nearby, rescan, and the form; `notice` says why, or what failed
-    (`notice_kind` "bad")."""
+    (`notice_kind` "bad"); `token` goes into the form, which must send it back; `open_ap`:
+    the setup network has no password, and the page says so."""
     body = "<h1>Sysboy2000 setup</h1>"
     if notice:
         body += _note(notice_kind, notice)
+    if open_ap:
+        body += _note("wait", OPEN_NETWORK)
     body += "<h2>Networks nearby</h2><div class=card>" + _networks(networks)
     if networks:
         body += '<p class="hint">Tap yours to fill in its name.</p>'
     body += '<form method="get" action="/scan"><button class="alt">Scan again</button></form></div>'
-    body += "<h2>Join</h2>" + _form(ssid, server, device)
+    body += "<h2>Join</h2>" + _form(ssid, server, device, token)
     body += "<footer>Meter %s &middot; this page works without internet</footer>" % html_escape(
         device
     )

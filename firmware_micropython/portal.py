@@ -13,7 +13,6 @@ import socket
 
 from httpparse import HTTPError, decode_form, head_end, parse_head, response
 
-DEFAULT_AP_PASSWORD = "sysboy2000"
 DEFAULT_AP_IP = "192.168.4.1"
 DEFAULT_PC_PORT = 47800  # the PC app's default port, used when the address has none
 IDLE_S = 600  # nobody used the page for this long: restart and try the saved network
@@ -160,6 +159,7 @@ class Portal:
         self.result_seen = False
         self.joined_at = None
         self.background = False  # the join that worked was the saved network's, retried
+        self.token = _token()  # the form must send it back: another site's page cannot
 
     async def serve(self, idle_s=IDLE_S, max_s=MAX_OPEN_S):
         """Serve until a join worked (returns the saved config), or `idle_s` passed without a
@@ -298,6 +298,7 @@ class Portal:
         if method == "POST":
             if path != "/join":
                 raise HTTPError(405, "Only the setup form can be sent here.")
+            self._check_origin(request)
             return self._join_form(request)
         if request.header("host") not in self.hosts:
             return _redirect(self.home)  # OS probes and any site typed while on this network
@@ -311,6 +312,15 @@ class Portal:
             return self._result_page()
         return _redirect(self.home)
 
+    def _check_origin(self, request):
+        """Refuse a form sent from any page but this portal's own (CSRF, DNS rebinding)."""
+        origin = request.header("origin")
+        foreign = HTTPError(403, "The setup form can only be sent from the meter's own page.")
+        if request.header("host") not in self.hosts:
+            raise foreign
+        if origin and (not origin.startswith("http://") or origin[7:] not in self.hosts):
+            raise foreign  # "null" too: a sandboxed or local page
+
     def _setup_page(self, ssid, server=None, problem=None, status=200):
         import pages
         import wifi
@@ -320,7 +330,10 @@ class Portal:
         if server is None:
             server = self.cfg.get("server") or ""
         notice, kind = (self.reason, "info") if problem is None else (problem, "bad")
-        page = pages.setup_page(networks, ssid, server, notice, wifi.ap_name(), kind)
+        open_ap = not self.cfg.get("ap_password")
+        page = pages.setup_page(
+            networks, ssid, server, notice, wifi.ap_name(), kind, self.token, open_ap
+        )
         return response(status, page)
 
     def _join_form(self, request):
@@ -328,6 +341,10 @@ class Portal:
         if kind != "application/x-www-form-urlencoded":
             raise HTTPError(415, "The setup form must be sent as a web form.")
         form = decode_form(request.body)
+        if form.get("token") != self.token:
+            print("portal refused a form without this page's token")
+            words = "The page was out of date. Check the form and send it again."
+            return self._setup_page(form.get("ssid", ""), form.get("server", ""), words, 403)
         try:
             settings = check_form(form)
         except HTTPError as exc:
@@ -339,6 +356,7 @@ class Portal:
             except OSError as exc:
                 print("portal could not save:", repr(exc))
                 raise HTTPError(500, "The meter could not save the settings. Try again.") from None
+            self.token = _token()  # each saved form spends its page's token
             self.result = None
             self.told = False
             self.pending = (settings["ssid"], settings["password"])  # starts once /result shows
@@ -385,6 +403,14 @@ class Portal:
             self.result_seen = True
             return response(200, pages.joined_page(words))
         return self._setup_page(ssid, None, words)
+
+
+def _token():
+    """A fresh random token for the setup form."""
+    import binascii
+    import os
+
+    return binascii.hexlify(os.urandom(16)).decode()
 
 
 def _peer(writer):
@@ -489,15 +515,18 @@ async def run_portal(cfg, reason):
     import wifi
 
     ip = cfg.get("ap_ip") or DEFAULT_AP_IP
-    password = cfg.get("ap_password") or DEFAULT_AP_PASSWORD
-    if not 8 <= len(password) <= 63:
-        print("portal: ap_password must have 8 to 63 characters; using the default")
-        password = DEFAULT_AP_PASSWORD
+    # A meter set up over USB has its own random password; one that never was has none,
+    # since a password printed in a manual protects nothing (its page says so).
+    password = cfg.get("ap_password") or ""
+    if password and not 8 <= len(password) <= 63:
+        print("portal: ap_password must have 8 to 63 characters; the setup network is open")
+        password = ""
     station = wifi.Station()
     scans = ScanCache(station)
     scans.get()  # before the access point is up: this scan throws nobody off
     ap = hal.wlan_ap()
     wifi.open_ap(ap, wifi.ap_name(), password, ip, station.channel(cfg.get("ssid") or ""))
+    print("portal: setup network %s, %s" % (wifi.ap_name(), "WPA2" if password else "open"))
     if hal.output_kind() == "sim":
         # the simulator serves on loopback, unprivileged ports
         bind_ip = "127.0.0.1"

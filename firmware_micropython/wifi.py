@@ -23,6 +23,7 @@ STAT_NO_AP_FOUND = 201
 STAT_WRONG_PASSWORD = 202
 STAT_ASSOC_FAIL = 203
 STAT_HANDSHAKE_TIMEOUT = 204
+AUTH_OPEN = 0
 AUTH_WPA2_PSK = 3
 # ESP-IDF's reason 15, which status() passes through: the router never finished the
 # 4-way handshake, which is how a wrong password (or a signal too weak for it) often shows
@@ -107,11 +108,15 @@ def best_networks(found: list, limit: int = MAX_NETWORKS) -> list:
 def open_ap(
     ap: "network.WLAN", name: str, password: str, ip: str, channel: "int | None" = None
 ) -> None:
-    """Start the WPA2 setup access point `name` at `ip` (a /24 with itself as gateway and DNS),
+    """Start the setup access point `name` at `ip` (a /24 with itself as gateway and DNS),
+    WPA2 with `password`, or open when it is "" (a meter never set up over USB),
     on `channel` if given: the home network's, so that joining it does not move the access point
     (the ESP32 has one radio) and throw the phone off."""
     ap.active(True)
-    ap.config(ssid=name, key=password, security=AUTH_WPA2_PSK)
+    if password:
+        ap.config(ssid=name, key=password, security=AUTH_WPA2_PSK)
+    else:
+        ap.config(ssid=name, security=AUTH_OPEN)
     if channel:
         move_ap(ap, channel)
     ap.ifconfig((ip, "255.255.255.0", ip, ip))

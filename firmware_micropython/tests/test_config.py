@@ -62,7 +62,7 @@ def test_no_file_gives_the_defaults():
     assert cfg["smoothing_ms"] == 300 and cfg["idle_park_s"] == 10
     # no pin chosen: each part takes its chip's own default (hal)
     assert cfg["dac_pin"] == 25 and cfg["button_pin"] is None and cfg["led_pin"] is None
-    assert cfg["ap_password"] == "sysboy2000" and cfg["ap_ip"] == "192.168.4.1"
+    assert cfg["ap_password"] == "" and cfg["ap_ip"] == "192.168.4.1"  # open until deployed
     assert cfg["cached"] is None and cfg["calibration"] == [[0.0, 0.0], [100.0, 1.0]]
 
 

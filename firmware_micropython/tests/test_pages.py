@@ -54,6 +54,13 @@ def test_the_notice_says_why_or_what_failed():
     assert "note" not in pages.setup_page([]).split("<main>")[1]
 
 
+def test_the_form_carries_the_page_token_and_an_open_network_is_named():
+    page = pages.setup_page([], token="0123abcd", open_ap=True)
+    assert '<input type="hidden" name="token" value="0123abcd">' in page
+    assert "This setup network is open" in page
+    assert "This setup network is open" not in pages.setup_page([], token="0123abcd")
+
+
 def test_joining_page_refreshes_without_script():
     page = pages.joining_page("Home")
     assert 'http-equiv="refresh"' in page and "url=/result" in page

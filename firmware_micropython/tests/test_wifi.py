@@ -211,6 +211,13 @@ def test_open_ap_is_wpa2_with_a_subnet_of_its_own():
     assert not ap.on
 
 
+def test_without_a_password_the_setup_network_is_open():
+    ap = ScriptedWLAN([wifi.STAT_IDLE])
+    ap.ifconfig = lambda conf=None: None
+    wifi.open_ap(ap, "Sysboy-AB12", "", "192.168.4.1")
+    assert ap.calls == [("config", (), {"ssid": "Sysboy-AB12", "security": 0})]
+
+
 def test_open_ap_on_the_home_networks_channel():
     ap = ScriptedWLAN([wifi.STAT_IDLE])
     ap.ifconfig = lambda conf=None: None

