@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -62,6 +63,12 @@ def test_release_builds_every_platform_and_smoke_tests_it() -> None:
         assert f"os: {runner}" in text
     assert "python scripts/smoke_binary.py --dist dist" in text
     assert 'python-version: "3.11"' in text
+    # Windows as users meet it: no UTF-8 mode hiding codepage errors, the double-click checks
+    assert not re.search(r"^\s*PYTHONUTF8\s*:", text, re.MULTILINE)
+    assert (
+        "if: runner.os == 'Windows'\n        run: python scripts/windows_checks.py --dist dist"
+        in text
+    )
 
 
 @pytest.mark.parametrize(
