@@ -488,6 +488,61 @@ async def exhaust(
     return result
 
 
+# -- 7b. strangers pressing the button -----------------------------------------------------------
+
+
+@dataclass
+class PressResult:
+    ids: int = 0
+    moved: int = 0  # presses after which the stranger's needle showed another metric
+    seconds: float = 0.0
+    refused: int = 0  # links refused over the cap per address (and tried again)
+
+
+async def strangers_press(
+    port: int, ids: list[str], concurrency: int = 8, source: str = STRANGER
+) -> PressResult:
+    """Each id links, waits for its first sample, presses the button once and waits
+    until its needle shows the next metric; `concurrency` links at a time from `source`."""
+    result = PressResult(ids=len(ids))
+    queue = list(reversed(ids))
+    started = time.monotonic()
+
+    async def first_sample(link: RawLink, other_than: str | None) -> str:
+        while True:
+            opcode, payload = await asyncio.wait_for(link.next_frame(), 10)
+            if opcode != TEXT:
+                continue
+            message = json.loads(payload)
+            kind = message.get("type")
+            if "value" in message and kind != other_than:
+                return str(kind)
+
+    async def worker() -> None:
+        while queue:
+            device_id = queue.pop()
+            try:
+                link = await RawLink.open(port, source=source)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                # links just closed may not be counted off yet: over the cap, try again
+                result.refused += 1
+                queue.append(device_id)
+                await asyncio.sleep(0.05)
+                continue
+            try:
+                await link.send(hello(device_id))
+                shown = await first_sample(link, None)
+                await link.send(frame(b'{"type": "button", "event": "press"}'))
+                await first_sample(link, shown)
+                result.moved += 1
+            finally:
+                link.close()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    result.seconds = time.monotonic() - started
+    return result
+
+
 # -- 8. the whole exhaustion scenario, at a desktop's open-file limits ----------------------------
 
 DESKTOP_FILES = (1024, 4096)  # soft, hard: a common desktop session's limits

@@ -101,6 +101,8 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
 
 
 MAX_NEEDLES = 4
+# a desk holds a few meters; the cap keeps the settings file from growing without end
+MAX_DEVICES = 64
 
 
 @dataclass(frozen=True)
@@ -364,10 +366,12 @@ class SettingsStore:
             return self._dirty.wait_for(lambda: self._pending is None, timeout)
 
     def update(self, **changes: Any) -> Settings:
-        """Change settings and save them; return the new settings."""
+        """Change settings and save them if they changed; return the new settings."""
         with self._lock:
-            self._settings = replace(self._settings, **changes)
-            self._save_soon()
+            new = replace(self._settings, **changes)
+            if new != self._settings:
+                self._settings = new
+                self._save_soon()
             return self._settings
 
     def update_device(self, device_id: str, needle: int = 1, **changes: Any) -> Settings:
@@ -375,9 +379,14 @@ class SettingsStore:
         needle 1 unless told) and save them if they changed; return the new settings.
 
         Raises:
-            ConfigError: no such needle (1 to 4).
+            ConfigError: no such needle (1 to 4), or a new device past `MAX_DEVICES`.
         """
         with self._lock:
+            devices = self._settings.devices
+            if device_id not in devices and len(devices) >= MAX_DEVICES:
+                raise ConfigError(
+                    f"Sysboy remembers at most {MAX_DEVICES} meters; forget one to add another"
+                )
             new = self._settings.with_device(device_id, needle, **changes)
             if new != self._settings:
                 self._settings = new
@@ -387,8 +396,9 @@ class SettingsStore:
     def forget_device(self, device_id: str) -> Settings:
         """Drop what the PC remembers of a device."""
         with self._lock:
-            devices = dict(self._settings.devices)
-            devices.pop(device_id, None)
-            self._settings = replace(self._settings, devices=devices)
-            self._save_soon()
+            if device_id in self._settings.devices:
+                devices = dict(self._settings.devices)
+                del devices[device_id]
+                self._settings = replace(self._settings, devices=devices)
+                self._save_soon()
             return self._settings

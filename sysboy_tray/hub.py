@@ -45,8 +45,13 @@ class Hub:
         sources: Mapping[str, MetricSource],
         want: Callable[[set[str]], None],
         server_name: str,
+        known: Callable[[str], bool] | None = None,
     ) -> None:
         self.store = store
+        # whether a device id may have settings saved for it (app.py decides: the
+        # devices the user already set up); others' button presses last only their link
+        self.known = known or (lambda device_id: device_id in store.settings.devices)
+        self._unsaved: dict[tuple[str, int], str] = {}
         self.sources = dict(sources)
         self.server_name = server_name
         self._want = want
@@ -81,6 +86,9 @@ class Hub:
 
     def metric_for(self, device_id: str, needle: int = 1) -> str:
         """The metric a device's needle shows: its own choice, else the global one."""
+        unsaved = self._unsaved.get((device_id, needle))
+        if unsaved is not None:
+            return unsaved
         own = self.store.settings.devices.get(device_id)
         chosen = own.needle(needle).metric if own is not None else None
         return chosen or self.global_metric
@@ -130,6 +138,7 @@ class Hub:
             session.needle_key(needle)  # refuses a needle the meter does not have
         try:
             self.store.update_device(device_id, needle, metric=metric)
+            self._unsaved.pop((device_id, needle), None)
         except ConfigError as exc:
             raise ControlError(str(exc)) from None
         self._metric_changed()
@@ -143,8 +152,20 @@ class Hub:
             candidate = order[(start + step) % len(order)]
             reading = self.readings.get(candidate)
             if candidate in self.custom or reading is None or reading.available:
-                self.set_device_metric(device_id, candidate, needle)
+                if self.known(device_id):
+                    self.set_device_metric(device_id, candidate, needle)
+                else:
+                    self._show_unsaved(device_id, needle, candidate)
                 return
+
+    def _show_unsaved(self, device_id: str, needle: int, metric: str) -> None:
+        """A choice made on a device the PC does not know: kept while it is linked only."""
+        session = self.sessions.get(device_id)
+        if session is None:
+            return
+        session.needle_key(needle)  # refuses a needle the meter does not have
+        self._unsaved[(device_id, needle)] = metric
+        self._metric_changed()
 
     def _check_metric(self, metric: str) -> None:
         if not self.is_metric(metric):
@@ -204,6 +225,8 @@ class Hub:
     def detach(self, session: DeviceSession) -> None:
         if self.sessions.get(session.device_id) is session:
             del self.sessions[session.device_id]
+            for key in [k for k in self._unsaved if k[0] == session.device_id]:
+                del self._unsaved[key]
             self.refresh_wanted()
             self.changed()
 

@@ -169,8 +169,12 @@ def home() -> Iterator[dict[str, str]]:
 
 def test_kill_9_mid_stream_then_restart_serves_the_device_again(home: dict[str, str]) -> None:
     port = free_port()
-    first = start_server(interval=0.1, port=port, env=home)
     settings_file = Path(home["SYSBOY_CONFIG_DIR"]) / "settings.json"
+    # a meter the user set up: only those have their button's choice saved
+    settings_file.write_text(
+        json.dumps({"metric": "clock", "devices": {"survivor": {"metric": "clock"}}})
+    )
+    first = start_server(interval=0.1, port=port, env=home)
     links: list[list[dict[str, Any]]] = []
     pressed = asyncio.Event()
 

@@ -13,6 +13,7 @@ import socket
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,8 +33,16 @@ from bench.bench_hostile import (
     silent,
     slowloris,
     status_run,
+    strangers_press,
 )
-from bench.live import ClockSource, DeviceRecord, GoodDevice, Server, start_server
+from bench.live import (
+    ClockSource,
+    DeviceRecord,
+    GoodDevice,
+    Server,
+    isolated_home,
+    start_server,
+)
 from sysboy_tray import limits, protocol
 from sysboy_tray import session as session_module
 from sysboy_tray.app import App
@@ -174,6 +183,35 @@ def test_a_crowd_of_idle_and_half_open_connections_leaves_room_for_a_meter() -> 
     assert [code for code, _ in run.status] == [0, 0, 0], run.status_text
     assert "listening on port" in run.status_text
     assert run.log_bytes < 1_000_000
+
+
+def test_strangers_pressing_the_button_leave_the_settings_file_alone() -> None:
+    """3,000 stranger ids each press once; then a meter the user set up presses once."""
+    env = isolated_home()
+    settings = Path(env["SYSBOY_CONFIG_DIR"]) / "settings.json"
+    settings.write_text(json.dumps({"metric": "clock", "devices": {"desk": {"metric": "clock"}}}))
+    running = start_server(interval=0.2, env=env)
+    try:
+        before = settings.read_bytes(), settings.stat().st_ino, settings.stat().st_mtime_ns
+        ids = [f"stranger-{i}" for i in range(3000)]
+        pressed = asyncio.run(strangers_press(running.port, ids))
+        assert pressed.moved == 3000  # every press moved that stranger's needle ...
+        time.sleep(0.5)  # (a write would start at once, on the settings thread)
+        after = settings.read_bytes(), settings.stat().st_ino, settings.stat().st_mtime_ns
+        assert after == before  # ... and not one was written down
+        # the meter the user set up: its press is remembered
+        known = asyncio.run(strangers_press(running.port, ["desk"], source="127.0.0.1"))
+        assert known.moved == 1
+        deadline = time.monotonic() + scaled(5)
+        while settings.read_bytes() == before[0]:
+            assert time.monotonic() < deadline, "the known meter's press was not saved"
+            time.sleep(0.05)
+        saved = json.loads(settings.read_bytes())
+        assert set(saved["devices"]) == {"desk"}
+        assert saved["devices"]["desk"]["needles"][0]["metric"] != "clock"
+        assert running.problems() == []
+    finally:
+        assert running.stop() == 0
 
 
 def test_clients_that_read_nothing_leave_the_server_well(

@@ -9,11 +9,14 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from websockets.sync.client import connect
 
 from sysboy_tray import limits
+from sysboy_tray.config import MAX_DEVICES, Paths, SettingsStore
+from sysboy_tray.errors import ConfigError
 from sysboy_tray.limits import ConnectionGuard, FrameBudget, total_for
 from tests.conftest import SettableSource, running_app, scaled
 
@@ -127,3 +130,30 @@ def _hello(device_id: str) -> dict[str, object]:
         "output": "sim",
         "calibration": [[0, 0], [100, 1]],
     }
+
+
+# -- the settings file: bounded, and written only when something changed --------------------
+
+
+def test_settings_keep_at_most_max_devices_and_write_only_real_changes(user_dirs: Path) -> None:
+    path = Paths.default().settings_file
+    store = SettingsStore(path)
+    for index in range(MAX_DEVICES):
+        store.update_device(f"meter-{index}", metric="cpu")
+    assert store.flush(scaled(5))
+    with pytest.raises(ConfigError, match=f"at most {MAX_DEVICES} meters"):
+        store.update_device("one-too-many", metric="cpu")
+    assert "one-too-many" not in store.settings.devices
+    store.update_device("meter-0", metric="ram")  # a known one may still change
+    assert store.flush(scaled(5))
+    written = path.stat().st_ino, path.read_bytes()
+    # the same values again, a device that is not there forgotten: the file is not touched
+    store.update_device("meter-0", metric="ram")
+    store.update(metric=store.settings.metric, interval_s=store.settings.interval_s)
+    store.forget_device("never-seen")
+    assert store.flush(scaled(5))
+    assert (path.stat().st_ino, path.read_bytes()) == written
+    store.forget_device("meter-1")
+    assert store.flush(scaled(5))
+    assert path.stat().st_ino != written[0]
+    assert len(json.loads(path.read_bytes())["devices"]) == MAX_DEVICES - 1

@@ -209,6 +209,8 @@ def test_small_moves_are_not_sent_but_real_moves_are(
 
 
 def test_button_press_cycles_this_devices_metric(app: App) -> None:
+    app.set_metric("cpu", "dev-a")  # the user set dev-a up; dev-b is a stranger
+
     async def main() -> None:
         async with await link(app) as ws, await link(app, id="dev-b") as other:
             await recv_until(ws, "cpu")
@@ -218,8 +220,16 @@ def test_button_press_cycles_this_devices_metric(app: App) -> None:
             # vram is unavailable, so the next press skips it and wraps to cpu
             await ws.send('{"type": "button", "event": "press"}')
             await recv_until(ws, "cpu")
+            # the stranger's press moves its own needle, for this link only
+            await other.send('{"type": "button", "event": "press"}')
+            await recv_until(other, "ram")
+            assert app.on_loop(lambda: app.hub.metric_for("dev-b")) == "ram"
         assert app.store.settings.devices["dev-a"].metric == "cpu"
         assert "dev-b" not in app.store.settings.devices
+        async with asyncio.timeout(scaled(5)):
+            while await asyncio.to_thread(app.on_loop, lambda: "dev-b" in app.hub.sessions):
+                await asyncio.sleep(0.05)
+        assert app.on_loop(lambda: app.hub.metric_for("dev-b")) == "cpu"  # forgotten
 
     asyncio.run(main())
 
