@@ -470,7 +470,8 @@ def _setup_script() -> str:
     """MicroPython code run on the board after the copy: merge the setup file into the config.
 
     The file is removed before anything else can fail, so no secret stays on the flash
-    outside the config; only the names of the settings are printed.
+    outside the config; only the names of the settings are printed. A setting the config
+    drops (a firmware that does not know it) fails the deploy by name, never silently.
     """
     return (
         "import json, os, config\n"
@@ -481,6 +482,10 @@ def _setup_script() -> str:
         "cfg = config.load()\n"
         "cfg.update(new)\n"
         "config.save(cfg)\n"
+        "kept = config.load()\n"
+        "lost = sorted(k for k in new if kept.get(k) != new[k])\n"
+        "if lost:\n"
+        " raise ValueError('the firmware did not keep these settings: ' + ', '.join(lost))\n"
         "print('settings written: ' + ', '.join(sorted(new)))\n"
     )
 

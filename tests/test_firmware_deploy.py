@@ -199,3 +199,16 @@ def test_a_copy_cut_short_leaves_the_flag_so_the_next_deploy_is_safe(
     carried = [Path(a) for a in board.runs()[-1] if a.endswith(firmware_tool.SETUP_FILE)]
     assert carried and not carried[0].exists(), "the password's file is gone from the PC"
     assert board.config()["ssid"] == ""
+
+
+def test_a_setting_the_firmware_does_not_keep_fails_the_deploy_by_name(
+    board: Board, bundle: Path
+) -> None:
+    settings = firmware_tool.device_settings("ab12cd34", firmware_tool.check_wifi("Home", PASSWORD))
+    settings["bogus"] = "never kept"  # a key the firmware's config does not know
+    lines: list[str] = []
+    with pytest.raises(firmware_tool.FirmwareError) as failure:
+        firmware_tool.deploy(bundle, str(board.port), progress=lines.append, settings=settings)
+    assert "did not keep these settings: bogus" in str(failure.value)
+    assert PASSWORD not in str(failure.value) + "\n".join(lines)
+    assert not (board.flash / firmware_tool.SETUP_FILE).exists()
