@@ -23,7 +23,7 @@ import psutil
 from sysboy_tray import DEVICE_PATH, PROTOCOL_VERSION, __version__, protocol
 from sysboy_tray.advertise import Advertiser, instance_name, lan_addresses
 from sysboy_tray.config import Paths, SettingsStore, atomic_write
-from sysboy_tray.eventloop import new_event_loop
+from sysboy_tray.eventloop import connection_limit, new_event_loop
 from sysboy_tray.firewall import Firewall, FirewallVerdict, FirewallWatch
 from sysboy_tray.hub import Hub
 from sysboy_tray.limits import ConnectionGuard, raise_open_file_limit, total_for
@@ -151,7 +151,11 @@ class App:
 
     async def _start(self) -> None:
         control = self._control_factory(self) if self._control_factory else None
-        guard = ConnectionGuard(total=total_for(raise_open_file_limit()))
+        total = total_for(raise_open_file_limit())
+        loop_limit = connection_limit()
+        if loop_limit is not None:  # Windows' select() loop: past 512 sockets it fails
+            total = min(total, loop_limit)
+        guard = ConnectionGuard(total=total)
         self.server = DeviceServer(self.hub, control, guard)
         self.port = await self.server.start(self._port_wanted)
         self.hub.refresh_wanted()

@@ -111,8 +111,18 @@ def test_the_check_asks_powershell_without_admin(monkeypatch: pytest.MonkeyPatch
     assert found is not None and found.blocked
     (argv, options) = fake.calls[0]
     assert argv[0] == r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe"
-    assert argv[1:] == ["-NoProfile", "-NonInteractive", "-Command", "-"]
-    script = options["input"]
+    assert argv[1:-1] == [
+        "-NoProfile",
+        "-NonInteractive",
+        "-ExecutionPolicy",
+        "Bypass",
+        "-WindowStyle",
+        "Hidden",
+        "-EncodedCommand",
+    ]
+    script = windows.decode_command(" ".join(argv))
+    assert script.splitlines()[1] == "[Console]::OutputEncoding = [System.Text.Encoding]::UTF8"
+    assert options["encoding"] == "utf-8"
     assert f"$programs = @('{programs[0]}')" in script
     # read-only: nothing in the check changes a rule, and nothing asks for elevation
     for verb in ("New-NetFirewallRule", "Remove-NetFirewallRule", "Set-Net", "RunAs"):
@@ -325,3 +335,10 @@ def test_the_tray_menu_offers_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path:
         assert asked == [app.port]
     finally:
         app.stop()
+
+
+def test_a_bom_and_adapter_names_in_any_language() -> None:
+    # [Console]::OutputEncoding = UTF8 makes Windows PowerShell write a BOM first
+    text = "\ufeff" + answer("public_no_rule").replace('"Wi-Fi"', '"WLAN-Verbindung 2 (Büro)"')
+    found = windows.verdict(text, PORT)
+    assert found is not None and found.network == "WLAN-Verbindung 2 (Büro)"

@@ -13,7 +13,7 @@ from typing import Any
 import psutil
 import pytest
 
-from sysboy_tray import advertise, netifs
+from sysboy_tray import advertise, eventloop, netifs
 from sysboy_tray.metrics import system
 
 RECORDINGS = sorted((Path(__file__).parent / "vectors" / "adapters").glob("*.json"))
@@ -113,10 +113,14 @@ def test_app_runs_a_selector_loop_on_windows(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(sys, "platform", "win32")
     monkeypatch.setattr(asyncio, "new_event_loop", windows_default)
     app = App(sources={"cpu": SettableSource("cpu")}, port=0, advertise=False)
+    assert isinstance(app.loop, asyncio.SelectorEventLoop)
+    app.start()
     try:
-        assert isinstance(app.loop, asyncio.SelectorEventLoop)
+        # select() on Windows watches at most 512 sockets: the connection cap stays below
+        assert app.server is not None
+        assert app.server.guard.total == 512 - eventloop.WINDOWS_RESERVE
     finally:
-        app.loop.close()
+        app.stop()
 
 
 def test_elsewhere_the_platform_default_loop(monkeypatch: pytest.MonkeyPatch) -> None:

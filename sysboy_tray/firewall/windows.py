@@ -50,8 +50,13 @@ def _ps_list(items: Sequence[str]) -> str:
 
 
 def query_script(programs: Sequence[str]) -> str:
-    """The read-only PowerShell that prints the networks, profiles and this app's rules."""
+    """The read-only PowerShell that prints the networks, profiles and this app's rules.
+
+    The output is UTF-8 whatever the console's codepage, so adapter names in any
+    language come through.
+    """
     return f"""$ErrorActionPreference = 'SilentlyContinue'
+[Console]::OutputEncoding = [System.Text.Encoding]::UTF8
 $programs = {_ps_list(programs)}
 $networks = @(Get-NetConnectionProfile | ForEach-Object {{
   [pscustomobject]@{{ alias = "$($_.InterfaceAlias)"; category = "$($_.NetworkCategory)" }} }})
@@ -307,9 +312,11 @@ class WindowsFirewall:
 
     def check(self, port: int) -> FirewallVerdict | None:
         try:
+            # -EncodedCommand, not a script on stdin: there PowerShell runs a statement
+            # that spans lines only once an empty line follows it
             done = subprocess.run(
-                [powershell(), "-NoProfile", "-NonInteractive", "-Command", "-"],
-                input=query_script(self.programs),
+                [powershell(), *encoded_command(query_script(self.programs)).split(" ")],
+                stdin=subprocess.DEVNULL,
                 capture_output=True,
                 text=True,
                 encoding="utf-8",
