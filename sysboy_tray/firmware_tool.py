@@ -490,9 +490,24 @@ def _setup_script() -> str:
     )
 
 
+DEVICE_ID_LINE = "device id: "
+
+
 def _flag_script(present: bool) -> str:
     if present:
-        return f"f = open({NO_WATCHDOG_FLAG!r}, 'w')\nf.close()\n"
+        # the board also says its id (its station MAC, as hal.unique_id gives it), which
+        # the settings may depend on; on a desktop stand-in, hal's own id
+        return (
+            f"f = open({NO_WATCHDOG_FLAG!r}, 'w')\n"
+            "f.close()\n"
+            "try:\n"
+            " import network, binascii\n"
+            " i = binascii.hexlify(network.WLAN(network.STA_IF).config('mac')).decode()\n"
+            "except ImportError:\n"
+            " import hal\n"
+            " i = hal.unique_id()\n"
+            f"print({DEVICE_ID_LINE!r} + i)\n"
+        )
     return f"import os\ntry:\n os.remove({NO_WATCHDOG_FLAG!r})\nexcept OSError:\n pass\n"
 
 
@@ -536,24 +551,37 @@ def deploy_command(
     return [*command, "+", "exec", _flag_script(False), "+", "reset"]
 
 
+SettingsFor = Callable[[str], dict[str, Any]]
+
+
 def deploy(
     bundle: Path,
     port: str,
     progress: Progress | None = None,
-    settings: dict[str, Any] | None = None,
-) -> None:
+    settings: dict[str, Any] | SettingsFor | None = None,
+) -> str:
     """Copy a built bundle to the board on `port` with mpremote, then reset it.
 
     First the board restarts without its watchdog (a flag file), so the copy cannot be cut
-    by it; `settings` (see device_settings) are written into the device's config after the
-    copy; then the flag goes and the board restarts into the new firmware. The settings
+    by it; `settings` (see device_settings), or `settings(device_id)` when it is a function
+    of the id the board gives, are written into the device's config after the copy; then
+    the flag goes and the board restarts into the new firmware. Returns the board's id. The settings
     reach the board in a file copied over USB: never on a command line, never printed.
 
     Raises:
         FirmwareError: a bad bundle, or mpremote failed (its last words are in the text).
     """
     manifest = read_bundle(bundle)
-    _run_mpremote(watchdog_off_command(port), port, progress)
+    said = _run_mpremote(watchdog_off_command(port), port, progress)
+    device_id = next(
+        (line[len(DEVICE_ID_LINE) :] for line in said if line.startswith(DEVICE_ID_LINE)), ""
+    )
+    if callable(settings):
+        if not re.fullmatch(r"[0-9a-zA-Z]{1,32}", device_id):
+            raise FirmwareError(
+                f"The board on {port} did not say its id: is MicroPython running on it?"
+            )
+        settings = settings(device_id)
     time.sleep(RESET_WAIT_S)
     with tempfile.TemporaryDirectory(prefix="sysboy-setup-") as private:  # 0700
         setup_file = None
@@ -563,28 +591,30 @@ def deploy(
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 json.dump(settings, handle)
         _run_mpremote(deploy_command(bundle, manifest, port, setup_file), port, progress)
+    return device_id
 
 
-def _run_mpremote(command: list[str], port: str, progress: Progress | None) -> None:
-    """Run mpremote, passing its output on line by line; FirmwareError if it fails."""
+def _run_mpremote(command: list[str], port: str, progress: Progress | None) -> list[str]:
+    """Run mpremote, passing its output on line by line; its lines, or FirmwareError."""
     try:
         process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
     except OSError as exc:
         raise FirmwareError(f"mpremote could not run: {exc}") from exc
-    last: list[str] = []
+    lines: list[str] = []
     assert process.stdout is not None
     with process:
         for line in process.stdout:
             line = line.rstrip()
             if line:
-                last = [*last[-2:], line]
+                lines.append(line)
                 if progress is not None:
                     progress(line)
     if process.returncode != 0:
-        detail = " ".join(last) or f"exit {process.returncode}"
+        detail = " ".join(lines[-3:]) or f"exit {process.returncode}"
         raise FirmwareError(f"Copying to the board on {port} failed: {detail}")
+    return lines
 
 
 @contextlib.contextmanager

@@ -4,7 +4,8 @@ It takes mpremote's own command line (commands chained with `+`) and acts on the
 FAKE_BOARD_DIR as a board's flash would be acted on: `exec` and `run` execute their code on
 the real MicroPython unix port with the flash as the working folder (so the deployed .mpy
 files are what runs), `fs cp` copies files onto it, `reset` restarts the board: it boots
-the firmware on the flash far enough to see whether it would start its watchdog.
+the firmware on the flash far enough to see whether it would start its watchdog. The
+board's built-in `network` module is tests/fake_board/network.py (MAC from FAKE_BOARD_MAC).
 Every command line and every reset is appended to FAKE_BOARD_JOURNAL as one JSON line.
 FAKE_BOARD_FAIL=cp makes every copy fail as a pulled cable would.
 """
@@ -19,6 +20,8 @@ import sys
 from pathlib import Path
 
 FLASH = Path(os.environ["FAKE_BOARD_DIR"])
+# what the ESP32 port has built in and the unix port lacks (network), after the flash
+BUILTINS = Path(__file__).parent / "fake_board"
 JOURNAL = Path(os.environ["FAKE_BOARD_JOURNAL"])
 MICROPYTHON = os.environ["FAKE_BOARD_MICROPYTHON"]
 # What the board's boot does with its watchdog: hal.watchdog as the firmware calls it.
@@ -31,7 +34,11 @@ def note(entry: dict[str, object]) -> None:
 
 
 def on_board(code: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SYSBOY_DEVICE_DIR": str(FLASH), "MICROPYPATH": str(FLASH)}
+    env = {
+        **os.environ,
+        "SYSBOY_DEVICE_DIR": str(FLASH),
+        "MICROPYPATH": f"{FLASH}{os.pathsep}{BUILTINS}",
+    }
     return subprocess.run(
         [MICROPYTHON, "-c", code],
         cwd=FLASH,

@@ -118,6 +118,7 @@ def test_deploy_with_wifi_sets_the_meter_up_and_the_password_shows_nowhere(
     assert 8 <= len(ap_password) <= 63
     assert f"its setup network's password, should you ever need it: {ap_password}" in printed
     assert "the meter joins 'Home Net'" in printed
+    assert "device id: 240ac4123456" in printed  # the board's MAC, read before the copy
 
     # the password never reached a command line, the screen or the log
     runs = board.runs()
@@ -212,3 +213,18 @@ def test_a_setting_the_firmware_does_not_keep_fails_the_deploy_by_name(
     assert "did not keep these settings: bogus" in str(failure.value)
     assert PASSWORD not in str(failure.value) + "\n".join(lines)
     assert not (board.flash / firmware_tool.SETUP_FILE).exists()
+
+
+def test_the_settings_can_depend_on_the_id_the_board_gives(
+    board: Board, bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_BOARD_MAC", "a1b2c3d4e5f6")
+    asked: list[str] = []
+
+    def settings_for(device_id: str) -> dict[str, Any]:
+        asked.append(device_id)
+        return {"pc": "pc-for-" + device_id}
+
+    assert firmware_tool.deploy(bundle, str(board.port), settings=settings_for) == "a1b2c3d4e5f6"
+    assert asked == ["a1b2c3d4e5f6"]
+    assert board.config()["pc"] == "pc-for-a1b2c3d4e5f6"

@@ -6,6 +6,7 @@ import argparse
 import getpass
 import sys
 from pathlib import Path
+from typing import Any
 
 from sysboy_tray import firmware_tool
 from sysboy_tray.config import Paths, SettingsStore
@@ -80,18 +81,24 @@ def _deploy(args: argparse.Namespace) -> int:
     print(f"board on {port}", flush=True)
     wifi = _ask_wifi(args.wifi) if args.wifi is not None else None
     pc_id = SettingsStore(Paths.default().settings_file).settings.install_id
-    settings = firmware_tool.device_settings(pc_id, wifi)
+    written: dict[str, Any] = {}
+
+    def settings_for(device_id: str) -> dict[str, Any]:
+        """What the meter with `device_id` gets in its config: all of it is built here."""
+        written.update(firmware_tool.device_settings(pc_id, wifi))
+        return written
+
     if args.bundle is not None:
-        firmware_tool.deploy(args.bundle, port, progress=_say, settings=settings)
+        firmware_tool.deploy(args.bundle, port, progress=_say, settings=settings_for)
     else:
         with firmware_tool.temporary_bundle(args.mpy_version, progress=_say) as bundle:
-            firmware_tool.deploy(bundle, port, progress=_say, settings=settings)
+            firmware_tool.deploy(bundle, port, progress=_say, settings=settings_for)
     print(f"firmware copied to {port} and the board reset into it")
     if wifi is not None:
         print(f"the meter joins {wifi.ssid!r} and finds this PC by itself")
     else:
         print("join its Sysboy-XXXX Wi-Fi to choose its network (or deploy again with --wifi)")
-    print(f"its setup network's password, should you ever need it: {settings['ap_password']}")
+    print(f"its setup network's password, should you ever need it: {written['ap_password']}")
     return 0
 
 
