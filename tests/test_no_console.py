@@ -186,3 +186,23 @@ def test_redirected_output_in_a_cp1252_console(
     code, out, err = run_cp1252(tmp_path, "metric", "nope")
     assert code == 1 and "nope" in err and "Traceback" not in err
     assert windowed_serve.poll() is None
+
+
+def test_children_of_the_tray_get_no_inherited_streams(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from sysboy_tray.tray import launch
+
+    started: list[dict[str, object]] = []
+
+    class Recorder:
+        def __init__(self, command: list[str], **options: object) -> None:
+            started.append({"command": command, **options})
+
+    monkeypatch.setattr(subprocess, "Popen", Recorder)
+    launch.run_subcommand("calibrate", "dev-a")
+    launch.open_folder(tmp_path / "logs")
+    assert len(started) == 2
+    for options in started:
+        for stream in ("stdin", "stdout", "stderr"):
+            assert options[stream] == subprocess.DEVNULL, (stream, options["command"])
