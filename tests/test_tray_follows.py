@@ -157,3 +157,52 @@ def test_notices_become_notifications(
     finally:
         tray.stop()
         runner.join(scaled(5))
+
+
+def test_a_blocking_firewall_is_told_once(
+    toolkit: TrayToolkit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    from sysboy_tray.autostart import NoAutostart
+    from sysboy_tray.firewall import windows
+    from sysboy_tray.tray.icon import FIREWALL_TITLE
+    from tests.test_firewall import FakePowerShell, answer
+
+    monkeypatch.setattr(subprocess, "run", FakePowerShell(answer("public_block_rule")))
+    app = App(
+        sources={"cpu": SettableSource("cpu", 12.0)},
+        port=0,
+        advertise=False,
+        firewall=windows.WindowsFirewall([r"C:\sysboy\sysboy.exe"]),
+    )
+    app.start()
+    tray = TrayIcon(
+        app,
+        toolkit,
+        TrayMenu(
+            app,
+            toolkit,
+            NoAutostart(),
+            open_calibration=print,
+            open_folder=print,
+            show_about=print,
+            quit=print,
+        ),
+    )
+    fake: FakeIcon = tray.icon
+    runner = threading.Thread(target=tray.run, daemon=True)
+    runner.start()
+    try:
+        until(lambda: fake.notified, "the firewall notification")
+        ((title, message),) = fake.notified
+        assert title == FIREWALL_TITLE
+        assert message.startswith("A firewall rule (sysboy.exe) blocks Sysboy on this Public")
+        assert message.endswith("choose Allow meters on this network…")
+        app.set_interval(2.0)  # later changes do not repeat it
+        time.sleep(0.5)
+        assert len(fake.notified) == 1
+    finally:
+        tray.stop()
+        runner.join(scaled(5))
+        app.stop()

@@ -116,7 +116,8 @@ class TrayIcon:
         verdict = self.app.firewall()
         if verdict is not None and verdict.blocked and verdict != self._told_firewall:
             self._told_firewall = verdict
-            self._pending.append((FIREWALL_TITLE, verdict.summary + "." + FIREWALL_HINT))
+            sentence = verdict.summary[:1].upper() + verdict.summary[1:] + "."
+            self._pending.append((FIREWALL_TITLE, sentence + FIREWALL_HINT))
         self._pending.extend(("Sysboy", text) for text in self.app.take_notices())
         if not self.icon.visible:
             return
