@@ -45,6 +45,7 @@ JOIN_S = 0.3
 STALE_S = 0.1
 SCAN_S = 0.05
 BEACON_LOSS_S = 0.5
+AP_FIRST_CLIENT_MS = 1000  # a phone needs longer than this to join a new access point
 RE_READ_MS = 200
 
 # scan() entries as network.WLAN gives them: (ssid, bssid, channel, rssi, security, hidden)
@@ -113,6 +114,7 @@ class Radio:
         self.world = world or World(_env("SYSBOY_SIM_RADIO"))
         self.sta_on = False
         self.ap_on = False
+        self.ap_up_at = 0
         self.ap_channel = 1
         self.reason = 0  # the driver's last disconnect reason, kept until a join works
         self.attempt = None  # (ssid, key, started, join ms, stale ms) while a join runs
@@ -203,8 +205,8 @@ class Radio:
         _say("radio join %r failed: %d" % (ssid, reason))
 
     def drop(self, why):
-        """The access point's clients lose it (only if it is on)."""
-        if self.ap_on:
+        """The access point's clients lose it (once it has been up long enough to have any)."""
+        if self.ap_on and ticks_diff(ticks_ms(), self.ap_up_at) >= AP_FIRST_CLIENT_MS:
             self.ap_drops += 1
             _say("radio ap clients dropped: " + why)
 
@@ -289,6 +291,7 @@ class WLAN:
                 radio.disconnect()
         elif bool(on) != radio.ap_on:
             radio.ap_on = bool(on)
+            radio.ap_up_at = ticks_ms()
             if on and radio.joined is not None:
                 radio.ap_channel = radio.joined["channel"]  # one radio: one channel
             _say("radio ap %s on channel %d" % ("up" if on else "down", radio.ap_channel))
@@ -304,6 +307,7 @@ class WLAN:
                 channel = int(settings["channel"])
                 if radio.joined is None and channel != radio.ap_channel:
                     radio.ap_channel = channel
+                    _say("radio ap on channel %d" % channel)
                     radio.drop("the access point changed channel")
             self.settings.update(settings)
             return None

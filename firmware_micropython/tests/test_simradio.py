@@ -97,6 +97,9 @@ async def test_one_radio_the_access_point_follows_the_station_and_its_clients_dr
     ap.active(True)
     assert ap.config("channel") == 1
     sta.scan()
+    assert radio.ap_drops == 0  # up for less than a second: no phone on it yet
+    await asyncio.sleep(simradio.AP_FIRST_CLIENT_MS / 1000 + 0.1)
+    sta.scan()
     assert radio.ap_drops == 1  # the radio left the access point's channel to scan
     sta.connect("Home", "hunter2hunter2")
     await _until(lambda: sta.isconnected())
@@ -107,6 +110,7 @@ async def test_one_radio_the_access_point_follows_the_station_and_its_clients_dr
     sta.active(True)
     ap.active(True)
     ap.config(channel=11)
+    await asyncio.sleep(simradio.AP_FIRST_CLIENT_MS / 1000 + 0.1)
     drops = radio.ap_drops
     sta.connect("Home", "hunter2hunter2")
     await _until(lambda: sta.isconnected())
