@@ -206,3 +206,51 @@ def test_children_of_the_tray_get_no_inherited_streams(
     for options in started:
         for stream in ("stdin", "stdout", "stderr"):
             assert options[stream] == subprocess.DEVNULL, (stream, options["command"])
+
+
+def test_every_command_redirected_in_a_cp1252_console(tmp_path: Path) -> None:
+    expected = {
+        ("--version",): 0,
+        ("--help",): 0,
+        ("about",): 0,
+        ("metrics", "--wait", "0.1"): 0,
+        ("status",): 3,
+        ("metric", "cpu"): 3,
+        ("push", "build", "5"): 3,
+        ("calibrate",): 3,
+        ("tray",): 1,
+        (): 1,
+        ("simulate", "--server", "no port"): 2,
+        ("mpremote", "version"): 0,
+        ("firmware", "build", "--out", str(tmp_path / "fw")): 0,
+        ("no-such-command",): 2,
+    }
+    for args, status in expected.items():
+        code, out, err = run_cp1252(tmp_path, *args)
+        assert (code, "Traceback" in err) == (status, False), (args, out, err)
+
+
+def test_serve_redirected_in_a_cp1252_console_stays_up(tmp_path: Path) -> None:
+    settings = Path(os.environ["SYSBOY_CONFIG_DIR"]) / "settings.json"
+    settings.write_text(json.dumps({"metric": "net", "interval_s": 0.2, "port": 0}))
+    out, err = tmp_path / "serve.out", tmp_path / "serve.err"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sysboy_tray", "serve"],
+            env=_env(tmp_path, PYTHONIOENCODING="cp1252"),
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+        )
+    try:
+        state_port()
+        code, status, _ = run_cp1252(tmp_path, "status")
+        assert code == 0 and "net " in status
+        time.sleep(scaled(1))
+        assert proc.poll() is None, err.read_text("cp1252", "replace")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(scaled(10)) == 0
+    log = err.read_bytes().decode("cp1252")
+    assert "Traceback" not in log
+    assert out.read_bytes().decode("cp1252").startswith("listening on ws://")
