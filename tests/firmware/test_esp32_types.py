@@ -97,12 +97,14 @@ def test_a_wrong_call_into_network_is_caught(stubs: Path, tmp_path: Path) -> Non
     text = (FIRMWARE / "wifi.py").read_text()
     text = text.replace("security=AUTH_WPA2_PSK", 'security="wpa2"')
     text = text.replace("wlan.connect(ssid, password)", "wlan.connect(ssid, password, 7)")
+    text = text.replace("wlan.PM_NONE", "wlan.PM_OFF")  # no such power mode
     (broken / "wifi.py").write_text(text)
     (broken / "hal.py").write_text("def unique_id() -> str: ...\ndef wlan_station(): ...\n")
     code, output = _mypy(stubs, broken, ["wifi.py"], tmp_path)
     assert code != 0
     assert 'No overload variant of "config" of "WLAN"' in output, output
     assert 'Too many positional arguments for "connect" of "WLAN"' in output, output
+    assert '"WLAN" has no attribute "PM_OFF"' in output, output
 
 
 def test_wifi_status_codes_match_the_esp32_network_module(stubs: Path) -> None:
