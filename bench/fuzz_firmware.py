@@ -59,6 +59,7 @@ def _load(name: str) -> ModuleType:
 
 
 sys.modules["fromdevice"] = _load("fromdevice")  # the protocol's decoder of device frames
+sys.modules["utf8"] = _load("utf8")  # strict UTF-8, for wsframe's close reasons and forms
 FW = {target: _load(name) for target, name in MODULES.items()}
 targets.use(FW["protocol"], FW["dns"], FW["wsframe"], FW["http"])
 
