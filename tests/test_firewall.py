@@ -10,6 +10,7 @@ built for the UAC prompt are the real code.
 from __future__ import annotations
 
 import base64
+import re
 import subprocess
 import sys
 import time
@@ -157,11 +158,21 @@ def test_the_allow_command_line(tmp_path: Path) -> None:
         r"'C:\Users\O''Brien\sysboy\sysboy-cli.exe')"
     )
     # leftovers go first: this command's own older rules, then block rules for the program
-    assert lines[2].startswith("Get-NetFirewallRule -Group 'Sysboy2000'")
-    assert lines[2].endswith("Remove-NetFirewallRule")
-    assert "-eq 'Block'" in lines[3] and lines[3].endswith(
-        "Remove-NetFirewallRule -ErrorAction Continue"
+    assert (
+        lines[2]
+        == "$old = @(Get-NetFirewallRule -Group 'Sysboy2000' -ErrorAction SilentlyContinue)"
     )
+    assert lines[3].startswith("$filters = @(Get-NetFirewallApplicationFilter | Where-Object")
+    assert "-AssociatedNetFirewallApplicationFilter $filter" in lines[4]
+    assert "-eq 'Inbound' -and" in lines[4] and "-eq 'Block'" in lines[4]
+    # nothing is ever piped into a command that changes rules, and every removal is named:
+    # a Remove-NetFirewallRule left without input may act on every rule on the PC
+    assert lines[5] == (
+        "foreach ($rule in $old) { if ($rule.Name) "
+        "{ Remove-NetFirewallRule -Name $rule.Name -ErrorAction Continue } }"
+    )
+    assert sum("Remove-NetFirewallRule" in line for line in lines) == 1
+    assert not any(re.search(r"\|\s*(Remove|Set|New)-NetFirewall", line) for line in lines)
     tcp, udp = (line for line in lines if "New-NetFirewallRule" in line)
     for rule in (tcp, udp):
         assert "-Direction Inbound -Action Allow -Program $program" in rule

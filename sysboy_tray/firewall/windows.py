@@ -63,16 +63,16 @@ $networks = @(Get-NetConnectionProfile | ForEach-Object {{
 $profiles = @(Get-NetFirewallProfile -PolicyStore ActiveStore | ForEach-Object {{
   [pscustomobject]@{{ name = "$($_.Name)"; enabled = "$($_.Enabled)";
     inbound = "$($_.DefaultInboundAction)"; allowInboundRules = "$($_.AllowInboundRules)" }} }})
-$rules = @(Get-NetFirewallApplicationFilter -PolicyStore ActiveStore |
-  Where-Object {{ $programs -contains [Environment]::ExpandEnvironmentVariables($_.Program) }} |
-  ForEach-Object {{
-    $program = [Environment]::ExpandEnvironmentVariables($_.Program)
-    $_ | Get-NetFirewallRule | Where-Object {{ "$($_.Direction)" -eq 'Inbound' }} |
-    ForEach-Object {{
-      $ports = $_ | Get-NetFirewallPortFilter
-      [pscustomobject]@{{ name = "$($_.DisplayName)"; enabled = "$($_.Enabled)";
-        action = "$($_.Action)"; profile = "$($_.Profile)"; protocol = "$($ports.Protocol)";
-        localPort = @($ports.LocalPort | ForEach-Object {{ "$_" }}); program = $program }} }} }})
+$filters = @(Get-NetFirewallApplicationFilter -PolicyStore ActiveStore |
+  Where-Object {{ $programs -contains [Environment]::ExpandEnvironmentVariables($_.Program) }})
+$rules = @(foreach ($filter in $filters) {{
+  $program = [Environment]::ExpandEnvironmentVariables($filter.Program)
+  foreach ($rule in @(Get-NetFirewallRule -AssociatedNetFirewallApplicationFilter $filter)) {{
+    if ("$($rule.Direction)" -ne 'Inbound') {{ continue }}
+    $ports = Get-NetFirewallPortFilter -AssociatedNetFirewallRule $rule
+    [pscustomobject]@{{ name = "$($rule.DisplayName)"; enabled = "$($rule.Enabled)";
+      action = "$($rule.Action)"; profile = "$($rule.Profile)"; protocol = "$($ports.Protocol)";
+      localPort = @($ports.LocalPort | ForEach-Object {{ "$_" }}); program = $program }} }} }})
 [pscustomobject]@{{ networks = $networks; profiles = $profiles; rules = $rules }} |
   ConvertTo-Json -Depth 4 -Compress
 """
@@ -88,14 +88,20 @@ def allow_script(programs: Sequence[str], port: int, profile: str) -> str:
         "$ErrorActionPreference = 'Stop'",
         f"$programs = {_ps_list(programs)}",
         # rules this command made before (an older port, a moved exe) go first
-        f"Get-NetFirewallRule -Group {ps_quote(RULE_GROUP)} -ErrorAction SilentlyContinue |"
-        " Remove-NetFirewallRule",
-        # block rules left by a cancelled prompt beat every allow rule
-        "Get-NetFirewallApplicationFilter | Where-Object {"
-        " $programs -contains [Environment]::ExpandEnvironmentVariables($_.Program) } |"
-        " Get-NetFirewallRule |"
-        " Where-Object { \"$($_.Direction)\" -eq 'Inbound' -and \"$($_.Action)\" -eq 'Block' } |"
-        " Remove-NetFirewallRule -ErrorAction Continue",
+        "$old = @(Get-NetFirewallRule -Group "
+        f"{ps_quote(RULE_GROUP)} -ErrorAction SilentlyContinue)",
+        # block rules left by a cancelled prompt beat every allow rule; each filter is
+        # named, never piped: a cmdlet given no input may act on every rule
+        "$filters = @(Get-NetFirewallApplicationFilter | Where-Object {"
+        " $programs -contains [Environment]::ExpandEnvironmentVariables($_.Program) })",
+        "foreach ($filter in $filters) {"
+        " foreach ($rule in @(Get-NetFirewallRule"
+        " -AssociatedNetFirewallApplicationFilter $filter)) {"
+        " if (\"$($rule.Direction)\" -eq 'Inbound' -and \"$($rule.Action)\" -eq 'Block') {"
+        " $old += $rule } } }",
+        # each rule by its own name: a Remove-NetFirewallRule left without input may act on all
+        "foreach ($rule in $old) {"
+        " if ($rule.Name) { Remove-NetFirewallRule -Name $rule.Name -ErrorAction Continue } }",
         "foreach ($program in $programs) {",
     ]
     for name, protocol, local_port in (
