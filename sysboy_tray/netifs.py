@@ -176,9 +176,19 @@ def lan_adapters(found: Sequence[Adapter], default_address: str | None) -> list[
     return chosen
 
 
-def virtual_adapter_names(found: Sequence[Adapter]) -> frozenset[str]:
-    """The names of adapters whose traffic is not the PC's own (loopback, virtual, VPN)."""
-    return frozenset(a.name for a in found if a.virtual_because() is not None)
+def virtual_adapter_names(
+    found: Sequence[Adapter], default_address: str | None = None
+) -> frozenset[str]:
+    """The names of adapters whose traffic is not the PC's own (loopback, virtual, VPN).
+
+    Inside a virtual machine or a container every adapter looks virtual; there the one
+    holding the default route is the PC's way out and stays counted. On a PC with a
+    real adapter up, a virtual switch's traffic is that adapter's again.
+    """
+    kept: set[str] = set()
+    if not any(a.up and a.kind() is None for a in found):
+        kept = {a.name for a in lan_adapters(found, default_address)}
+    return frozenset(a.name for a in found if a.kind() is not None and a.name not in kept)
 
 
 def lan_addresses(

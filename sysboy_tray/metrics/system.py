@@ -121,7 +121,8 @@ class Network(_PsutilSource):
             if _LOOPBACK_NAME.fullmatch(name) or "loopback" in getattr(nic, "flags", "")
         }
         # WSL, Hyper-V, container and VPN adapters carry the real adapter's traffic again
-        virtual = netifs.virtual_adapter_names(netifs.adapters(stats=stats))
+        found = netifs.adapters(stats=stats)
+        virtual = netifs.virtual_adapter_names(found, netifs.default_route_address())
         self._left_out = frozenset(loopbacks | virtual)
         speeds = [
             nic.speed for name, nic in stats.items() if nic.isup and name not in self._left_out
