@@ -344,6 +344,13 @@ def test_the_tray_menu_offers_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path:
         assert first.text == ALLOW_METERS
         first(None)
         assert asked == [app.port]
+        assert app.take_notices() == []
+        # the user said no at the UAC prompt: ShellExecute did not start it
+        monkeypatch.setattr(firewall, "allow", lambda port: False)
+        first(None)
+        assert app.take_notices() == [
+            "The firewall was left as it was (the Windows prompt was declined or could not open)."
+        ]
     finally:
         app.stop()
 

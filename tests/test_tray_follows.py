@@ -169,7 +169,8 @@ def test_a_blocking_firewall_is_told_once(
     from sysboy_tray.tray.icon import FIREWALL_TITLE
     from tests.test_firewall import FakePowerShell, answer
 
-    monkeypatch.setattr(subprocess, "run", FakePowerShell(answer("public_block_rule")))
+    powershell = FakePowerShell(answer("public_block_rule"))
+    monkeypatch.setattr(subprocess, "run", powershell)
     app = App(
         sources={"cpu": SettableSource("cpu", 12.0)},
         port=0,
@@ -202,6 +203,14 @@ def test_a_blocking_firewall_is_told_once(
         app.set_interval(2.0)  # later changes do not repeat it
         time.sleep(0.5)
         assert len(fake.notified) == 1
+        # the user chose Allow meters on this network… and said yes at the prompt
+        powershell.stdout = answer("private_allowed")
+        app._firewall._wake.set()  # type: ignore[union-attr]  # the next look, now
+        until(lambda: len(fake.notified) == 2, "the all-clear")
+        assert fake.notified[1] == (
+            "Sysboy",
+            "Windows Firewall lets meters in on this Private network (Ethernet).",
+        )
     finally:
         tray.stop()
         runner.join(scaled(5))

@@ -114,10 +114,14 @@ class TrayIcon:
 
     def _tell_news(self) -> None:
         verdict = self.app.firewall()
-        if verdict is not None and verdict.blocked and verdict != self._told_firewall:
-            self._told_firewall = verdict
+        if verdict is not None and verdict != self._told_firewall:
             sentence = verdict.summary[:1].upper() + verdict.summary[1:] + "."
-            self._pending.append((FIREWALL_TITLE, sentence + FIREWALL_HINT))
+            if verdict.blocked:
+                self._told_firewall = verdict
+                self._pending.append((FIREWALL_TITLE, sentence + FIREWALL_HINT))
+            elif self._told_firewall is not None:  # it was blocked: say it is fixed
+                self._told_firewall = None
+                self._pending.append(("Sysboy", sentence))
         self._pending.extend(("Sysboy", text) for text in self.app.take_notices())
         if not self.icon.visible:
             return

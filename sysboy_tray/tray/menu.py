@@ -114,7 +114,7 @@ class TrayMenu:
         readings = self.app.readings()
         firewall = self.app.firewall()
         if firewall is not None and firewall.blocked and firewall.fixable:
-            yield self._item(ALLOW_METERS, self.app.allow_meters)
+            yield self._item(ALLOW_METERS, self._allow_meters)
         yield self._submenu("Metric", lambda: self._metric_items(None, readings))
         yield self._submenu(
             "Devices" if devices else "Devices (none linked)",
@@ -204,6 +204,13 @@ class TrayMenu:
                 f"{seconds:g} s",
                 partial(self.app.set_interval, seconds),
                 abs(self.app.sampler.interval - seconds) < 1e-9,
+            )
+
+    def _allow_meters(self) -> None:
+        if not self.app.allow_meters():
+            self.app.notice(
+                "The firewall was left as it was (the Windows prompt was declined or "
+                "could not open)."
             )
 
     def _toggle_autostart(self) -> None:
