@@ -2,7 +2,8 @@
 
 The answers in tests/vectors/firewall are what the check's PowerShell prints with
 ConvertTo-Json (Windows PowerShell 5.1), including its habit of writing a one-element
-array as an object and some arrays as {"value": [...], "Count": n}. PowerShell and
+array as an object and some arrays as {"value": [...], "Count": n}; the netsh_*.txt ones
+are netsh's English output (CRLF), read when PowerShell cannot run. PowerShell, netsh and
 ShellExecute are the faked boundary; the parsing, the verdicts and the command line
 built for the UAC prompt are the real code.
 """
@@ -360,3 +361,101 @@ def test_a_bom_and_adapter_names_in_any_language() -> None:
     text = "\ufeff" + answer("public_no_rule").replace('"Wi-Fi"', '"WLAN-Verbindung 2 (Büro)"')
     found = windows.verdict(text, PORT)
     assert found is not None and found.network == "WLAN-Verbindung 2 (Büro)"
+
+
+# ---------------------------------------------------------------- netsh, when PowerShell is barred
+
+NETSH_EXE = r"C:\Users\ana\Downloads\sysboy\sysboy.exe"
+
+
+def netsh_answer(name: str) -> str:
+    return (ANSWERS / f"netsh_{name}.txt").read_text("utf-8")
+
+
+def test_netsh_public_network_after_a_cancelled_prompt() -> None:
+    found = windows.netsh_verdict(
+        netsh_answer("profile_public"), netsh_answer("rules_cancelled_prompt"), [NETSH_EXE], PORT
+    )
+    assert found is not None and found.blocked and found.fixable
+    assert found.profile == "Public" and found.network == ""
+    assert found.summary.startswith(
+        "a firewall rule (sysboy.exe) blocks Sysboy on this Public network;"
+    )
+
+
+def test_netsh_private_network_allowed() -> None:
+    found = windows.netsh_verdict(
+        netsh_answer("profile_private"), netsh_answer("rules_cancelled_prompt"), [NETSH_EXE], PORT
+    )
+    assert found is not None and not found.blocked
+    assert found.summary == "Windows Firewall lets meters in on this Private network"
+
+
+def test_netsh_domain_profile_tcp_only() -> None:
+    found = windows.netsh_verdict(
+        netsh_answer("profile_domain"),
+        netsh_answer("rules_domain_tcp_only"),
+        [r"c:\tools\SYSBOY\sysboy.exe"],  # Windows paths match whatever their case
+        PORT,
+    )
+    assert found is not None and found.blocked and found.profile == "Domain"
+    assert "blocks discovery (mDNS)" in found.summary
+
+
+def test_netsh_public_with_no_rule_and_block_all_incoming() -> None:
+    nothing = windows.netsh_verdict(
+        netsh_answer("profile_public"), netsh_answer("rules_domain_tcp_only"), [NETSH_EXE], PORT
+    )
+    assert nothing is not None and nothing.blocked
+    assert nothing.summary.endswith("no rule lets Sysboy in")
+    shields_up = netsh_answer("profile_private").replace("BlockInbound,", "BlockInboundAlways,")
+    found = windows.netsh_verdict(
+        shields_up, netsh_answer("rules_cancelled_prompt"), [NETSH_EXE], PORT
+    )
+    assert found is not None and found.blocked
+    assert "blocks all incoming connections" in found.summary
+
+
+def test_netsh_in_another_language_gives_no_verdict() -> None:
+    assert (
+        windows.netsh_verdict(
+            netsh_answer("profile_german"),
+            netsh_answer("rules_cancelled_prompt"),
+            [NETSH_EXE],
+            PORT,
+        )
+        is None
+    )
+
+
+def test_netsh_is_asked_when_powershell_cannot_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYSTEMROOT", r"C:\Windows")
+    asked: list[list[str]] = []
+
+    def run(argv: list[str], **options: Any) -> subprocess.CompletedProcess[Any]:
+        asked.append(argv)
+        if argv[0].endswith("powershell.exe"):
+            raise PermissionError(13, "This program is blocked by group policy")
+        text = netsh_answer(
+            "profile_public" if "currentprofile" in argv else "rules_cancelled_prompt"
+        )
+        return subprocess.CompletedProcess(argv, 0, text.encode("cp437"), b"")
+
+    monkeypatch.setattr(subprocess, "run", run)
+    found = windows.WindowsFirewall([NETSH_EXE]).check(PORT)
+    assert found is not None and found.blocked and found.profile == "Public"
+    assert [a[0] for a in asked] == [
+        r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe",
+        r"C:\Windows\System32\netsh.exe",
+        r"C:\Windows\System32\netsh.exe",
+    ]
+    assert asked[1][1:] == ["advfirewall", "show", "currentprofile"]
+    assert asked[2][1:] == [
+        "advfirewall",
+        "firewall",
+        "show",
+        "rule",
+        "name=all",
+        "dir=in",
+        "verbose",
+    ]

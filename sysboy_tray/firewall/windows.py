@@ -4,8 +4,9 @@ The check asks PowerShell's NetSecurity and NetConnection modules, whose propert
 values are the same on every Windows language (netsh's text is translated), and has
 them printed as JSON: the connected networks and how Windows classed them, the three
 firewall profiles, and the inbound rules whose program is this app. `verdict()` turns
-that into one sentence; everything that runs a program or calls the Windows API is in
-`WindowsFirewall`, so the rest imports and is tested anywhere.
+that into one sentence. Where PowerShell may not run (a policy can bar it), netsh's
+English output is read instead (netsh.py). Everything that runs a program or calls the
+Windows API is in `WindowsFirewall` and below, so the rest imports and is tested anywhere.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sysboy_tray.firewall import MDNS_PORT, FirewallVerdict
+from sysboy_tray.firewall import MDNS_PORT, FirewallVerdict, netsh
 from sysboy_tray.netifs import is_virtual_name
 
 log = logging.getLogger(__name__)
@@ -202,6 +203,11 @@ def parse_state(text: str) -> FirewallState:
     data = json.loads(text.lstrip("\ufeff"))
     if not isinstance(data, dict):
         raise ValueError("the firewall query did not print an object")
+    return state_from(data)
+
+
+def state_from(data: dict[str, Any]) -> FirewallState:
+    """A FirewallState from the query's data (or the same shape built from netsh's text)."""
     networks = tuple(
         (str(n.get("alias", "")), _category(n.get("category", "")))
         for n in _items(data["networks"])
@@ -239,7 +245,7 @@ def _one_network(state: FirewallState, port: int) -> FirewallVerdict:
 
 def network_verdict(state: FirewallState, alias: str, profile: str, port: int) -> FirewallVerdict:
     """Whether meters get in on one network, and why, in a sentence."""
-    where = f"this {profile} network ({alias})"
+    where = f"this {profile} network" + (f" ({alias})" if alias else "")
     settings = state.profiles.get(profile, {})
 
     def verdict(blocked: bool, summary: str) -> FirewallVerdict:
@@ -293,6 +299,23 @@ def verdict(text: str, port: int) -> FirewallVerdict | None:
     return _one_network(state, port)
 
 
+def netsh_verdict(
+    profile_text: str, rules_text: str, programs: Sequence[str], port: int
+) -> FirewallVerdict | None:
+    """The verdict from netsh's English output, or None when it cannot be read."""
+    active = netsh.profiles(profile_text)
+    found = netsh.rules(rules_text, programs)
+    if active is None or found is None:
+        log.warning("cannot read netsh's answer (not English?): %.200r", profile_text)
+        return None
+    # netsh names the active profiles but not the networks they belong to
+    networks = [{"alias": "", "category": name} for name in active]
+    return _one_network(
+        state_from({"networks": networks, "profiles": list(active.values()), "rules": found}),
+        port,
+    )
+
+
 def app_programs(executable: str | None = None) -> list[str]:
     """This app's program files: the running one and its twin (sysboy/sysboy-cli, python/w)."""
     path = Path(executable or sys.executable)
@@ -317,6 +340,21 @@ class WindowsFirewall:
         self.last: FirewallVerdict | None = None
 
     def check(self, port: int) -> FirewallVerdict | None:
+        self.last = self._ask_powershell(port)
+        if self.last is None:  # PowerShell may be barred by policy; netsh never is
+            self.last = self._ask_netsh(port)
+        return self.last
+
+    def _ask_netsh(self, port: int) -> FirewallVerdict | None:
+        answers = [
+            _run([netsh_exe(), *command])
+            for command in (netsh.PROFILE_COMMAND, netsh.RULES_COMMAND)
+        ]
+        if answers[0] is None or answers[1] is None:
+            return None
+        return netsh_verdict(answers[0], answers[1], self.programs, port)
+
+    def _ask_powershell(self, port: int) -> FirewallVerdict | None:
         try:
             # -EncodedCommand, not a script on stdin: there PowerShell runs a statement
             # that spans lines only once an empty line follows it
@@ -333,16 +371,51 @@ class WindowsFirewall:
                 creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
-            log.warning("cannot ask Windows about its firewall: %s", exc)
+            log.warning("cannot ask PowerShell about the firewall: %s", exc)
             return None
-        self.last = verdict(done.stdout, port)
-        return self.last
+        return verdict(done.stdout, port)
 
     def allow(self, port: int) -> bool:
         profile = self.last.profile if self.last is not None and self.last.profile else "Any"
         parameters = encoded_command(allow_script(self.programs, port, profile))
         log.info("asking to let meters in (%s networks, port %d, UDP %d)", profile, port, MDNS_PORT)
         return shell_execute_elevated(powershell(), parameters)
+
+
+def netsh_exe() -> str:
+    """netsh by full path, as PowerShell is."""
+    root = os.environ.get("SYSTEMROOT", r"C:\Windows")
+    return rf"{root}\System32\netsh.exe"
+
+
+def _console_text(data: bytes) -> str:
+    # netsh writes in the console's OEM codepage ("oem" exists only on Windows)
+    for codec in ("oem", "utf-8"):
+        try:
+            return data.decode(codec, "replace")
+        except LookupError:
+            continue
+    return data.decode("latin-1")
+
+
+def _run(command: list[str]) -> str | None:
+    """A program's output, or None when it cannot run or fails."""
+    try:
+        done = subprocess.run(
+            command,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=QUERY_TIMEOUT_S,
+            check=False,
+            creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.warning("cannot run %s: %s", command[0], exc)
+        return None
+    if done.returncode != 0:
+        log.warning("%s failed (%d): %.200r", command[0], done.returncode, done.stdout)
+        return None
+    return _console_text(done.stdout)
 
 
 def shell_execute_elevated(program: str, parameters: str) -> bool:
