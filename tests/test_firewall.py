@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from sysboy_tray.firewall import NoFirewallCheck, firewall_for, windows
+from sysboy_tray.firewall import NoFirewallCheck, firewall_for, powershell, windows
 
 ANSWERS = Path(__file__).parent / "vectors" / "firewall"
 PORT = 47800
@@ -122,7 +122,7 @@ def test_the_check_asks_powershell_without_admin(monkeypatch: pytest.MonkeyPatch
         "Hidden",
         "-EncodedCommand",
     ]
-    script = windows.decode_command(" ".join(argv))
+    script = powershell.decode_command(" ".join(argv))
     assert script.splitlines()[1] == "[Console]::OutputEncoding = [System.Text.Encoding]::UTF8"
     assert options["encoding"] == "utf-8"
     assert f"$programs = @('{programs[0]}')" in script
@@ -144,13 +144,13 @@ def test_no_powershell_means_no_verdict(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_the_allow_command_line(tmp_path: Path) -> None:
     programs = [r"C:\Users\O'Brien\sysboy\sysboy.exe", r"C:\Users\O'Brien\sysboy\sysboy-cli.exe"]
-    parameters = windows.encoded_command(windows.allow_script(programs, 47801, "Public"))
+    parameters = powershell.encoded_command(powershell.allow_script(programs, 47801, "Public"))
     head, encoded = parameters.rsplit(" ", 1)
     assert head == (
         "-NoProfile -NonInteractive -ExecutionPolicy Bypass -WindowStyle Hidden -EncodedCommand"
     )
     script = base64.b64decode(encoded).decode("utf-16-le")
-    assert script == windows.decode_command(parameters)
+    assert script == powershell.decode_command(parameters)
     lines = script.splitlines()
     assert lines[0] == "$ErrorActionPreference = 'Stop'"
     # the apostrophe in the user's name is doubled inside PowerShell's single quotes
@@ -231,7 +231,7 @@ def test_allow_runs_powershell_elevated(shell32: Any, monkeypatch: pytest.Monkey
     (hwnd, verb, program, parameters, folder, show) = fake.calls[0]
     assert (hwnd, verb, folder, show) == (None, "runas", None, windows.SW_HIDE)
     assert program == r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe"
-    script = windows.decode_command(parameters)
+    script = powershell.decode_command(parameters)
     assert "-Profile Public" in script  # the network the check found blocked
     assert f"-Protocol TCP -LocalPort {PORT} " in script
 
