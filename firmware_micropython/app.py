@@ -1,8 +1,13 @@
 """The supervisor: wires the parts together, restarts any task that fails, feeds the watchdog.
 
-States, each with its LED pattern: portal (no Wi-Fi settings, wrong password, or the button
-held 5 s), joining, discovering (finding or reaching the PC), linked, nodata (linked but
-nothing to show). Whenever the link ends the needle parks: a stale value never stands.
+The board starts in one of two modes and never holds both in its heap: setup (the portal,
+when no network is saved or the portal was asked for) and linked (join, find the PC, follow
+it). Saved settings restart the board into linked mode; a request for the portal (the button
+held 5 s, a wrong password) restarts it into setup, as WLED, ESPHome and Tasmota do.
+
+States, each with its LED pattern: portal, joining, discovering (finding or reaching the
+PC), linked, nodata (linked but nothing to show). Whenever the link ends the needle parks: a
+stale value never stands.
 """
 
 import asyncio
@@ -13,7 +18,6 @@ import config
 import hal
 import led
 from button import FACTORY_RESET, PORTAL, PORTAL_MS, Button
-from link import Link, log
 from needle import Needle, Needles
 
 MAX_QUEUED_PRESSES = 8
@@ -24,6 +28,12 @@ CRASH_LIMIT = 5  # failures in a row before the watchdog is let go and the board
 HEALTHY_RUN_S = 60  # a task that ran this long before failing starts a fresh count
 RESTART_S = 1  # times the failures in a row: the wait before a failed task starts again
 BUTTON_POLL_S = 0.02
+FIRST_SETUP = "Choose the Wi-Fi network for the meter."
+
+
+def log(text):
+    """One line for the serial console (the simulator's stdout)."""
+    print(text)
 
 
 def log_exception(where, exc):
@@ -41,14 +51,21 @@ def log_exception(where, exc):
 class Device:
     """The whole device: needle, LED, button, and the link to the PC."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, setup=None):
+        """`setup`: why the portal opens, for a start in setup mode; None for linked mode."""
         self.needles = Needles(_needles(cfg["needles"]))
         self.needle = self.needles.all[0]  # the one a one-needle meter has
         self.led = led.Led(_hardware(hal.Led, cfg["led_pin"]))
         self.button = Button(_hardware(hal.Button, cfg["button_pin"]).pressed)
         self.presses = []  # button events waiting for a link
         self.portal_reason = None  # set when the portal must open
-        self.link = Link(self, cfg)
+        self.cfg = cfg
+        self.setup = setup
+        self.link = None
+        if setup is None:
+            from link import Link  # only in linked mode: the setup heap never holds it
+
+            self.link = Link(self, cfg)
         self.beats = {}  # task name -> ticks of its last sign of progress (None: exempt)
         self.crashes = {}  # task name -> failures in a row
         self.watchdog = None
@@ -66,7 +83,7 @@ class Device:
                 ("needle", self.needles.run),
                 ("led", self.led.run),
                 ("button", self._buttons),
-                ("link", self.link.run),
+                ("link", self._setup if self.link is None else self.link.run),
             )
         self.tasks = []
         for name, run in tasks:
@@ -97,7 +114,8 @@ class Device:
 
     def _make_safe(self, name):
         if name == "link":
-            self.link.ws = None  # the link task closes its socket in a finally; forget it
+            if self.link is not None:
+                self.link.ws = None  # the link task closes its socket in a finally; forget it
             self.needles.park()
             self.led.show(led.NODATA)
         elif name == "needle":
@@ -113,6 +131,27 @@ class Device:
             return False
         at = self.beats.get("link")
         return at is None or hal.ticks_diff(hal.ticks_ms(), at) <= LINK_STUCK_S * 1000
+
+    # -- the two modes -----------------------------------------------------------------
+
+    async def _setup(self):
+        """Setup mode: the portal until a join worked, then a restart into linked mode."""
+        import portal
+
+        self.needles.park()
+        self.led.show(led.PORTAL)
+        log("portal: " + self.setup)
+        self.beats["link"] = None  # the portal keeps its own idle limit
+        await portal.run_portal(self.cfg, self.setup)
+        log("setup: settings saved; restarting into linked mode")
+        hal.reset()
+
+    def open_setup(self, reason):
+        """Leave linked mode for the portal: restart into setup mode, saying `reason`."""
+        log("portal asked for (%s): restarting into setup mode" % reason)
+        self.needles.park()
+        config.ask_setup(reason)
+        hal.reset()
 
     # -- the button -----------------------------------------------------------------
 
@@ -173,12 +212,17 @@ def _needles(settings):
 
 
 def run():
-    """Start the device and run it until the board stops."""
-    import wsclient
-
-    wsclient.reserve()  # the one 4 KiB block the link needs, before the heap fragments
+    """Start the device in setup or linked mode and run it until the board stops."""
     log("boot: %s, reset cause: %s" % (hal.board(), hal.reset_cause()))
-    device = Device(config.load())
+    cfg = config.load()
+    setup = config.setup_asked()
+    if setup is None and not cfg["ssid"]:
+        setup = FIRST_SETUP
+    if setup is None:
+        import wsclient
+
+        wsclient.reserve()  # the one 4 KiB block the link needs, before the heap fragments
+    device = Device(cfg, setup)
     try:
         asyncio.run(device.supervise())
     finally:

@@ -298,3 +298,29 @@ def _replace(src, dst):
         replace(src, dst)
     else:
         os.rename(src, dst)
+
+
+SETUP = "setup.txt"  # why the next start opens the setup portal; read once, then removed
+
+
+def ask_setup(reason, folder=None):
+    """Make the next start open the setup portal, saying `reason` (the board resets into it)."""
+    path = _path(folder, SETUP)
+    try:
+        with open(path + ".tmp", "w") as f:
+            f.write(reason[:200])
+        _replace(path + ".tmp", path)
+    except OSError as exc:  # the portal then opens only if no network is saved
+        print("config: could not note the setup request (%r)" % exc)
+
+
+def setup_asked(folder=None):
+    """The reason the portal was asked for before the last reset, or None; asked once only."""
+    path = _path(folder, SETUP)
+    try:
+        with open(path) as f:
+            reason = f.read()
+    except OSError:
+        return None
+    _remove(path)
+    return reason or "Change the settings here."

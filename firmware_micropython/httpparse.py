@@ -207,18 +207,25 @@ def html_escape(text):
 
 
 def response(status, body=b"", content_type="text/html; charset=utf-8", headers=None):
-    """A whole HTTP/1.1 response (bytes) that closes the connection."""
+    """A whole HTTP/1.1 response that closes the connection: bytes, or, for a body given as
+    a list of byte pieces (a page), that list with the head put first."""
     if isinstance(body, str):
         body = body.encode("utf-8")
+    pieces = body if isinstance(body, list) else None
+    length = sum(len(piece) for piece in pieces) if pieces is not None else len(body)
     lines = [
         "HTTP/1.1 %d %s" % (status, REASONS.get(status, "Error")),
-        "Content-Length: %d" % len(body),
+        "Content-Length: %d" % length,
         "Connection: close",
         "Cache-Control: no-store",
     ]
-    if body:
+    if length:
         lines.append("Content-Type: " + content_type)
     if headers:
         for name, value in headers:
             lines.append(name + ": " + value)
-    return "\r\n".join(lines).encode("utf-8") + b"\r\n\r\n" + body
+    head = "\r\n".join(lines).encode("utf-8") + b"\r\n\r\n"
+    if pieces is not None:
+        pieces.insert(0, head)
+        return pieces
+    return head + body

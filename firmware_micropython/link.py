@@ -1,4 +1,4 @@
-"""The link task: the setup portal, joining Wi-Fi, finding the PC, and the session with it.
+"""The link task (linked mode): joining Wi-Fi, finding the PC, and the session with it.
 
 The supervisor (app.py) owns the needle, the LED, the button and the watchdog; this task
 reads them through `device` and reports its progress with `device.beat("link")`.
@@ -68,7 +68,7 @@ class Link:
             self.device.beat("link")
             reason = self.device.portal_reason
             if reason or not self.cfg["ssid"]:
-                await self._portal(reason or "Choose the Wi-Fi network for the meter.")
+                self.device.open_setup(reason or "Choose the Wi-Fi network for the meter.")
                 continue
             ip = await self._join()
             if ip is None:
@@ -98,22 +98,6 @@ class Link:
         while seconds > 0 and not self.device.portal_reason:
             await asyncio.sleep(min(seconds, HOUSEKEEPING_S))
             seconds -= HOUSEKEEPING_S
-
-    async def _portal(self, reason):
-        import portal
-
-        self.device.portal_reason = None
-        self.device.needles.park()
-        self.device.led.show(led.PORTAL)
-        log("portal: " + reason)
-        self.device.beats["link"] = None  # the portal keeps its own idle limit
-        try:
-            cfg = await portal.run_portal(self.cfg, reason)
-        finally:
-            self.device.beat("link")
-            del portal
-            unload("portal", "pages", "httpparse", "dns")
-        self.cfg = cfg
 
     def _station(self):
         if self.station is None:

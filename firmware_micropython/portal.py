@@ -267,7 +267,9 @@ class Portal:
                 await _discard(reader)
                 return
             if request.method == "HEAD":
-                reply = reply[: reply.find(b"\r\n\r\n") + 4]
+                reply = (
+                    reply[:1] if isinstance(reply, list) else reply[: reply.find(b"\r\n\r\n") + 4]
+                )
             await _send(writer, reply)
         except (OSError, asyncio.TimeoutError) as exc:
             print("portal client dropped:", repr(exc))
@@ -490,8 +492,10 @@ async def _read_request(reader):
 
 
 async def _send(writer, data):
-    writer.write(data)
-    await asyncio.wait_for(writer.drain(), READ_TIMEOUT_S)
+    """Write a response: bytes, or a page's pieces one at a time (never joined in the heap)."""
+    for piece in data if isinstance(data, list) else (data,):
+        writer.write(piece)
+        await asyncio.wait_for(writer.drain(), READ_TIMEOUT_S)
 
 
 async def _discard(reader):

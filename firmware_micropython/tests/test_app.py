@@ -124,3 +124,21 @@ def test_presses_wait_offline_and_only_the_last_eight_are_kept():
         dev.queue_press("press" if i % 2 else "long")
     assert len(dev.presses) == 8
     assert dev.presses[0] == "press" and dev.presses[-1] == "long"  # the oldest three dropped
+
+
+def test_a_portal_request_restarts_the_board_into_setup_mode_once():
+    dev = device()
+    assert dev.link is not None  # a saved network (or none yet, in a test): linked mode
+    try:
+        dev.open_setup("The button was held: change the settings here.")
+        raise AssertionError("open_setup returned instead of resetting the board")
+    except SystemExit as exc:  # the sim HAL's reset
+        assert exc.args[0] == 3
+    assert dev.needle.target == 0.0
+    assert config.setup_asked() == "The button was held: change the settings here."
+    assert config.setup_asked() is None  # asked once: the start after it is linked again
+
+
+def test_setup_mode_holds_no_link():
+    dev = app.Device(config.defaults(), app.FIRST_SETUP)
+    assert dev.link is None and dev.setup == app.FIRST_SETUP

@@ -7,6 +7,23 @@ import portal
 from httpparse import HTTPError
 from support import raises
 
+
+def setup_page(*args, **kwargs):
+    return pages.text(pages.setup_page(*args, **kwargs))
+
+
+def joining_page(*args, **kwargs):
+    return pages.text(pages.joining_page(*args, **kwargs))
+
+
+def joined_page(*args, **kwargs):
+    return pages.text(pages.joined_page(*args, **kwargs))
+
+
+def error_page(*args, **kwargs):
+    return pages.text(pages.error_page(*args, **kwargs))
+
+
 EVIL = '<script>alert("x")</script>&\''  # 32 bytes: a valid SSID
 
 
@@ -16,7 +33,7 @@ def _worst_networks():
 
 
 def test_setup_page_escapes_everything_typed_or_scanned():
-    page = pages.setup_page([(EVIL, -50, False)], EVIL, EVIL, EVIL, EVIL)
+    page = setup_page([(EVIL, -50, False)], EVIL, EVIL, EVIL, EVIL)
     assert "<script>" not in page
     assert "&lt;script&gt;" in page
     # list entry, ssid field, server field, note, setup network label, footer
@@ -24,7 +41,7 @@ def test_setup_page_escapes_everything_typed_or_scanned():
 
 
 def test_setup_page_has_the_form_and_no_javascript():
-    page = pages.setup_page([("Home", -50, True)], "Home")
+    page = setup_page([("Home", -50, True)], "Home")
     for part in ('action="/join"', 'name="ssid"', 'name="password"', 'name="server"', "/scan"):
         assert part in page, part
     lowered = page.lower()
@@ -35,34 +52,32 @@ def test_setup_page_has_the_form_and_no_javascript():
 
 
 def test_pages_stay_under_20_kb_even_at_worst():
-    page = pages.setup_page(_worst_networks(), EVIL, "h" * 64, "x" * 200, "Sysboy-ABCD")
+    page = setup_page(_worst_networks(), EVIL, "h" * 64, "x" * 200, "Sysboy-ABCD")
     assert len(page.encode("utf-8")) < 20 * 1024, len(page)
     for other in (
-        pages.joining_page(EVIL),
-        pages.joined_page("x" * 200),
-        pages.error_page(400, "x" * 200),
+        joining_page(EVIL),
+        joined_page("x" * 200),
+        error_page(400, "x" * 200),
     ):
         assert len(other.encode("utf-8")) < 20 * 1024
 
 
 def test_the_notice_says_why_or_what_failed():
-    assert '<p class="note info">Pick a network.</p>' in pages.setup_page(
-        [], notice="Pick a network."
-    )
-    page = pages.setup_page([], notice="Wrong password.", notice_kind="bad")
+    assert '<p class="note info">Pick a network.</p>' in setup_page([], notice="Pick a network.")
+    page = setup_page([], notice="Wrong password.", notice_kind="bad")
     assert '<p class="note bad">Wrong password.</p>' in page
-    assert "note" not in pages.setup_page([]).split("<main>")[1]
+    assert "note" not in setup_page([]).split("<main>")[1]
 
 
 def test_the_form_carries_the_page_token_and_an_open_network_is_named():
-    page = pages.setup_page([], token="0123abcd", open_ap=True)
+    page = setup_page([], token="0123abcd", open_ap=True)
     assert '<input type="hidden" name="token" value="0123abcd">' in page
     assert "This setup network is open" in page
-    assert "This setup network is open" not in pages.setup_page([], token="0123abcd")
+    assert "This setup network is open" not in setup_page([], token="0123abcd")
 
 
 def test_joining_page_refreshes_without_script():
-    page = pages.joining_page("Home")
+    page = joining_page("Home")
     assert 'http-equiv="refresh"' in page and "url=/result" in page
 
 

