@@ -2,6 +2,7 @@
 
     python bench/bench_hostile.py            # full figures (about 3 minutes)
     python bench/bench_hostile.py --quick    # the same attacks, smaller
+    python bench/bench_hostile.py --trust    # only the trust figures (about 2 minutes)
 
 Phases, one after the other, each reported with the good device's latency and
 inter-arrival next to the quiet baseline measured first, and the server's RSS and
@@ -11,7 +12,11 @@ open files before and after:
 2. connections that complete the handshake and never send `hello`;
 3. slowloris: handshakes trickled one byte at a time;
 4. clients that read nothing;
-5. floods at 1,000 frames/s from one device: valid, bad, and mixed.
+5. floods at 1,000 frames/s from one device: valid, bad, and mixed;
+then the trust figures, each on a server of its own: control calls while a stranger
+floods pings, 3,000 stranger ids pressing the button, and 5,000 idle or half-open
+connections against a server started at a desktop's open-file limits.
+Attacks come from a second loopback address, 127.0.0.2.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import argparse
 import asyncio
 import base64
 import collections
+import contextlib
 import json
 import os
 import socket
@@ -303,6 +309,7 @@ async def slowloris(
 @dataclass
 class DeafResult:
     links: int = 0
+    refused: int = 0
     dropped: int = 0
     dropped_after_s: list[float] = field(default_factory=list)
 
@@ -312,7 +319,11 @@ async def deaf(port: int, count: int, seconds: float) -> DeafResult:
     result = DeafResult()
 
     async def one(index: int) -> None:
-        link = await RawLink.open(port, rcvbuf=4096)
+        try:
+            link = await RawLink.open(port, rcvbuf=4096)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            result.refused += 1  # past the cap per address
+            return
         result.links += 1
         await link.send(hello(f"deaf-{index}"))
         opened = time.monotonic()
@@ -388,32 +399,52 @@ async def flood(port: int, kind: str, rate: float, seconds: float) -> FloodResul
 @dataclass
 class PingResult:
     sent: int = 0
-    cut_after_s: float | None = None  # None: still open when the attack ended
+    links: int = 0
+    cut: int = 0  # links the server cut off
+    refused: int = 0  # new links refused (the address held too many)
 
 
-async def ping_flood(port: int, seconds: float, source: str = STRANGER) -> PingResult:
-    """One connection sending pings as fast as it can write (no hello): pings cost budget."""
+async def _drain(link: RawLink) -> None:
+    """Read and drop what the server sends (pongs), until it ends the connection."""
+    with contextlib.suppress(ConnectionError):
+        while await link.reader.read(65536):
+            pass
+
+
+async def ping_flood(
+    port: int, seconds: float, source: str = STRANGER, again: bool = False
+) -> PingResult:
+    """Pings as fast as one connection can write them (no hello), until the server cuts
+    it off or `seconds` pass; with `again`, a new connection each time it is cut off."""
     result = PingResult()
-    link = await RawLink.open(port, source=source)
     burst = frame(b"", PING) * 512
-    started = time.monotonic()
-    try:
-        while time.monotonic() - started < seconds:
-            await link.send(burst)
-            result.sent += 512
-            if link.reader.at_eof():
-                break
-        result.cut_after_s = None
-    except ConnectionError:
-        pass
-    # drain what the server wrote (pongs, its close frame) to learn whether it cut us off
-    try:
-        await asyncio.wait_for(link.reader.read(), max(0.1, seconds - (time.monotonic() - started)))
-        result.cut_after_s = time.monotonic() - started
-    except (ConnectionError, TimeoutError):
-        if link.reader.at_eof() or link.writer.is_closing():
-            result.cut_after_s = time.monotonic() - started
-    link.close()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            link = await RawLink.open(port, source=source)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            result.refused += 1
+            await asyncio.sleep(0.05)
+            continue
+        result.links += 1
+
+        draining = asyncio.create_task(_drain(link))
+        try:
+            while not draining.done() and time.monotonic() < deadline:
+                if link.writer.is_closing() or link.reader.at_eof():
+                    break  # cut off: writes would only pile up here
+                await link.send(burst)
+                result.sent += 512
+        except ConnectionError:
+            pass
+        try:
+            await asyncio.wait_for(asyncio.shield(draining), max(0.1, deadline - time.monotonic()))
+            result.cut += 1
+        except TimeoutError:
+            draining.cancel()
+        link.close()
+        if not again:
+            break
     return result
 
 
@@ -644,6 +675,80 @@ def run_exhaustion(count: int, seconds: float, meter_timeout: float = 5.0) -> Ex
     return Exhaustion(limits, attack, files_before, peak, links, statuses, text, server.log_bytes())
 
 
+# -- 9. trust: what a stranger can cost the PC -----------------------------------------------------
+
+
+def control_latencies(server: Server, seconds: float) -> list[float]:
+    """`status` over one control connection, one call after another, for `seconds`."""
+    from sysboy_tray.config import Paths
+    from sysboy_tray.control_client import ControlClient
+
+    env = server.env
+    paths = Paths(
+        Path(env["SYSBOY_CONFIG_DIR"]), Path(env["SYSBOY_LOG_DIR"]), Path(env["SYSBOY_DATA_DIR"])
+    )
+    took = []
+    with ControlClient.find(paths, timeout=30) as client:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            started = time.monotonic()
+            client.status()
+            took.append(time.monotonic() - started)
+            time.sleep(0.05)
+    return sorted(took)
+
+
+def _spread(values: list[float]) -> str:
+    if not values:
+        return "none"
+    return (
+        f"{len(values)} calls, p50 {values[len(values) // 2] * 1e3:.0f} ms, "
+        f"max {values[-1] * 1e3:.0f} ms"
+    )
+
+
+def trust(quick: bool) -> list[str]:
+    """Pings, a crowd of connections, strangers' button presses: the figures for docs."""
+    import threading
+
+    lines = []
+    server = start_server(interval=0.5)
+    try:
+        quiet = control_latencies(server, 3.0)
+        flooded: list[PingResult] = []
+        pinger = threading.Thread(
+            target=lambda: flooded.append(
+                asyncio.run(ping_flood(server.port, 5.0 if quick else 15.0, again=True))
+            )
+        )
+        pinger.start()
+        time.sleep(0.3)
+        during = control_latencies(server, 4.0 if quick else 14.0)
+        pinger.join()
+        pings = flooded[0]
+        lines += [
+            f"control calls, quiet     {_spread(quiet)}",
+            f"control calls, pinged    {_spread(during)} while one stranger sent "
+            f"{pings.sent} pings over {pings.links} connections ({pings.cut} cut off by the "
+            f"server, {pings.refused} refused)",
+        ]
+        settings = Path(server.env["SYSBOY_CONFIG_DIR"]) / "settings.json"
+        before = settings.read_bytes(), settings.stat().st_mtime_ns
+        count = 500 if quick else 3000
+        pressed = asyncio.run(strangers_press(server.port, [f"s-{i}" for i in range(count)]))
+        time.sleep(0.5)
+        same = (settings.read_bytes(), settings.stat().st_mtime_ns) == before
+        lines.append(
+            f"stranger button presses  {pressed.moved} of {pressed.ids} ids moved their needle in "
+            f"{pressed.seconds:.1f} s ({pressed.refused} links refused over the cap and "
+            f"tried again); settings.json unchanged: {same}"
+        )
+    finally:
+        server.stop()
+    crowd = run_exhaustion(1000 if quick else 5000, 10.0 if quick else 20.0)
+    return lines + crowd.lines()
+
+
 # -- the run -------------------------------------------------------------------------------------
 
 
@@ -691,7 +796,8 @@ def describe(result: Any) -> str:
     if isinstance(result, DeafResult):
         after = sorted(result.dropped_after_s) or [float("nan")]
         return (
-            f"{result.links} links that read nothing, {result.dropped} dropped by the server "
+            f"{result.links} links that read nothing ({result.refused} refused), "
+            f"{result.dropped} dropped by the server "
             f"after {after[0]:.1f}..{after[-1]:.1f} s"
         )
     if isinstance(result, list):
@@ -710,8 +816,16 @@ async def floods(port: int, rate: float, seconds: float) -> list[FloodResult]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller attacks")
+    parser.add_argument("--trust", action="store_true", help="only the trust figures")
     args = parser.parse_args()
     quick = args.quick
+    from sysboy_tray.limits import raise_open_file_limit
+
+    raise_open_file_limit()  # the crowd of connections needs thousands of sockets here too
+    if args.trust:
+        print("== trust (a stranger at 127.0.0.2)")
+        print("\n".join(trust(quick)))
+        return 0
     server = start_server(interval=0.1)
     device = GoodDevice(server.port)
     device.wait_ready()
@@ -768,6 +882,8 @@ def main() -> int:
     print(f"server log       {len(problems)} ERROR/traceback lines; exit status {code}")
     for line in problems[:20]:
         print(f"  {line}")
+    print("== trust (a stranger at 127.0.0.2)")
+    print("\n".join(trust(quick)))
     return 1 if problems or code != 0 else 0
 
 

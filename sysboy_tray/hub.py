@@ -45,11 +45,13 @@ class Hub:
         sources: Mapping[str, MetricSource],
         want: Callable[[set[str]], None],
         server_name: str,
+        *,
         known: Callable[[str], bool] | None = None,
     ) -> None:
         self.store = store
-        # whether a device id may have settings saved for it (app.py decides: the
-        # devices the user already set up); others' button presses last only their link
+        # whether a device id may have settings saved for it (by default: the devices the
+        # user already set up; with pairing, the paired ones); others' button presses last
+        # only as long as their link
         self.known = known or (lambda device_id: device_id in store.settings.devices)
         self._unsaved: dict[tuple[str, int], str] = {}
         self.sources = dict(sources)

@@ -271,7 +271,10 @@ class DeviceSession:
         async for data in self.ws:
             if not self._budget.take():
                 if self._budget.flooding:
-                    log.warning("device %s floods the server; closing", self.device_id)
+                    if isinstance(self.ws, GuardedConnection):
+                        self.ws.guard.cut_off(self.ws.host)  # summed up, not a line each
+                    else:
+                        log.warning("device %s floods the server; closing", self.device_id)
                     await self.ws.close(CLOSE_POLICY, "too many messages")
                     return
                 continue

@@ -154,9 +154,8 @@ def test_pings_draw_on_the_budget_and_a_ping_flood_is_cut_off(
 
     pings, (code, _, text) = asyncio.run(flood_and_ask())
     # the burst (40) and 100 dropped pings, read in 4 KiB slices: cut long before 10 s
-    assert pings.cut_after_s is not None
+    assert pings.links == pings.cut == 1
     assert code == 0, text  # the control API answered during the flood
-    assert "cut off 1 connections that flooded the server" in server.log()
 
 
 def test_a_crowd_of_idle_and_half_open_connections_leaves_room_for_a_meter() -> None:
