@@ -273,6 +273,10 @@ class Link:
                 needle.park()
             if self.device.needles.parked:
                 self.device.led.show(led.NODATA)
+            if "metric" in msg:  # its metric has nothing to show: the name stays current
+                for needle in needles:
+                    number = self.device.needles.all.index(needle) + 1
+                    self._announce(number, msg["metric"], msg.get("label"))
         elif kind == "sweep":
             for needle in needles:
                 needle.sweep()

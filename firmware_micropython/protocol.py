@@ -207,6 +207,11 @@ def _from_server(kind, obj):
             raise ProtocolError("'settings' needs 'smoothing_ms' or 'idle_park_s'")
     elif kind == "park":
         _copy(out, obj, "reason", 32)
+        if "metric" in obj:
+            if not is_metric_id(obj["metric"]):
+                _refuse("metric", "must be a metric id")
+            out["metric"] = obj["metric"]
+        _copy(out, obj, "label", 32)
     elif kind != "sweep" and kind != "identify":
         raise ProtocolError("a server may not send '" + kind + "'")
     return _copy_needle(out, obj)

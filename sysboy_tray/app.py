@@ -118,6 +118,8 @@ class App:
             if firewall is None
             else FirewallWatch(firewall, lambda: self.port, self._firewall_changed)
         )
+        # how the global metric was chosen, when the app chose it (the first run)
+        self.metric_note = ""
         self.port = 0
         self.loop = new_event_loop()
         self._thread = threading.Thread(target=self._run_loop, name="sysboy-loop", daemon=True)
@@ -131,6 +133,7 @@ class App:
         Raises:
             OSError: the server cannot listen at all.
         """
+        self._choose_first_metric()
         self._thread.start()
         self.call(self._start(), timeout=30)
         self._write_state()  # here, not on the loop: file I/O stays off it
@@ -140,6 +143,22 @@ class App:
             self._sleep.start(self._pc_sleeping, self._pc_woke)
         if self._firewall is not None:
             self._firewall.start()
+
+    def _choose_first_metric(self) -> None:
+        """First run (no metric in the settings): VRAM if it can be read, else CPU."""
+        if self.store.metric_chosen or "vram" not in self.sources:
+            return
+        vram = self.sampler.read({"vram"})["vram"]
+        if vram.available:
+            choice, why = "vram", "the GPU's memory can be read"
+        elif "cpu" in self.sources:
+            choice, why = "cpu", f"VRAM cannot be read: {vram.reason}"
+        else:
+            return
+        self.metric_note = f"first run: the needles show {choice} ({why})"
+        log.info("%s", self.metric_note)
+        self.store.update(metric=choice)
+        self.store.metric_chosen = True  # from now on only the user changes it
 
     def _survey(self) -> None:
         """Read every metric once: log what is unavailable and why, prime the counters."""

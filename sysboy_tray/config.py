@@ -12,7 +12,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 APP_NAME = "sysboy"
 SETTINGS_VERSION = 1
 INTERVAL_RANGE = (0.1, 60.0)
+BAD_COPIES = 3  # settings.json.bad, .bad.1, .bad.2: the newest damaged files
 
 
 @dataclass(frozen=True)
@@ -199,81 +200,130 @@ def check_interval(value: Any) -> float:
     return _check_number("the update interval", value, *INTERVAL_RANGE)
 
 
-def settings_from_json(data: Any) -> Settings:
-    """Validate a parsed settings file; unknown keys are ignored.
+def _port(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+        raise ConfigError("must be a whole number from 0 to 65535")
+    return value
+
+
+def _metric(value: Any) -> str:
+    # metric ids are lowercase; a hand-edited "VRAM" means vram
+    if not isinstance(value, str) or not is_metric_id(value.lower()):
+        raise ConfigError("must be a metric name")
+    return value.lower()
+
+
+def _gpu(value: Any) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ConfigError("must be a GPU index (0, 1, ...) or null")
+    return value
+
+
+def _temp_range(value: Any) -> tuple[float, float]:
+    if not isinstance(value, list) or len(value) != 2:
+        raise ConfigError("must be [low, high]")
+    lo = _check_number("low", value[0], -50, 200)
+    hi = _check_number("high", value[1], -50, 200)
+    if hi <= lo:
+        raise ConfigError("must go from low to high")
+    return lo, hi
+
+
+def _install_id(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > 64:
+        raise ConfigError("must be a short string")
+    return value
+
+
+def _name(value: Any) -> str | None:
+    if value is not None and (not isinstance(value, str) or len(value) > 64):
+        raise ConfigError("must be a short string")
+    return value
+
+
+def _calibration(value: Any) -> tuple[tuple[float, float], ...]:
+    try:
+        return check_points(value)
+    except ProtocolError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+# each field's check: the value as Settings holds it, or ConfigError saying what is wrong
+_FIELDS: dict[str, Callable[[Any], Any]] = {
+    "port": _port,
+    "interval_s": check_interval,
+    "metric": _metric,
+    "gpu": _gpu,
+    "gpu_temp_range": _temp_range,
+    "net_full_scale_bps": lambda v: None if v is None else _check_number("it", v, 1, 1e13),
+    "custom_ttl_s": lambda v: _check_number("it", v, 1, 86400),
+    "install_id": _install_id,
+}
+_NEEDLE_FIELDS: dict[str, Callable[[Any], Any]] = {
+    "metric": lambda v: None if v is None else _metric(v),
+    "calibration": _calibration,
+}
+
+
+def _checked(
+    checks: dict[str, Callable[[Any], Any]], data: dict[str, Any], where: str, dropped: list[str]
+) -> dict[str, Any]:
+    """The values that pass their check; a sentence in `dropped` for each that does not."""
+    values = {}
+    for name, check in checks.items():
+        if name in data:
+            try:
+                values[name] = check(data[name])
+            except ConfigError as exc:
+                dropped.append(f"{where}{name} {exc}")
+    return values
+
+
+def settings_from_json(data: Any) -> tuple[Settings, list[str]]:
+    """Validate a parsed settings file field by field; unknown keys are ignored.
+
+    Returns:
+        The settings, where a bad field takes its default, and one sentence per
+        field dropped ("port must be a whole number from 0 to 65535").
 
     Raises:
-        ConfigError: a value cannot be used; the text names it.
+        ConfigError: the file does not hold a JSON object at all.
     """
     if not isinstance(data, dict):
         raise ConfigError("the settings file does not hold a JSON object")
-    base = Settings()
-    known = {f.name for f in fields(Settings)}
-    values: dict[str, Any] = {k: v for k, v in data.items() if k in known}
-    port = values.get("port", base.port)
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise ConfigError("port must be a whole number from 0 to 65535")
-    metric = values.get("metric", base.metric)
-    if not is_metric_id(metric):
-        raise ConfigError("metric must be a metric name")
-    gpu = values.get("gpu")
-    if gpu is not None and (isinstance(gpu, bool) or not isinstance(gpu, int) or gpu < 0):
-        raise ConfigError("gpu must be a GPU index (0, 1, ...) or null")
-    temp = values.get("gpu_temp_range", list(base.gpu_temp_range))
-    if not isinstance(temp, list) or len(temp) != 2:
-        raise ConfigError("gpu_temp_range must be [low, high]")
-    lo = _check_number("gpu_temp_range", temp[0], -50, 200)
-    hi = _check_number("gpu_temp_range", temp[1], -50, 200)
-    if hi <= lo:
-        raise ConfigError("gpu_temp_range must go from low to high")
-    net = values.get("net_full_scale_bps")
-    install_id = values.get("install_id", "")
-    if not isinstance(install_id, str) or len(install_id) > 64:
-        raise ConfigError("install_id must be a short string")
-    raw_devices = values.get("devices", {})
-    if not isinstance(raw_devices, dict):
-        raise ConfigError("devices must be an object")
+    dropped: list[str] = []
+    values = _checked(_FIELDS, data, "", dropped)
+    raw_devices = data.get("devices", {})
     devices = {}
+    if not isinstance(raw_devices, dict):
+        dropped.append("devices must be an object")
+        raw_devices = {}
     for device_id, entry in raw_devices.items():
-        devices[str(device_id)] = _device_from_json(device_id, entry)
-    return Settings(
-        port=port,
-        interval_s=check_interval(values.get("interval_s", base.interval_s)),
-        metric=metric,
-        gpu=gpu,
-        gpu_temp_range=(lo, hi),
-        net_full_scale_bps=None
-        if net is None
-        else _check_number("net_full_scale_bps", net, 1, 1e13),
-        custom_ttl_s=_check_number("custom_ttl_s", values.get("custom_ttl_s", 30.0), 1, 86400),
-        install_id=install_id,
-        devices=devices,
-    )
+        device = _device_from_json(str(device_id), entry, dropped)
+        if device is not None:
+            devices[str(device_id)] = device
+    return Settings(**values, devices=devices), dropped
 
 
-def _device_from_json(device_id: str, entry: Any) -> DeviceSettings:
+def _device_from_json(device_id: str, entry: Any, dropped: list[str]) -> DeviceSettings | None:
+    """One device's settings, each bad field dropped alone (None: not an object at all)."""
+    where = f"devices.{device_id}"
     if not isinstance(entry, dict):
-        raise ConfigError(f"device {device_id!r} must be an object")
-    name = entry.get("name")
-    if name is not None and not isinstance(name, str):
-        raise ConfigError(f"device {device_id!r} has a bad name")
+        dropped.append(f"{where} must be an object")
+        return None
+    name = _checked({"name": _name}, entry, f"{where}.", dropped).get("name")
     # an older file keeps its one needle's metric and calibration on the device itself
     raw_needles = entry.get("needles", [entry])
     if not isinstance(raw_needles, list) or not 1 <= len(raw_needles) <= MAX_NEEDLES:
-        raise ConfigError(f"device {device_id!r} must list 1 to {MAX_NEEDLES} needles")
+        dropped.append(f"{where}.needles must list 1 to {MAX_NEEDLES} needles")
+        raw_needles = [{}]
     needles = []
     for number, one in enumerate(raw_needles, 1):
-        where = f"device {device_id!r} needle {number}"
         if not isinstance(one, dict):
-            raise ConfigError(f"{where} must be an object")
-        metric = one.get("metric")
-        if metric is not None and not is_metric_id(metric):
-            raise ConfigError(f"{where} has a bad metric")
-        try:
-            points = check_points(one.get("calibration", [list(p) for p in LINEAR]))
-        except ProtocolError as exc:
-            raise ConfigError(f"{where}: {exc}") from None
-        needles.append(NeedleSettings(metric, points))
+            dropped.append(f"{where} needle {number} must be an object")
+            one = {}
+        kept = _checked(_NEEDLE_FIELDS, one, f"{where} needle {number} ", dropped)
+        needles.append(NeedleSettings(**kept))
     return DeviceSettings(name, tuple(needles))
 
 
@@ -292,6 +342,8 @@ class SettingsStore:
         self._writer: threading.Thread | None = None
         # told (on the writer's thread) when a save fails for good, in a sentence
         self.on_error: Callable[[str], None] | None = None
+        # False on a first run (no file, or no metric in it): the app may pick one
+        self.metric_chosen = False
         self._settings = self._load()
 
     @property
@@ -307,24 +359,50 @@ class SettingsStore:
         except OSError as exc:
             log.warning("cannot read %s (%s); using defaults", self.path, exc)
             data = None
+        dropped: list[str] = []
         if data is not None:
             try:
                 # bytes, not text: json.loads refuses bad UTF-8 with a ValueError we handle here
-                settings = settings_from_json(json.loads(data))
+                parsed = json.loads(data)
+                settings, dropped = settings_from_json(parsed)
+                self.metric_chosen = "metric" in parsed and not any(
+                    d.startswith("metric ") for d in dropped
+                )
             except (ValueError, RecursionError, ConfigError) as exc:
-                bad = self.path.with_name(self.path.name + ".bad")
-                with contextlib.suppress(OSError):
-                    os.replace(self.path, bad)
+                bad = self._keep_bad()
                 log.warning(
                     "settings file %s is damaged (%s); kept it as %s and using defaults",
                     self.path,
                     exc,
                     bad,
                 )
-        if not settings.install_id:
-            settings = replace(settings, install_id=secrets.token_hex(4))
+        if dropped:
+            bad = self._keep_bad(copy=True)
+            log.warning(
+                "settings file %s is damaged: dropped %s; kept the rest, and the file as %s",
+                self.path,
+                "; ".join(dropped),
+                bad,
+            )
+        if dropped or not settings.install_id:
+            if not settings.install_id:
+                settings = replace(settings, install_id=secrets.token_hex(4))
             self._write(settings)
         return settings
+
+    def _keep_bad(self, copy: bool = False) -> Path:
+        """Set the damaged file aside as settings.json.bad, older ones as .bad.1, .bad.2."""
+        bad = self.path.with_name(self.path.name + ".bad")
+        for number in range(BAD_COPIES - 1, 0, -1):
+            older = bad.with_name(f"{bad.name}.{number - 1}") if number > 1 else bad
+            with contextlib.suppress(OSError):
+                replace_patiently(older, bad.with_name(f"{bad.name}.{number}"))
+        with contextlib.suppress(OSError):
+            if copy:
+                atomic_write(bad, self.path.read_bytes())
+            else:
+                replace_patiently(self.path, bad)
+        return bad
 
     def _write(self, settings: Settings) -> None:
         data = json.dumps(settings.to_json(), indent=2, sort_keys=True).encode("utf-8")

@@ -333,6 +333,7 @@ class ControlAPI:
             "advertised": list(app.advertised),
             "firewall": _firewall(app.firewall()),
             "metric": hub.global_metric,
+            "metric_note": app.metric_note,
             "interval_s": app.sampler.interval,
             "devices": [
                 {

@@ -84,6 +84,7 @@ class AppStatus:
     # what the firewall does to meters, in a sentence (None: not known here)
     firewall: str | None = None
     firewall_blocked: bool = False
+    metric_note: str = ""  # how the app chose the metric on its first run
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ def _status(reply: dict[str, Any]) -> AppStatus:
         addresses=tuple(reply["addresses"]),
         advertised=tuple(reply["advertised"]),
         metric=reply["metric"],
+        metric_note=str(reply.get("metric_note") or ""),
         interval_s=reply["interval_s"],
         devices=tuple(
             DeviceStatus(

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Listener = Callable[[], None]
+MAX_EXPIRED = 8  # expired pushed metrics kept for their labels
 
 
 class CustomMetric:
@@ -34,6 +35,8 @@ class CustomMetric:
     def __init__(self, metric: str, label: str, unit: str) -> None:
         self.info = protocol.MetricInfo(metric, label, unit)
         self.expiry: asyncio.TimerHandle | None = None
+        # not pushed again in time: kept, with its label, until pushed again or crowded out
+        self.expired = False
 
 
 class Hub:
@@ -153,7 +156,8 @@ class Hub:
         for step in range(1, len(order) + 1):
             candidate = order[(start + step) % len(order)]
             reading = self.readings.get(candidate)
-            if candidate in self.custom or reading is None or reading.available:
+            pushed = candidate in self.custom and not self.custom[candidate].expired
+            if pushed or reading is None or reading.available:
                 if self.known(device_id):
                     self.set_device_metric(device_id, candidate, needle)
                 else:
@@ -202,16 +206,24 @@ class Hub:
             )
         if custom.expiry is not None:
             custom.expiry.cancel()
+        custom.expired = False
         loop = asyncio.get_running_loop()
         custom.expiry = loop.call_later(self.store.settings.custom_ttl_s, self._expire, metric)
         percent = min(100.0, max(0.0, value))
         self.publish({metric: Reading(metric, percent, value, custom.info.unit, f"{value:g}")})
 
     def _expire(self, metric: str) -> None:
-        custom = self.custom.pop(metric, None)
-        if custom is not None:
-            log.info("pushed metric %s expired: not pushed again in time", metric)
-            self.publish({metric: Reading.unavailable(metric, "not pushed again in time")})
+        custom = self.custom.get(metric)
+        if custom is None:
+            return
+        log.info("pushed metric %s expired: not pushed again in time", metric)
+        custom.expired = True
+        custom.expiry = None
+        expired = [m for m, c in self.custom.items() if c.expired]
+        for old in expired[:-MAX_EXPIRED]:  # the oldest first: dicts keep insertion order
+            if old not in self.wanted():
+                del self.custom[old]
+        self.publish({metric: Reading.unavailable(metric, "not pushed again in time")})
 
     # -- devices ----------------------------------------------------------------
 

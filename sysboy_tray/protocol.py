@@ -152,10 +152,13 @@ class Identify:
 
 @dataclass(frozen=True)
 class Park:
-    """Glide the needle to rest (PC sleeping or quitting)."""
+    """Glide the needle to rest (PC sleeping or quitting, or its metric has nothing to show)."""
 
     reason: str | None = None
     needle: int | None = None  # None: every needle
+    # the metric the needle shows, which has no value now, and its label
+    metric: str | None = None
+    label: str | None = None
 
 
 @dataclass(frozen=True)
@@ -434,7 +437,15 @@ def _decode_from_server(kind: str, obj: dict[str, Any]) -> Message:
     if kind == "identify":
         return Identify(_needle(obj))
     if kind == "park":
-        return Park(_optional_string(obj, "reason", 32), _needle(obj))
+        metric = obj.get("metric")
+        if metric is not None and not is_metric_id(metric):
+            raise ProtocolError("'park' 'metric' must be a metric id")
+        return Park(
+            _optional_string(obj, "reason", 32),
+            _needle(obj),
+            metric,
+            _optional_string(obj, "label", 32),
+        )
     if kind == "welcome":
         return Welcome(_metric_list(obj.get("metrics")), _needle_metrics(obj.get("needles")))
     if kind == "pair":
@@ -572,8 +583,9 @@ def to_dict(message: Message) -> dict[str, Any]:
             return _with_needle({"type": "identify"}, message.needle)
         case Park():
             out = {"type": "park"}
-            if message.reason is not None:
-                out["reason"] = message.reason
+            for key in ("reason", "metric", "label"):
+                if getattr(message, key) is not None:
+                    out[key] = getattr(message, key)
             return _with_needle(out, message.needle)
         case Button():
             return {"type": "button", "event": message.event}

@@ -34,6 +34,7 @@ SEND_STALL_S = 20.0
 # above this many bytes waiting to go out, a device's samples take the slow, awaited path
 DIRECT_WRITE_LIMIT = 16 * 1024
 CLOSE_POLICY = 1008
+UNAVAILABLE = "unavailable"  # the park reason while a metric has nothing to show
 
 
 class Feed:
@@ -148,7 +149,7 @@ class DeviceSession:
         if not reading.available:
             if not feed.said_unavailable:
                 feed.said_unavailable = True
-                self.send(protocol.Park("unavailable", self.needle_key(feed.number)))
+                self._park_unavailable(feed)
             return False
         assert reading.percent is not None
         moved = feed.last_sent is None or abs(reading.percent - feed.last_sent) >= MIN_MOVE
@@ -351,11 +352,15 @@ class DeviceSession:
             return
         due_in = HEARTBEAT_S
         for feed in self.feeds:
-            if feed.reading is not None and feed.reading.available:
+            if feed.reading is not None and not self.hub.sleeping:
                 feed_due_in = feed.last_sent_at + HEARTBEAT_S - time.monotonic()
                 if feed_due_in <= 0.01:
-                    feed.due = True
-                    self._wake.set()
+                    if feed.reading.available:
+                        feed.due = True
+                        self._wake.set()
+                    else:
+                        # nothing to show still beats: the device keeps the link, parked
+                        self._park_unavailable(feed)
                     feed_due_in = HEARTBEAT_S
                 due_in = min(due_in, feed_due_in)
         self._heartbeat = asyncio.get_running_loop().call_later(max(due_in, 0.01), self._beat)
@@ -367,6 +372,13 @@ class DeviceSession:
             return
         self.sent(feed, reading)
         await self._write(sample_text(reading, self.hub.label_of(reading.metric), feed.key))
+
+    def _park_unavailable(self, feed: Feed) -> None:
+        """Park a needle whose metric has nothing to show; the device keeps its name."""
+        label = self.hub.label_of(feed.metric)
+        key = self.needle_key(feed.number)
+        self.send(protocol.Park(UNAVAILABLE, key, metric=feed.metric, label=label))
+        feed.last_sent_at = time.monotonic()
 
     def sent(self, feed: Feed, reading: Reading) -> None:
         """This reading's sample went to needle `feed` (written here or by the hub)."""

@@ -37,7 +37,7 @@ def sysboy(*args: str) -> subprocess.CompletedProcess[str]:
 def serve(user_dirs: Path) -> Iterator[int]:
     """A running `sysboy serve` (real metrics, no mDNS); yields its port."""
     settings = Path(os.environ["SYSBOY_CONFIG_DIR"]) / "settings.json"
-    settings.write_text(json.dumps({"metric": "ram", "custom_ttl_s": 2}))
+    settings.write_text(json.dumps({"metric": "ram", "custom_ttl_s": 4}))
     proc = subprocess.Popen(
         [*sysboy_command(), "serve", "--port", "0", "--no-mdns", "--interval", "0.2"],
         stdout=subprocess.PIPE,
@@ -100,10 +100,13 @@ def test_pushed_value_reaches_a_device_then_expires(serve: int) -> None:
         assert (sample["unit"], sample["label"]) == ("jobs", "Build queue")
         status = sysboy("status").stdout
         assert re.search(r"^\* build\s+Build queue\s+42.5 %.*pushed by a script", status, re.M)
-        # custom_ttl_s is 2 here: with no new push the metric goes and the needle parks
-        park = meter.wait_for("park", timeout=10)[-1]
-        assert park["reason"] == "unavailable"
-        assert not re.search(r"^[* ] build\s", sysboy("status").stdout, re.M)
+        # custom_ttl_s is 4 here: with no new push the needle parks; the label stays
+        park = meter.wait_for("park", timeout=15)[-1]
+        assert park == {"type": "park", "reason": "unavailable", "metric": "build"} | {
+            "label": "Build queue"
+        }
+        status = sysboy("status").stdout
+        assert re.search(r"^\* build\s+Build queue\s+unavailable: not pushed again", status, re.M)
 
 
 def test_refusals_are_sentences_with_exit_codes(serve: int) -> None:

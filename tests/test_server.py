@@ -273,7 +273,10 @@ def test_calibration_is_acked_and_kept(app: App) -> None:
 
 
 def test_stop_parks_and_closes_with_1001(sources: dict[str, SettableSource]) -> None:
-    running = App(Paths.default(), sources=sources, port=0, interval=0.1, advertise=False)
+    paths = Paths.default()
+    paths.config_dir.mkdir(parents=True, exist_ok=True)
+    paths.settings_file.write_text(json.dumps({"metric": "vram"}))  # chosen, though unreadable
+    running = App(paths, sources=sources, port=0, interval=0.1, advertise=False)
     running.start()
 
     async def main() -> None:
@@ -281,7 +284,7 @@ def test_stop_parks_and_closes_with_1001(sources: dict[str, SettableSource]) -> 
             await recv(ws)
             await asyncio.to_thread(running.stop)
             reasons = [(await recv_until(ws, "park"))["reason"] for _ in range(2)]
-            # vram (the default metric) is unavailable here, then the app quits
+            # vram (the chosen metric) is unavailable here, then the app quits
             assert reasons == ["unavailable", "quit"]
             with pytest.raises(ConnectionClosed):
                 while True:

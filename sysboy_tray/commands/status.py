@@ -40,6 +40,8 @@ def describe(status: AppStatus) -> list[str]:
         fix = "; fix: tray menu > Allow meters on this network…" if status.firewall_blocked else ""
         lines.append(f"Firewall: {status.firewall}{fix}")
     lines.append(f"Update rate: every {status.interval_s:g} s")
+    if status.metric_note:
+        lines.append(status.metric_note[:1].upper() + status.metric_note[1:])
     lines.append("")
     if not status.devices:
         lines.append("Devices: none connected")
