@@ -86,6 +86,7 @@ class App:
         control: Callable[[App], ControlHandler] | None = None,
         sleep: SleepWatcher | None = None,
         firewall: Firewall | None = None,
+        kind: str = "serve",
     ) -> None:
         self.paths = paths or Paths.default()
         self.store = SettingsStore(self.paths.settings_file)
@@ -99,6 +100,9 @@ class App:
             sources = build_sources(settings)
         self.sources = dict(sources)
         self._port_wanted = settings.port if port is None else port
+        # only the port from the settings may move when taken; one the user named may not
+        self._port_may_move = port is None
+        self.kind = kind
         self.sampler = Sampler(
             self.sources, settings.interval_s if interval is None else interval, self._publish
         )
@@ -176,7 +180,7 @@ class App:
             total = min(total, loop_limit)
         guard = ConnectionGuard(total=total)
         self.server = DeviceServer(self.hub, control, guard)
-        self.port = await self.server.start(self._port_wanted)
+        self.port = await self.server.start(self._port_wanted, may_move=self._port_may_move)
         self.hub.refresh_wanted()
         if self.advertiser is None:
             self.advertise_done.set()
@@ -453,6 +457,7 @@ class App:
             "path": DEVICE_PATH,
             "version": __version__,
             "proto": PROTOCOL_VERSION,
+            "kind": self.kind,  # "tray" or "serve": a second start says which runs
         }
         try:
             atomic_write(self.paths.state_file, json.dumps(state).encode("utf-8"))
@@ -460,5 +465,7 @@ class App:
             log.warning("cannot write %s: %s", self.paths.state_file, exc)
 
     def _remove_state(self) -> None:
-        with contextlib.suppress(OSError):
-            self.paths.state_file.unlink()
+        # only our own: a file another Sysboy wrote is its business
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            if json.loads(self.paths.state_file.read_bytes()).get("pid") == os.getpid():
+                self.paths.state_file.unlink()

@@ -360,8 +360,11 @@ class ControlAPI:
         metric = request.get("metric")
         if not isinstance(metric, str):
             raise ControlError("'metric' must be a metric name")
+        metric = metric.lower()  # VRAM, Vram and vram are one metric
         device = _device(request)
         needle = _needle(request)
+        if device is not None:  # a typo must not become a device in the settings
+            self.app.hub.check_device(device)
         await _in_thread(self.app.set_metric, metric, device, needle)
         return {"metric": metric, "device": device, "needle": needle}
 
@@ -437,8 +440,18 @@ class ControlAPI:
         name = request.get("name")
         if not isinstance(name, str):
             raise ControlError("'name' must be a metric name")
+        name = name.lower()
         value = _number(request, "value")
         unit = _text(request, "unit")
         label = _text(request, "label")
         await _in_thread(self.app.push, name, value, unit, label)
-        return {"name": name, "ttl_s": self.app.store.settings.custom_ttl_s}
+        hub = self.app.hub
+        shown_on = hub.known_devices()
+        return {
+            "name": name,
+            "ttl_s": self.app.store.settings.custom_ttl_s,
+            "label": hub.label_of(name),
+            "global": hub.global_metric == name,
+            # the linked devices whose needle shows it now
+            "shown_on": [shown_on[d] for d, s in hub.sessions.items() if s.metric == name],
+        }

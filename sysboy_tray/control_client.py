@@ -88,6 +88,17 @@ class AppStatus:
 
 
 @dataclass(frozen=True)
+class Pushed:
+    """Where a pushed value shows now: on the tray (global) and on which linked devices."""
+
+    name: str
+    ttl_s: float
+    label: str
+    on_tray: bool
+    shown_on: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class DeviceCalibration:
     """The calibration one needle of a device holds now, and the copy kept on the PC."""
 
@@ -357,5 +368,15 @@ class ControlClient:
 
     def push(self, name: str, value: float, unit: str = "", label: str = "") -> float:
         """Show a script's own value; return how long it stays before it expires (s)."""
+        return self.push_value(name, value, unit, label).ttl_s
+
+    def push_value(self, name: str, value: float, unit: str = "", label: str = "") -> Pushed:
+        """Show a script's own value; where it shows now, and for how long."""
         reply = self.request("push", name=name, value=value, unit=unit, label=label)
-        return float(reply["ttl_s"])
+        return Pushed(
+            str(reply.get("name", name)),
+            float(reply["ttl_s"]),
+            str(reply.get("label") or name),
+            bool(reply.get("global", False)),
+            tuple(str(d) for d in reply.get("shown_on", ())),
+        )

@@ -7,6 +7,7 @@ SysboyError
 ├── ControlError       the local control API refused or failed a request
 │   └── NotRunning     no running Sysboy app to talk to
 ├── TransportError     the network link failed (not the content of a message)
+│   └── CannotListen   the port asked for is taken or not allowed
 └── TrayUnavailable    no tray icon can be shown here (no graphical session, ...)
 """
 
@@ -37,6 +38,10 @@ class NotRunning(ControlError):
 
 class TransportError(SysboyError):
     """The network link failed."""
+
+
+class CannotListen(TransportError):
+    """The server cannot listen on the port asked for; the text names it and says why."""
 
 
 class TrayUnavailable(SysboyError):

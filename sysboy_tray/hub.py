@@ -173,6 +173,34 @@ class Hub:
         self._unsaved[(device_id, needle)] = metric
         self._metric_changed()
 
+    def known_devices(self) -> dict[str, str]:
+        """Every device linked now or remembered: id -> its name (or its id)."""
+        known = {
+            device_id: saved.name or device_id
+            for device_id, saved in self.store.settings.devices.items()
+        }
+        for device_id, session in self.sessions.items():
+            hello = session.hello
+            known[device_id] = (hello.name if hello is not None else None) or known.get(
+                device_id, device_id
+            )
+        return known
+
+    def check_device(self, device_id: str) -> None:
+        """Raise ControlError, listing the known devices, unless `device_id` is one."""
+        if device_id in self.sessions or device_id in self.store.settings.devices:
+            return
+        known = self.known_devices()
+        if not known:
+            raise ControlError(
+                f"there is no device '{device_id}': no meter has linked to this PC yet"
+            )
+        listed = ", ".join(
+            device if name == device else f"{device} ({name})"
+            for device, name in sorted(known.items())
+        )
+        raise ControlError(f"there is no device '{device_id}' (known: {listed})")
+
     def _check_metric(self, metric: str) -> None:
         if not self.is_metric(metric):
             known = ", ".join(m.id for m in self.metric_infos())

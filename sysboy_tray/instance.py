@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from sysboy_tray.config import Paths
 
@@ -100,6 +102,29 @@ class InstanceLock:
         traceback: TracebackType | None,
     ) -> None:
         self.release()
+
+
+def running_state(paths: Paths) -> dict[str, Any]:
+    """What the running app wrote in running.json (kind, pid, port); {} if nothing."""
+    try:
+        state = json.loads(paths.state_file.read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def already_running(paths: Paths) -> str:
+    """What a second start says: how the first was started, its process and its port."""
+    lock = InstanceLock(paths.data_dir / LOCK_FILE)
+    state = running_state(paths)
+    how = {"tray": " in the tray", "serve": " as `sysboy serve`, without a tray icon"}
+    details = [f"process {lock.owner() or state.get('pid') or '?'}"]
+    if isinstance(state.get("port"), int):
+        details.append(f"port {state['port']}")
+    return (
+        f"{ALREADY_RUNNING}{how.get(str(state.get('kind')), '')} ({', '.join(details)}); "
+        "`sysboy status` shows what it does, and this start steps aside."
+    )
 
 
 def instance_lock(paths: Paths | None = None) -> InstanceLock:

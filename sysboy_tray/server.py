@@ -13,6 +13,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from sysboy_tray import CONTROL_PATH, DEVICE_PATH, protocol
+from sysboy_tray.errors import CannotListen
 from sysboy_tray.hub import Hub
 from sysboy_tray.limits import ACCEPT_BATCH, ConnectionGuard, deepen_listen_queue, guarded
 from sysboy_tray.session import DeviceSession
@@ -30,6 +31,20 @@ class ControlHandler(Protocol):
     async def serve(self, ws: ServerConnection) -> None:
         """Serve one admitted connection until it closes."""
         ...
+
+
+def _refusal(port: int, taken: bool) -> str:
+    if taken:
+        return (
+            f"port {port} is taken by another program: choose another with --port, "
+            "or leave --port out to use a free one"
+        )
+    why = (
+        "ports below 1024 need administrator rights"
+        if port < 1024
+        else "the system keeps it for itself"
+    )
+    return f"port {port} is not allowed ({why}): choose one from 1024 to 65535"
 
 
 class DeviceServer:
@@ -50,13 +65,22 @@ class DeviceServer:
         self._server: Server | None = None
         self.port = 0
 
-    async def start(self, port: int, host: str | None = None) -> int:
-        """Listen on `port`, or on a free port if it is taken; return the real port."""
+    async def start(self, port: int, host: str | None = None, may_move: bool = True) -> int:
+        """Listen on `port`; return the real port.
+
+        Raises:
+            CannotListen: `port` is taken or not allowed, and may not move (the user
+                named it); a port that may move becomes a free one instead.
+        """
         try:
             self._server = await self._serve(host, port)
         except OSError as exc:
-            if port == 0 or exc.errno not in (errno.EADDRINUSE, errno.EACCES, 10048, 10013):
+            taken = exc.errno in (errno.EADDRINUSE, 10048)  # 10048: WSAEADDRINUSE
+            denied = exc.errno in (errno.EACCES, 10013)  # 10013: WSAEACCES
+            if port == 0 or not (taken or denied):
                 raise
+            if not may_move:
+                raise CannotListen(_refusal(port, taken)) from exc
             log.warning("port %d is taken (%s); using a free port instead", port, exc.strerror)
             self._server = await self._serve(host, 0)
         sockets = list(self._server.sockets)

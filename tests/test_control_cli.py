@@ -93,8 +93,13 @@ def test_pushed_value_reaches_a_device_then_expires(serve: int) -> None:
         meter.wait_for("ram")
         done = sysboy("push", "build", "42.5", "--unit", "jobs", "--label", "Build queue")
         assert done.returncode == 0, done.stderr
-        assert done.stdout == ""  # quiet for scripts
-        assert sysboy("metric", "build").returncode == 0
+        assert done.stdout == (
+            "Build queue (build) = 42.5: no needle shows it (`sysboy metric build` puts it on "
+            "every needle); it expires in 4 s unless pushed again\n"
+        )
+        assert sysboy("metric", "BUILD").returncode == 0  # names in any case
+        again = sysboy("push", "Build", "42.5")
+        assert again.stdout.startswith("Build queue (build) = 42.5: shown on 1 needle: dev-a;")
         sample = meter.wait_for("build")[0]
         assert (sample["value"], sample["raw"]) == (42.5, 42.5)
         assert (sample["unit"], sample["label"]) == ("jobs", "Build queue")
@@ -117,8 +122,16 @@ def test_refusals_are_sentences_with_exit_codes(serve: int) -> None:
     assert builtin.returncode == 1 and "cannot be used as a pushed metric name" in builtin.stderr
     not_number = sysboy("push", "build", "lots")
     assert not_number.returncode == 2 and "'lots' is not a number" in not_number.stderr
-    ghost = sysboy("metric", "cpu", "--device", "ghost")
-    assert ghost.returncode == 0  # a device may be given its metric before it connects
+    with Meter(serve, "dev-a", name="Desk") as meter:
+        meter.wait_for("ram")
+        ghost = sysboy("metric", "cpu", "--device", "typo")
+        assert ghost.returncode == 1
+        assert ghost.stderr == "sysboy: there is no device 'typo' (known: dev-a (Desk))\n"
+        assert sysboy("metric", "disk", "--device", "dev-a").returncode == 0
+    saved = json.loads((Path(os.environ["SYSBOY_CONFIG_DIR"]) / "settings.json").read_text())
+    assert "typo" not in saved["devices"]  # nothing written
+    remembered = sysboy("metric", "CPU", "--device", "dev-a")  # unlinked now, but remembered
+    assert remembered.returncode == 0 and remembered.stdout == "device dev-a now shows cpu\n"
     long_label = sysboy("push", "build", "1", "--label", "x" * 40)
     assert long_label.returncode == 1 and "label at most 32 characters" in long_label.stderr
 

@@ -299,7 +299,10 @@ def test_taken_port_falls_back_to_a_free_one(sources: dict[str, SettableSource])
     blocker.bind(("0.0.0.0", 0))
     blocker.listen()
     taken = blocker.getsockname()[1]
-    running = App(Paths.default(), sources=sources, port=taken, interval=0.1, advertise=False)
+    paths = Paths.default()
+    paths.config_dir.mkdir(parents=True, exist_ok=True)
+    paths.settings_file.write_text(json.dumps({"port": taken}))  # not named by the user
+    running = App(paths, sources=sources, interval=0.1, advertise=False)
     try:
         running.start()
         assert running.port not in (0, taken)

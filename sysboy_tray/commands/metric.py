@@ -31,14 +31,15 @@ def _needle(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     def choose(client: ControlClient) -> int:
-        client.set_metric(args.name, args.device, args.needle)
+        name = args.name.lower()
+        client.set_metric(name, args.device, args.needle)
         if args.needle:
             where = f"device {args.device}" if args.device else "the device"
-            print(f"needle {args.needle} of {where} now shows {args.name}")
+            print(f"needle {args.needle} of {where} now shows {name}")
         elif args.device:
-            print(f"device {args.device} now shows {args.name}")
+            print(f"device {args.device} now shows {name}")
         else:
-            print(f"now showing {args.name} (devices with a metric of their own keep it)")
+            print(f"now showing {name} (devices with a metric of their own keep it)")
         return 0
 
     return with_client(choose)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 
 from sysboy_tray.commands._client import EPILOG, with_client
-from sysboy_tray.control_client import ControlClient
+from sysboy_tray.control_client import ControlClient, Pushed
 
 
 def _value(text: str) -> float:
@@ -33,13 +32,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def describe(pushed: Pushed, value: float) -> str:
+    """One line: what the needles show now."""
+    head = f"{pushed.label} ({pushed.name}) = {value:g}"
+    count = len(pushed.shown_on)
+    if count:
+        where = f"shown on {count} needle{'s' if count > 1 else ''}: {', '.join(pushed.shown_on)}"
+    elif pushed.on_tray:
+        where = "shown on the tray icon, on no needle"
+    else:
+        where = f"no needle shows it (`sysboy metric {pushed.name}` puts it on every needle)"
+    return f"{head}: {where}; it expires in {pushed.ttl_s:g} s unless pushed again"
+
+
 def run(args: argparse.Namespace) -> int:
     def push(client: ControlClient) -> int:
-        ttl = client.push(args.name, args.value, args.unit, args.label)
-        if sys.stdout.isatty():  # a person gets a word back; a script's log stays quiet
-            print(
-                f"pushed {args.name} = {args.value:g}; it expires in {ttl:g} s unless pushed again"
-            )
+        print(describe(client.push_value(args.name, args.value, args.unit, args.label), args.value))
         return 0
 
     return with_client(push)

@@ -11,10 +11,12 @@ from types import FrameType
 
 from sysboy_tray.advertise import lan_addresses
 from sysboy_tray.app import App
-from sysboy_tray.config import Paths, check_interval
+from sysboy_tray.commands import _args
+from sysboy_tray.config import Paths
 from sysboy_tray.control import control_factory
-from sysboy_tray.errors import ConfigError
+from sysboy_tray.errors import CannotListen
 from sysboy_tray.firewall import firewall_for
+from sysboy_tray.instance import already_running, instance_lock
 from sysboy_tray.logs import setup_logging
 from sysboy_tray.sleep import sleep_watcher_for
 
@@ -23,17 +25,14 @@ log = logging.getLogger(__name__)
 MDNS_WAIT_S = 10.0
 
 
-def _interval(text: str) -> float:
-    try:
-        return check_interval(float(text))
-    except (ValueError, ConfigError) as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, help="port to listen on (default: from settings)")
     parser.add_argument(
-        "--interval", type=_interval, metavar="S", help="seconds between samples (0.1 to 60)"
+        "--port",
+        type=_args.port,
+        help="port to listen on (default: from settings; only the default moves when taken)",
+    )
+    parser.add_argument(
+        "--interval", type=_args.interval, metavar="S", help="seconds between samples (0.1 to 60)"
     )
     parser.add_argument(
         "--no-mdns", action="store_true", help="do not advertise on the network (mDNS)"
@@ -43,6 +42,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     paths = Paths.default()
     setup_logging(paths.log_dir, to_stderr=True)
+    lock = instance_lock(paths)
+    if not lock.acquire():
+        print(already_running(paths), flush=True)
+        return 0
+    try:
+        return _serve(args, paths)
+    finally:
+        lock.release()
+
+
+def _serve(args: argparse.Namespace, paths: Paths) -> int:
     try:
         control = control_factory(paths)
     except OSError as exc:
@@ -67,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, on_signal)
     try:
         app.start()
-    except OSError as exc:
+    except (OSError, CannotListen) as exc:
         print(f"sysboy: cannot listen: {exc}", file=sys.stderr)
         return 1
     print(f"listening on ws://{lan_addresses()[0]}:{app.port}/device", flush=True)

@@ -14,12 +14,13 @@ from types import FrameType
 from sysboy_tray import desktop, streams
 from sysboy_tray.app import App
 from sysboy_tray.autostart import autostart_for
+from sysboy_tray.commands import _args
 from sysboy_tray.config import Paths, atomic_write
 from sysboy_tray.control import control_factory
 from sysboy_tray.control_client import ControlClient
-from sysboy_tray.errors import ControlError, TrayUnavailable
+from sysboy_tray.errors import CannotListen, ControlError, TrayUnavailable
 from sysboy_tray.firewall import firewall_for
-from sysboy_tray.instance import instance_lock
+from sysboy_tray.instance import already_running, instance_lock, running_state
 from sysboy_tray.logs import setup_logging
 from sysboy_tray.sleep import sleep_watcher_for
 
@@ -29,7 +30,11 @@ QUIT_GRACE_S = 1.5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, help="port to listen on (default: from settings)")
+    parser.add_argument(
+        "--port",
+        type=_args.port,
+        help="port to listen on (default: from settings; only the default moves when taken)",
+    )
 
 
 ALREADY_RUNNING = (
@@ -85,10 +90,14 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(paths.log_dir, to_stderr=False)
     lock = instance_lock(paths)
     if not lock.acquire():
-        _show_running()
-        print(ALREADY_RUNNING)
+        if running_state(paths).get("kind") == "serve":
+            message = already_running(paths)  # no icon to point at
+        else:
+            _show_running()
+            message = ALREADY_RUNNING
+        print(message)
         if not streams.has_console():  # double-clicked: a box, or the user sees nothing
-            desktop.message_box("Sysboy", ALREADY_RUNNING)
+            desktop.message_box("Sysboy", message)
         return 0
     # Signals are caught from the start: one that comes while the app starts up is
     # acted on as soon as there is something to stop.
@@ -116,9 +125,10 @@ def run(args: argparse.Namespace) -> int:
                 control=control_factory(paths),
                 sleep=sleep_watcher_for(),
                 firewall=firewall_for(),
+                kind="tray",
             )
             app.start()
-        except OSError as exc:
+        except (OSError, CannotListen) as exc:
             log.error("cannot listen: %s", exc)
             _say(f"sysboy: cannot listen for devices: {exc}")
             return 1
