@@ -9,6 +9,7 @@ there every test runs. SYSBOY_TEST_ABSENT (a comma-separated list of package nam
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -25,6 +26,9 @@ PROGRAMS: dict[str, tuple[str, ...]] = {
     "iproute2": ("ip",),
     "shellcheck": ("shellcheck",),
 }
+# package -> the module it gives the Python running the tests (Debian's python3-tk is
+# Tkinter for Debian's Python; other builds of Python carry their own)
+MODULES: dict[str, str] = {"python3-tk": "_tkinter"}
 # the packages behind Debian's PyGObject tray, each checked by one step of this script
 GI_PACKAGES = ("python3-gi", "gir1.2-gtk-3.0", "gir1.2-ayatanaappindicator3-0.1")
 DEBIAN_PYTHON = "/usr/bin/python3"
@@ -46,7 +50,7 @@ for step, (name, version) in enumerate([("Gtk", "3.0"), ("AyatanaAppIndicator3",
 def _pretended_absent() -> set[str]:
     names = {n.strip() for n in os.environ.get("SYSBOY_TEST_ABSENT", "").split(",")}
     if "all" in names:
-        return {*PROGRAMS, *GI_PACKAGES}
+        return {*PROGRAMS, *MODULES, *GI_PACKAGES}
     return names - {""}
 
 
@@ -78,6 +82,9 @@ def missing(*packages: str) -> list[str]:
             gone.append(package)
         elif package in PROGRAMS:
             if not any(shutil.which(program) for program in PROGRAMS[package]):
+                gone.append(package)
+        elif package in MODULES:
+            if importlib.util.find_spec(MODULES[package]) is None:
                 gone.append(package)
         elif package in GI_PACKAGES:
             if package in _gi_missing():

@@ -28,7 +28,7 @@ from tests.xvfb import xvfb
 
 DEVICE_POINTS = [[0, 0], [50, 0.45], [100, 0.98]]
 
-pytestmark = needs("xvfb", "xdotool")
+pytestmark = needs("xvfb", "xdotool", "python3-tk")
 
 
 @pytest.fixture

@@ -53,7 +53,8 @@ def test_without_the_packages_the_tests_skip_naming_them() -> None:
     result = pytest_run("all", *NEEDY)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert " failed" not in result.stdout and " error" not in result.stdout
-    for package in ("xvfb", "xdotool", "dbus-daemon", "chromium", *debian.GI_PACKAGES):
+    named = ("xvfb", "xdotool", "python3-tk", "dbus-daemon", "chromium", *debian.GI_PACKAGES)
+    for package in named:
         assert skipped_for(result.stdout, package), f"no skip names {package}:\n{result.stdout}"
 
 

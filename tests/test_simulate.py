@@ -357,7 +357,7 @@ def close_window(display: str, title: str) -> None:
 
 
 @needs_micropython
-@needs("xvfb")
+@needs("xvfb", "python3-tk")
 def test_window_needle_angle_for_a_pushed_value_then_close(serve: int) -> None:
     from tests.xvfb import xvfb
 

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import threading
-import tkinter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from tests.xvfb import docked_icon, tray_app, wait_for, xvfb
 
 @pytest.fixture(scope="module")
 def display() -> Iterator[str]:
-    need("xdotool")  # every test on this display drives the pointer or the keys
+    need("xdotool", "python3-tk")  # every test on this display drives a Tk menu
     with xvfb() as name:
         yield name
 
@@ -124,6 +123,8 @@ def test_menu_model_becomes_a_tk_menu(display: str, pystray_menu: tuple[Any, Any
         MenuItem("Empty", Menu(lambda: ())),  # an empty submenu is not shown
         MenuItem("Locked", Menu(MenuItem("inside", action("inside"))), enabled=False),
     )
+    import tkinter
+
     root = tkinter.Tk(screenName=display)
     try:
         root.withdraw()
