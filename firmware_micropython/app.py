@@ -17,6 +17,7 @@ import sys
 import config
 import hal
 import led
+import slots
 from button import FACTORY_RESET, PORTAL, PORTAL_MS, Button
 from needle import Needle, Needles
 
@@ -91,10 +92,24 @@ class Device:
             self.beat(name)
             self.tasks.append(asyncio.create_task(self._guard(name, run)))
         self.watchdog = hal.watchdog(WATCHDOG_MS)
+        started = hal.ticks_ms()
         while True:
             if self.alive():
                 self.watchdog.feed()
+            self._trial(started)
             await asyncio.sleep(FEED_EVERY_S)
+
+    def _trial(self, started):
+        """A new version that has not linked to its PC in time goes back to the previous one
+        (slots.py); the previous one tells the PC when it links."""
+        limit = slots.deadline_s()
+        if not slots.on_trial() or hal.ticks_diff(hal.ticks_ms(), started) < limit * 1000:
+            return
+        took = "%d min" % (limit // 60) if limit % 60 == 0 else "%d s" % limit
+        log("update: no link to the PC within %s: back to the previous version" % took)
+        self.needles.park()
+        slots.roll_back("it did not link to the PC within " + took)
+        hal.reset()
 
     async def _guard(self, name, run):
         """Run a task forever: log any failure, make the device safe, start it again."""

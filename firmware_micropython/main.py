@@ -1,5 +1,29 @@
-"""Runs the device (after boot.py). On a desktop: `micropython firmware_micropython/main.py`."""
+"""Runs the device (after boot.py). On a desktop: `micropython firmware_micropython/main.py`.
 
-import app
+It starts the version slots.py chooses (an update's folder first on sys.path, or the
+root's), and restarts the board when that version fails to start, so the failure counts
+against it. An update never replaces this file.
+"""
 
-app.run()
+import sys
+
+import slots
+
+folder = slots.boot()
+if folder is not None:
+    sys.path.insert(0, folder)
+try:
+    import app
+
+    app.run()
+except Exception as exc:  # a version that cannot start: count it, start again
+    print("start failed: %r" % (exc,))
+    if not slots.on_trial():
+        raise  # the version that was confirmed: its traceback is the best help, on USB
+    try:
+        import machine
+
+        machine.reset()
+    except ImportError:  # the simulator: its reset leaves the process (hal.sim.reset)
+        print("reset")
+        raise SystemExit(3) from None

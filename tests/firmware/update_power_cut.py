@@ -1,0 +1,218 @@
+"""Program for MicroPython: cut the power at every flash write of a firmware update.
+
+    update_power_cut.py lfs2|fat first|second|rollback
+
+On a RAM flash formatted by the runtime's own VfsLfs2 (the ESP32's default file system) or
+VfsFat, record every block write and erase of one scenario:
+    first     the root's version (a USB deploy) updated into slot a, then its first start
+    second    a confirmed version in slot a updated into slot b, then its first start
+    rollback  a version on trial that used up its starts: the start that rolls it back
+Rebuild the flash as a power cut after each write (and in the middle of each) would leave
+it, mount it afresh and start the board as main.py does (slots.boot): the folder it
+chooses must hold one whole version, every file matching its hash. Then the update is
+sent again (the device says where to resume) and must end in the new version.
+One line per cut: `cut <n> <torn> <version booted> <after resuming>`; `bad ...` on failure.
+"""
+
+# ruff: noqa: UP031 (runs on MicroPython, where % is the cheap formatting)
+import binascii
+import gc
+import hashlib
+import sys
+
+sys.path.insert(0, (sys.argv[0].rsplit("/", 1)[0] if "/" in sys.argv[0] else ".") + "/../..")
+sys.path.insert(0, sys.path[0] + "/firmware_micropython")
+
+import ota
+import slots
+import vfs
+
+CHUNK = 2048
+ROOT = "/flash"
+
+
+def version_files(seed, sizes):
+    out = {}
+    for n in range(len(sizes)):
+        name, size = sizes[n]
+        out[name] = bytes((seed * 31 + n * 7 + i) % 251 for i in range(size))
+    return out
+
+
+def sha(data):
+    return binascii.hexlify(hashlib.sha256(data).digest()).decode()
+
+
+# the versions: a spread of sizes, across chunk and block boundaries, one in a sub-folder
+VERSIONS = {
+    "0.1.0": version_files(1, [("app.mpy", 3000), ("hal/esp32.mpy", 1500), ("link.mpy", 2500)]),
+    "0.2.0": version_files(2, [("app.mpy", 5000), ("hal/esp32.mpy", 2100), ("link.mpy", 4096)]),
+    "0.3.0": version_files(3, [("app.mpy", 4500), ("hal/esp32.mpy", 900), ("new.mpy", 2049)]),
+}
+
+
+def manifest(version):
+    files = VERSIONS[version]
+    return [[name, len(files[name]), sha(files[name])] for name in sorted(files)]
+
+
+def send(version):
+    """The whole update to `version` through a fresh receiver, resuming where the flash
+    says; the last status."""
+    rx = ota.Receiver(ROOT)
+    status = rx.begin(version, manifest(version))
+    files = VERSIONS[version]
+    while status["state"] == "receiving":
+        at = status["offset"]
+        data = files[status["file"]][at : at + CHUNK]
+        status = rx.chunk(status["file"], at, binascii.b2a_base64(data).decode().strip())
+    return status
+
+
+def write_version(folder, version):
+    for name, data in VERSIONS[version].items():
+        ota._makedirs((folder + "/" + name).rsplit("/", 1)[0])
+        with open(folder + "/" + name, "wb") as f:
+            f.write(data)
+
+
+class Flash:
+    """A RAM flash; while `log` is a list, every write and erase is recorded in it."""
+
+    def __init__(self, image, block_size):
+        self.image = image
+        self.block_size = block_size
+        self.log = None
+
+    def readblocks(self, block, buf, off=0):
+        at = block * self.block_size + off
+        buf[:] = self.image[at : at + len(buf)]
+
+    def writeblocks(self, block, buf, off=None):
+        at = block * self.block_size + (off or 0)
+        if self.log is not None:
+            self.log.append((at, bytes(buf)))
+        self.image[at : at + len(buf)] = buf
+
+    def ioctl(self, op, arg):
+        if op == 4:  # block count
+            return len(self.image) // self.block_size
+        if op == 5:  # block size
+            return self.block_size
+        if op == 6:  # erase: flash erases to 0xFF
+            at = arg * self.block_size
+            if self.log is not None:
+                self.log.append((at, b"\xff" * self.block_size))
+            self.image[at : at + self.block_size] = b"\xff" * self.block_size
+            return 0
+        return None
+
+
+def geometry(kind):
+    # the ESP32 runs littlefs on 4096-byte flash sectors; the unix port's FAT wants 512
+    return (4096, 48) if kind == "lfs2" else (512, 384)
+
+
+def mount(kind, flash):
+    vfs.mount((vfs.VfsLfs2 if kind == "lfs2" else vfs.VfsFat)(flash), ROOT)
+
+
+def start():
+    """Start the board as main.py does: the version it runs, checked whole, or `bad ...`."""
+    slots.state = slots.running = None
+    folder = slots.boot(ROOT)
+    version = slots.running
+    if version not in VERSIONS:
+        return "bad version %r" % version
+    for name, data in VERSIONS[version].items():
+        try:
+            with open((folder or ROOT) + "/" + name, "rb") as f:
+                if f.read() != data:
+                    return "bad %s of %s differs" % (name, version)
+        except OSError:
+            return "bad %s of %s missing" % (name, version)
+    return version
+
+
+def prepare(kind, scenario):
+    """The flash before the scenario, and the scenario's steps (run while recording)."""
+    block_size, count = geometry(kind)
+    flash = Flash(bytearray(block_size * count), block_size)
+    (vfs.VfsLfs2 if kind == "lfs2" else vfs.VfsFat).mkfs(flash)
+    mount(kind, flash)
+    write_version(ROOT, "0.1.0")  # what a USB deploy leaves
+    slots.write_json(ROOT + "/manifest.json", {"firmware_version": "0.1.0"})
+    if scenario == "first":
+        target = "0.2.0"
+    else:
+        assert send("0.2.0")["state"] == "restarting"
+        start()
+        if scenario == "second":
+            slots.noted(ROOT)  # 0.2.0 linked: confirmed
+            target = "0.3.0"
+        else:
+            start()
+            start()  # three starts used, none linked
+            target = None
+    vfs.umount(ROOT)
+    return flash, target
+
+
+def run_scenario(kind, target):
+    if target is not None:
+        status = send(target)
+        assert status["state"] == "restarting", status
+    start()  # the new version's first start (or, on trial, the one that rolls back)
+
+
+def after_resume(target):
+    """Send the update again, from where the device says, then start: the version run."""
+    if slots.on_trial():
+        slots.noted(ROOT)  # it came up and linked
+    if target is not None and slots.running != target:
+        status = send(target)
+        if status["state"] != "restarting":
+            return "bad resume %r" % (status,)
+        return start()
+    return slots.running
+
+
+def main(kind, scenario):
+    flash, target = prepare(kind, scenario)
+    before = bytes(flash.image)
+    mount(kind, flash)
+    flash.log = []
+    slots.state = slots.running = None
+    run_scenario(kind, target)
+    log = flash.log
+    flash.log = None
+    vfs.umount(ROOT)
+    print("writes %d" % len(log))
+    for n in range(len(log) + 1):
+        for torn in (False, True):
+            if torn and n == len(log):
+                continue
+            image = bytearray(before)
+            for at, data in log[:n]:
+                image[at : at + len(data)] = data
+            if torn:  # the write in flight lands only half
+                at, data = log[n]
+                image[at : at + len(data) // 2] = data[: len(data) // 2]
+            try:
+                mount(kind, Flash(image, flash.block_size))
+            except OSError as exc:
+                print("cut %d %s bad mount %r" % (n, torn, exc))
+                continue
+            try:
+                booted = start()
+                resumed = after_resume(target) if not booted.startswith("bad") else "-"
+            except Exception as exc:
+                booted, resumed = "bad crash", "%s: %s" % (type(exc).__name__, exc)
+            vfs.umount(ROOT)
+            print("cut %d %s %s %s" % (n, torn, booted, resumed))
+            image = None
+            gc.collect()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
