@@ -157,7 +157,9 @@ class Device:
         self.led.show(led.PORTAL)
         log("portal: " + self.setup)
         self.beats["link"] = None  # the portal keeps its own idle limit
-        await portal.run_portal(self.cfg, self.setup)
+        # the saved network is tried behind the portal only when it is what failed (it
+        # refused the password), not when the user asked for the portal to change it
+        await portal.run_portal(self.cfg, self.setup, self.cfg["wrong_password_count"] > 0)
         log("setup: settings saved; restarting into linked mode")
         hal.reset()
 

@@ -151,7 +151,7 @@ class Portal:
         self.opened_at = _ticks()
         self.used_at = self.opened_at
         self.retried_at = self.opened_at
-        self.retry_s = RETRY_SAVED_S
+        self.retry_s = None  # seconds between tries of the saved network; None: never
         self.joining = None  # the join task while it runs
         self.pending = None  # (ssid, password) the user sent, while "what happens next" shows
         self.told = False  # the user has seen what happens next
@@ -203,7 +203,9 @@ class Portal:
     def _retry_saved(self):
         """Try the saved network again now and then, as long as nobody is using the page."""
         ssid = self.cfg.get("ssid")
-        if not ssid or self.pending is not None or _age_s(self.retried_at) < self.retry_s:
+        if not ssid or self.retry_s is None or self.pending is not None:
+            return
+        if self.station.connected() or _age_s(self.retried_at) < self.retry_s:
             return
         if _age_s(self.used_at) < self.retry_s:
             return
@@ -509,11 +511,11 @@ async def _discard(reader):
         pass
 
 
-async def run_portal(cfg, reason):
+async def run_portal(cfg, reason, retry_saved=False):
     """Open the setup access point and portal; return the config once a join worked.
 
     After IDLE_S without a visit, or MAX_OPEN_S in all, the device resets and tries any
-    saved network.
+    saved network. `retry_saved`: the saved network is what failed, so keep trying it.
     """
     import hal
     import wifi
@@ -542,7 +544,8 @@ async def run_portal(cfg, reason):
     portal = Portal(cfg, reason, station, ip, host, dns_port, http_port, bind_ip)
     portal.scans = scans
     portal.ap = ap
-    portal.retry_s = _env_int("SYSBOY_PORTAL_RETRY_S", RETRY_SAVED_S)
+    if retry_saved:
+        portal.retry_s = _env_int("SYSBOY_PORTAL_RETRY_S", RETRY_SAVED_S)
     try:
         idle_s = _env_int("SYSBOY_PORTAL_IDLE_S", IDLE_S)
         return await portal.serve(idle_s, _env_int("SYSBOY_PORTAL_MAX_S", MAX_OPEN_S))

@@ -183,6 +183,29 @@ def test_the_saved_network_is_retried_behind_the_portal(tmp_path: Path) -> None:
     run(body)
 
 
+def test_a_portal_the_user_asked_for_is_not_closed_by_a_retry(tmp_path: Path) -> None:
+    # the button opened it to change the settings: the saved network is not tried behind it
+    async def body() -> None:
+        air = Air(tmp_path / "air.json")
+        pc = await PC().start()
+        folder = tmp_path / "device"
+        firmware_settings(folder, server=f"127.0.0.1:{pc.port}", smoothing_ms=0)
+        env = {**portal_env(air), "SYSBOY_PORTAL_RETRY_S": "1"}
+        async with SimDevice(folder, **env) as device:
+            link = await linked(pc, device, 50)
+            (folder / "button").touch()
+            await device.wait_for(lambda: device.led == "portal", "the 5 s hint", timeout=15)
+            (folder / "button").unlink()
+            await portal_open(device)
+            await asyncio.sleep(5)
+            assert count(device, "trying the saved network") == 0
+            assert "The button was held" in await http(env, get("/"))
+            link.end()
+        await pc.stop()
+
+    run(body)
+
+
 def test_a_router_reboot_never_opens_the_portal(tmp_path: Path) -> None:
     async def body() -> None:
         air = Air(tmp_path / "air.json")
