@@ -47,3 +47,16 @@ def test_hello_describes_the_device_as_the_protocol_wants():
     assert hello["output"] == "sim" and hello["id"] == hal.unique_id()
     status = dev.link._status()
     assert protocol.decode(protocol.encode(status), "device")["heap"] >= 0
+
+
+async def test_a_metric_with_nothing_to_show_parks_and_keeps_its_name():
+    dev = device()
+    await dev.link.on_message(None, '{"type":"build","value":40,"label":"Build"}')
+    assert dev.link.shown[1] == "build Build" and not dev.needle.parked
+    park = '{"type":"park","reason":"unavailable","metric":"build","label":"Build"}'
+    await dev.link.on_message(None, park)
+    assert dev.needle.parked
+    assert dev.led.pattern == led.NODATA
+    assert dev.link.shown[1] == "build Build"  # the pushed label, not the bare id
+    await dev.link.on_message(None, '{"type":"park","reason":"unavailable","metric":"vram"}')
+    assert dev.link.shown[1] == "vram vram"  # switched to a metric with nothing to show
