@@ -35,6 +35,32 @@ def decode(kind, obj, p):
         p._copy_needle(out, obj)
     elif kind == "proof":
         out["mac"] = p._string(obj, "mac", 64, 64, p._HEX)
+    elif kind == "update_status":
+        _update_status(out, obj, p)
     elif kind != "pair":
         raise p.ProtocolError("a device may not send '" + kind + "'")
     return out
+
+
+STATES = ("receiving", "refused", "restarting", "confirmed", "rolled_back")
+
+
+def _update_status(out, obj, p):
+    out["state"] = p._string(obj, "state", 16)
+    if out["state"] not in STATES:
+        p._refuse("state", "must be one of " + ", ".join(STATES))
+    if "file" in obj:
+        out["file"] = p.file_name(obj.get("file"), "file")
+    if "offset" in obj:
+        out["offset"] = p._number(obj.get("offset"), "offset", 0, p.MAX_FILE_BYTES, True)
+    if "version" in obj:
+        out["version"] = p._string(obj, "version", 32, 1, p._VERSION_CHARS)
+    if "reason" in obj:
+        out["reason"] = p._string(obj, "reason", 200, 1)
+    state = out["state"]
+    if state == "receiving" and ("file" not in out or "offset" not in out):
+        raise p.ProtocolError("'receiving' needs 'file' and 'offset'")
+    if state in ("refused", "rolled_back") and "reason" not in out:
+        raise p.ProtocolError("'" + state + "' needs a 'reason'")
+    if state in ("restarting", "confirmed", "rolled_back") and "version" not in out:
+        raise p.ProtocolError("'" + state + "' needs a 'version'")

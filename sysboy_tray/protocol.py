@@ -35,8 +35,11 @@ RESERVED_TYPES = frozenset(
         "update_status",
     }
 )
-# reserved now so that protocol v2 changes once; the firmware update work defines them
-NOT_YET_USED = ("update", "chunk", "update_status")
+UPDATE_STATES = ("receiving", "refused", "restarting", "confirmed", "rolled_back")
+MAX_UPDATE_FILES = 40
+MAX_FILE_BYTES = 1048576
+CHUNK_BYTES = 2048  # a chunk's data before base64: 2,732 characters, well inside a frame
+CHUNK_B64 = (CHUNK_BYTES + 2) // 3 * 4
 OUTPUTS = ("dac", "pwm", "sim")
 BUTTON_EVENTS = ("press", "long")
 ACKABLE = ("calibration", "settings")
@@ -53,6 +56,9 @@ _METRIC_ID = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _DEVICE_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _HEX = re.compile(r"[0-9a-f]*")
+_VERSION = re.compile(r"[0-9A-Za-z_.+-]{1,32}")
+_FILE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,32}(/[A-Za-z0-9_.-]{1,32}){0,3}")
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
 Sender = Literal["device", "server"]
 Point = tuple[float, float]
@@ -220,6 +226,43 @@ class PairGrant:
     pc: str
 
 
+@dataclass(frozen=True)
+class UpdateFile:
+    """One file of a firmware update: its path on the device, size and SHA-256 (hex)."""
+
+    name: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Update:
+    """The manifest of a firmware update: the version and every file it is made of."""
+
+    version: str
+    files: tuple[UpdateFile, ...]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of one file of an update, at `offset`, base64 in `data`."""
+
+    file: str
+    offset: int
+    data: str
+
+
+@dataclass(frozen=True)
+class UpdateStatus:
+    """The device's word on an update: the next byte it wants, or the outcome."""
+
+    state: str
+    file: str | None = None
+    offset: int | None = None
+    version: str | None = None
+    reason: str | None = None
+
+
 Message = (
     Sample
     | DeviceHello
@@ -238,6 +281,9 @@ Message = (
     | Proof
     | PairRequest
     | PairGrant
+    | Update
+    | Chunk
+    | UpdateStatus
 )
 
 LINEAR: tuple[Point, ...] = ((0.0, 0.0), (100.0, 1.0))
@@ -406,6 +452,8 @@ def _decode_from_device(kind: str, obj: dict[str, Any]) -> Message:
         return Proof(_hex(obj, "mac", KEY_HEX))
     if kind == "pair":
         return PairRequest()
+    if kind == "update_status":
+        return _decode_update_status(obj)
     raise ProtocolError(f"a device may not send '{kind}'")
 
 
@@ -450,7 +498,72 @@ def _decode_from_server(kind: str, obj: dict[str, Any]) -> Message:
         return Welcome(_metric_list(obj.get("metrics")), _needle_metrics(obj.get("needles")))
     if kind == "pair":
         return PairGrant(_hex(obj, "key", KEY_HEX), _id(obj, "pc"))
+    if kind == "update":
+        return Update(_version(obj), _update_files(obj.get("files")))
+    if kind == "chunk":
+        data = _string(obj, "data", CHUNK_B64, min_len=4)
+        if len(data) % 4 or _BASE64.fullmatch(data) is None:
+            raise ProtocolError("'data' must be base64")
+        return Chunk(
+            _file_name(obj.get("file"), "file"),
+            _integer(obj, "offset", lo=0, hi=MAX_FILE_BYTES),
+            data,
+        )
     raise ProtocolError(f"a server may not send '{kind}'")
+
+
+def _version(obj: dict[str, Any]) -> str:
+    version = _string(obj, "version", 32, min_len=1)
+    if _VERSION.fullmatch(version) is None:
+        raise ProtocolError("'version' holds a character it may not hold")
+    return version
+
+
+def _file_name(value: object, key: str) -> str:
+    if not isinstance(value, str) or _FILE_NAME.fullmatch(value) is None:
+        raise ProtocolError(f"'{key}' must be a file path of up to 4 plain names")
+    if any(part in (".", "..") for part in value.split("/")):
+        raise ProtocolError(f"'{key}' must not climb out of its folder")
+    return value
+
+
+def _update_files(value: object) -> tuple[UpdateFile, ...]:
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_UPDATE_FILES:
+        raise ProtocolError(f"'files' must be a list of 1 to {MAX_UPDATE_FILES} files")
+    files = []
+    for item in value:
+        if not isinstance(item, list) or len(item) != 3:
+            raise ProtocolError("each entry of 'files' is [name, size, sha256]")
+        size = item[1]
+        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_FILE_BYTES:
+            raise ProtocolError(f"a file's size must be 1 to {MAX_FILE_BYTES} bytes")
+        digest = item[2]
+        if not isinstance(digest, str) or len(digest) != 64 or _HEX.fullmatch(digest) is None:
+            raise ProtocolError("a file's sha256 must be 64 lowercase hex digits")
+        files.append(UpdateFile(_file_name(item[0], "files"), size, digest))
+    if len({f.name for f in files}) != len(files):
+        raise ProtocolError("'files' names a file twice")
+    return tuple(files)
+
+
+def _decode_update_status(obj: dict[str, Any]) -> UpdateStatus:
+    state = _string(obj, "state", 16)
+    if state not in UPDATE_STATES:
+        raise ProtocolError(f"'state' must be one of {', '.join(UPDATE_STATES)}")
+    status = UpdateStatus(
+        state,
+        _file_name(obj.get("file"), "file") if "file" in obj else None,
+        _integer(obj, "offset", lo=0, hi=MAX_FILE_BYTES) if "offset" in obj else None,
+        _version(obj) if "version" in obj else None,
+        _string(obj, "reason", 200, min_len=1) if "reason" in obj else None,
+    )
+    if state == "receiving" and (status.file is None or status.offset is None):
+        raise ProtocolError("'receiving' needs 'file' and 'offset'")
+    if state in ("refused", "rolled_back") and status.reason is None:
+        raise ProtocolError(f"'{state}' needs a 'reason'")
+    if state in ("restarting", "confirmed", "rolled_back") and status.version is None:
+        raise ProtocolError(f"'{state}' needs a 'version'")
+    return status
 
 
 def _containers(text: str) -> int:
@@ -513,8 +626,6 @@ def decode(data: str | bytes, sender: Sender) -> Message:
     if not isinstance(kind, str):
         raise ProtocolError("message needs a 'type' string")
     if kind in RESERVED_TYPES:
-        if kind in NOT_YET_USED:
-            raise ProtocolError(f"'{kind}' is reserved for firmware updates")
         if kind == "error":
             return Error(_string(obj, "reason", 200, min_len=1))
         if sender == "device":
@@ -614,6 +725,22 @@ def to_dict(message: Message) -> dict[str, Any]:
             return {"type": "pair"}
         case PairGrant():
             return {"type": "pair", "key": message.key, "pc": message.pc}
+        case Update():
+            files = [[f.name, f.size, f.sha256] for f in message.files]
+            return {"type": "update", "version": message.version, "files": files}
+        case Chunk():
+            return {
+                "type": "chunk",
+                "file": message.file,
+                "offset": message.offset,
+                "data": message.data,
+            }
+        case UpdateStatus():
+            out = {"type": "update_status", "state": message.state}
+            for key in ("file", "offset", "version", "reason"):
+                if getattr(message, key) is not None:
+                    out[key] = getattr(message, key)
+            return out
     raise TypeError(f"not a protocol message: {message!r}")  # pragma: no cover
 
 

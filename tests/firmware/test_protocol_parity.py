@@ -33,7 +33,8 @@ KEYS = [
     "value", "points", "id", "proto", "calibration", "fw", "board", "output", "event",
     "rssi", "heap", "uptime", "of", "reason", "metric", "metrics", "server",
     "smoothing_ms", "idle_park_s", "raw", "unit", "label", "name", "needle", "needles",
-    "mac", "key", "pc", "nonce", "paired", "proof",
+    "mac", "key", "pc", "nonce", "paired", "proof", "version", "files", "file", "offset",
+    "data", "state",
 ]  # fmt: skip
 # strings near the rules: control characters, hex of the right length, ids, brackets
 edge_strings = st.sampled_from(
@@ -87,5 +88,53 @@ def test_frames_near_the_container_limit_decode_alike(
 @settings(deadline=None)
 @given(st.text(max_size=200), senders)
 def test_any_text_decodes_alike(text: str, sender: Any) -> None:
+    pc_result, fw_result = _both(text, sender)
+    assert pc_result == fw_result
+
+
+# firmware updates: names, sizes, hashes and base64 near the rules
+file_names = st.sampled_from(
+    ["app.mpy", "hal/esp32.mpy", "a/b/c/d.mpy", "a/b/c/d/e.mpy", "../x", "./a", "/abs", "a//b",
+     "x" * 33, "ok-_.mpy", "a b", "\xe9.mpy", "hal/..", "", 7]
+)  # fmt: skip
+hashes = st.sampled_from(["0" * 64, "ab" * 32, "AB" * 32, "0" * 63, "g" * 64, None])
+sizes = st.integers(-1, 2**21) | st.booleans() | st.floats(0, 10)
+base64_data = st.sampled_from(
+    ["AAAA", "AA==", "AAA=", "A===", "====", "AA=A", "", "AAA", "A" * 2732, "A" * 2736,
+     "QUJD\n", "QU JD", "+/+/"]
+)  # fmt: skip
+
+
+@settings(deadline=None)
+@given(
+    st.lists(st.lists(file_names | sizes | hashes, min_size=2, max_size=4), max_size=3)
+    | st.lists(st.tuples(file_names, sizes, hashes).map(list), max_size=4),
+    st.sampled_from(["0.2.0", "1.0.0+dev_1", "0.2 beta", "", "v" * 33]),
+)
+def test_update_manifests_decode_alike(files: list[Any], version: str) -> None:
+    text = json.dumps({"type": "update", "version": version, "files": files})
+    pc_result, fw_result = _both(text, "server")
+    assert pc_result == fw_result
+
+
+@settings(deadline=None)
+@given(file_names, st.integers(-2, 2**21) | st.floats(0, 4), base64_data, senders)
+def test_chunks_decode_alike(name: object, offset: object, data: str, sender: Any) -> None:
+    text = json.dumps({"type": "chunk", "file": name, "offset": offset, "data": data})
+    pc_result, fw_result = _both(text, sender)
+    assert pc_result == fw_result
+
+
+@settings(deadline=None)
+@given(
+    st.sampled_from(["receiving", "refused", "restarting", "confirmed", "rolled_back", "ok"]),
+    st.dictionaries(
+        st.sampled_from(["file", "offset", "version", "reason"]),
+        file_names | st.integers(-1, 5) | st.sampled_from(["0.2.0", "why", "", "\x1b"]),
+    ),
+    senders,
+)
+def test_update_statuses_decode_alike(state: str, body: dict[str, Any], sender: Any) -> None:
+    text = json.dumps({"type": "update_status", "state": state, **body})
     pc_result, fw_result = _both(text, sender)
     assert pc_result == fw_result
