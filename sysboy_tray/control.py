@@ -446,12 +446,18 @@ class ControlAPI:
         label = _text(request, "label")
         await _in_thread(self.app.push, name, value, unit, label)
         hub = self.app.hub
-        shown_on = hub.known_devices()
+        names = hub.known_devices()
+        shown_on = [
+            names[device] if len(session.metrics) == 1 else f"{names[device]} needle {number}"
+            for device, session in hub.sessions.items()
+            for number, metric in enumerate(session.metrics, 1)
+            if metric == name
+        ]
         return {
             "name": name,
             "ttl_s": self.app.store.settings.custom_ttl_s,
             "label": hub.label_of(name),
             "global": hub.global_metric == name,
-            # the linked devices whose needle shows it now
-            "shown_on": [shown_on[d] for d, s in hub.sessions.items() if s.metric == name],
+            # the needles of linked devices that show it now
+            "shown_on": shown_on,
         }
