@@ -23,7 +23,7 @@ import pytest
 
 from sysboy_tray.simulator.device import device_id, find_micropython
 from tests.conftest import scaled
-from tests.console import Console, child_env
+from tests.console import Console, child_env, sysboy_argv
 
 ROOT = Path(__file__).resolve().parent.parent
 # what a source distribution holds (MANIFEST.in): enough to build the wheel
@@ -153,3 +153,16 @@ def test_the_installed_simulator_follows_a_pushed_value(installed: Path, tmp_pat
         if sim is not None:
             sim.stop()
         server.stop()
+
+
+def test_without_the_firmware_sources_the_commands_say_so(tmp_path: Path) -> None:
+    """Say where the firmware was looked for, in a sentence (it was a traceback)."""
+    env = {**child_env(), "SYSBOY_FIRMWARE_DIR": str(tmp_path / "nowhere")}
+    simulate = run([*sysboy_argv("simulate", "--headless")], env, tmp_path)
+    assert simulate.returncode == 2
+    assert simulate.stderr.startswith("sysboy: the device firmware is not at ")
+    assert "Traceback" not in simulate.stderr
+    built = run([*sysboy_argv("firmware", "build", "--out", "bundle")], env, tmp_path)
+    assert built.returncode == 1
+    assert built.stderr.startswith("sysboy: The firmware sources are not at ")
+    assert "Traceback" not in built.stderr and not (tmp_path / "bundle").exists()
