@@ -12,8 +12,10 @@ import config
 import hal
 import led
 import protocol
+import slots
 
-FW_VERSION = "0.1.0"  # released together with the PC app, same number
+# the version when run from sources; a built bundle's manifest says it (slots.running)
+FW_VERSION = "0.1.0"
 PROTO = 1
 STATUS_EVERY_S = 10
 READ_TIMEOUT_S = 30  # only silence reveals a dead Wi-Fi link
@@ -58,6 +60,8 @@ class Link:
         self.shown = {}  # needle number -> "id label" of the metric last announced there
         self._uptime_ms = 0
         self._uptime_at = hal.ticks_ms()
+        self.proven = False  # linked to our own PC, both proofs passed (the handshake)
+        self.receiver = None  # a firmware update being received (ota.py)
 
     async def run(self):
         import backoff
@@ -246,6 +250,8 @@ class Link:
             self.labels = {m["id"]: m["label"] for m in msg["metrics"]}
             log("link: the PC %r shows %s here" % (msg["server"], self.metric))
             self._announce(1, self.metric, None)
+        elif kind == "update" or kind == "chunk":
+            await self._firmware(ws, kind, msg)
         elif kind == "error":
             log("link: the PC says: " + msg["reason"])
 
@@ -326,12 +332,47 @@ class Link:
             self.device.needles.park()
             self.device.led.show(led.NODATA)
 
+    async def _firmware(self, ws, kind, msg):
+        """A firmware update's manifest or chunk: only from our proven PC, never while a
+        needle is being calibrated; each answered with `update_status`."""
+        if not self.proven:
+            status = {"state": "refused", "reason": "updates come only from the paired PC"}
+        elif any(needle.raw is not None for needle in self.device.needles.all):
+            status = {"state": "refused", "reason": "a needle is being calibrated"}
+        else:
+            if self.receiver is None:
+                import ota
+
+                self.receiver = ota.Receiver()
+            if kind == "update":
+                status = self.receiver.begin(msg["version"], msg["files"])
+            else:
+                status = self.receiver.chunk(msg["file"], msg["offset"], msg["data"])
+        if status["state"] != "receiving":
+            log("update: %s" % (status.get("reason") or status["state"]))
+        status["type"] = "update_status"
+        await self._send(ws, status)
+        if status["state"] == "restarting":
+            await ws.close(1001)
+            self.device.needles.park()
+            hal.reset()
+
+    async def proven_link(self, ws):
+        """The link is proven: tell the PC how a new version fared (it is confirmed now)."""
+        self.proven = True
+        note = slots.note()
+        if note is not None:
+            msg = dict(note)
+            msg["type"] = "update_status"
+            await self._send(ws, msg)
+            slots.noted()
+
     def _hello(self):
         return {
             "type": "hello",
             "proto": PROTO,
             "id": hal.unique_id(),
-            "fw": FW_VERSION,
+            "fw": slots.running or FW_VERSION,
             "board": hal.board(),
             "output": hal.output_kind(),
             "calibration": self.device.needle.calibration.as_list(),

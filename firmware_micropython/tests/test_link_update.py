@@ -1,0 +1,94 @@
+"""Updates through the link: only on a proven link, never while calibrating, each answered."""
+
+import binascii
+import hashlib
+import json
+import os
+
+import app
+import config
+import protocol
+import slots
+from support import use_device_folder
+
+DATA = bytes(range(256)) * 10
+
+
+class Socket:
+    """What the link writes to its PC."""
+
+    def __init__(self):
+        self.sent = []
+        self.closed = None
+
+    async def send(self, text):
+        self.sent.append(json.loads(text))
+
+    async def close(self, code=1000):
+        self.closed = code
+
+
+def update_frame():
+    digest = binascii.hexlify(hashlib.sha256(DATA).digest()).decode()
+    return json.dumps({"type": "update", "version": "0.2.0", "files": [["app.mpy", 2560, digest]]})
+
+
+def chunk_frame(offset, size):
+    data = binascii.b2a_base64(DATA[offset : offset + size]).decode().strip()
+    return protocol.encode({"type": "chunk", "file": "app.mpy", "offset": offset, "data": data})
+
+
+def fresh():
+    folder = use_device_folder("link-update")
+    slots.state = slots.running = None
+    return folder, app.Device(config.defaults())
+
+
+async def test_an_update_on_an_unproven_link_is_refused_and_writes_nothing():
+    folder, dev = fresh()
+    ws = Socket()
+    await dev.link.on_message(ws, update_frame())
+    await dev.link.on_message(ws, chunk_frame(0, 2048))
+    assert [m["state"] for m in ws.sent] == ["refused", "refused"]
+    assert ws.sent[0]["reason"] == "updates come only from the paired PC"
+    assert os.listdir(folder) == []
+
+
+async def test_no_update_while_a_needle_is_calibrated():
+    folder, dev = fresh()
+    dev.link.proven = True
+    dev.needle.set_raw(0.5)
+    ws = Socket()
+    await dev.link.on_message(ws, update_frame())
+    assert ws.sent == [
+        {"type": "update_status", "state": "refused", "reason": "a needle is being calibrated"}
+    ]
+    assert os.listdir(folder) == []
+
+
+async def test_each_chunk_is_answered_with_the_next_byte_wanted():
+    _folder, dev = fresh()
+    dev.link.proven = True
+    ws = Socket()
+    await dev.link.on_message(ws, update_frame())
+    await dev.link.on_message(ws, chunk_frame(0, 2048))
+    assert ws.sent == [
+        {"type": "update_status", "state": "receiving", "file": "app.mpy", "offset": 0},
+        {"type": "update_status", "state": "receiving", "file": "app.mpy", "offset": 2048},
+    ]
+    for msg in ws.sent:
+        assert protocol.decode(protocol.encode(msg), "device") == msg
+
+
+async def test_a_confirmed_version_tells_the_pc_once():
+    folder, dev = fresh()
+    slots.switch("a", "0.2.0", folder)
+    os.mkdir(folder + "/ota")
+    os.mkdir(folder + "/ota/a")
+    slots.boot(folder)
+    assert dev.link._hello()["fw"] == "0.2.0"
+    ws = Socket()
+    await dev.link.proven_link(ws)
+    assert ws.sent == [{"type": "update_status", "state": "confirmed", "version": "0.2.0"}]
+    await dev.link.proven_link(ws)
+    assert len(ws.sent) == 1 and not slots.on_trial()
