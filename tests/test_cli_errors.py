@@ -118,3 +118,16 @@ def test_port_80_without_the_right_is_not_allowed() -> None:
     said = one_sentence(done.stderr)
     assert "sysboy: cannot listen: port 80 is not allowed" in said
     assert "need administrator rights" in said and "taken" not in said
+
+
+@pytest.mark.parametrize("command", ["serve", "tray"])
+def test_a_data_folder_that_cannot_be_written_is_a_sentence(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "a file"
+    blocker.write_text("")
+    monkeypatch.setenv("SYSBOY_DATA_DIR", str(blocker / "sysboy"))  # under a file: no folder
+    done = start(command, "--port", "0")
+    assert done.returncode == 1
+    said = one_sentence(done.stderr)
+    assert said.startswith(f"sysboy: cannot start: cannot write {blocker / 'sysboy'}")

@@ -43,7 +43,13 @@ def run(args: argparse.Namespace) -> int:
     paths = Paths.default()
     setup_logging(paths.log_dir, to_stderr=True)
     lock = instance_lock(paths)
-    if not lock.acquire():
+    try:
+        first = lock.acquire()
+    except OSError as exc:
+        why = exc.strerror or exc
+        print(f"sysboy: cannot start: cannot write {lock.path}: {why}", file=sys.stderr)
+        return 1
+    if not first:
         print(already_running(paths), flush=True)
         return 0
     try:

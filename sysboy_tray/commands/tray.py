@@ -89,7 +89,12 @@ def run(args: argparse.Namespace) -> int:
     paths = Paths.default()
     setup_logging(paths.log_dir, to_stderr=False)
     lock = instance_lock(paths)
-    if not lock.acquire():
+    try:
+        first = lock.acquire()
+    except OSError as exc:
+        _say(f"sysboy: cannot start: cannot write {lock.path}: {exc.strerror or exc}")
+        return 1
+    if not first:
         if running_state(paths).get("kind") == "serve":
             message = already_running(paths)  # no icon to point at
         else:
