@@ -153,6 +153,7 @@ class Portal:
         self.retried_at = self.opened_at
         self.retry_s = None  # seconds between tries of the saved network; None: never
         self.joining = None  # the join task while it runs
+        self.retrying = False  # ... and it is a retry of the saved network, not the user's
         self.pending = None  # (ssid, password) the user sent, while "what happens next" shows
         self.told = False  # the user has seen what happens next
         self.result = None  # (result, ssid, ip, words) of the last join the user asked for
@@ -211,6 +212,7 @@ class Portal:
             return
         self.retried_at = _ticks()
         print("portal: trying the saved network %r again" % ssid)
+        self.retrying = True
         self.joining = asyncio.create_task(self._join(ssid, self.cfg["password"], True))
 
     def _start_pending(self):
@@ -354,7 +356,8 @@ class Portal:
         except HTTPError as exc:
             page = self._setup_page(form.get("ssid", ""), form.get("server", ""), exc.message, 400)
             return page
-        if self.joining is None and self.pending is None:
+        if (self.joining is None or self.retrying) and self.pending is None:
+            # a retry of the saved network running behind the page does not hold the form up
             try:
                 self._save(settings)
             except OSError as exc:
@@ -385,10 +388,13 @@ class Portal:
             print("portal join: " + words)
             if not background:
                 self.result = (result, ssid, ip, words)
-            if result == wifi.JOINED:
+            if result == wifi.JOINED and not (background and self.pending is not None):
                 self.background = background
-                self.joined_at = _ticks()
+                self.joined_at = (
+                    _ticks()
+                )  # (a retry that got in after a form was sent does not count)
         finally:
+            self.retrying = False
             self.joining = None
             if not background:
                 self.used_at = _ticks()
