@@ -13,9 +13,12 @@ import contextlib
 import json
 import logging
 import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import psutil
@@ -32,6 +35,7 @@ from sysboy_tray.sampler import Sampler
 from sysboy_tray.server import ControlHandler, DeviceServer
 from sysboy_tray.session import MIN_MOVE
 from sysboy_tray.sleep import SleepWatcher
+from sysboy_tray.updater import Bundle, Updater, UpdateState, load_bundle
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +74,9 @@ class DeviceView:
     calibration: tuple[tuple[float, float], ...]
     needles: tuple[NeedleView, ...] = ()
     button_needle: int = 1
+    update_available: bool = False  # the app carries a newer firmware than the meter runs
+    update: str = ""  # how its firmware update goes, in a few words ("" when none)
+    updating: bool = False  # its firmware update is under way
 
 
 class App:
@@ -87,6 +94,7 @@ class App:
         sleep: SleepWatcher | None = None,
         firewall: Firewall | None = None,
         kind: str = "serve",
+        firmware_bundle: Path | None = None,
     ) -> None:
         self.paths = paths or Paths.default()
         self.store = SettingsStore(self.paths.settings_file)
@@ -107,6 +115,12 @@ class App:
             self.sources, settings.interval_s if interval is None else interval, self._publish
         )
         self.hub = Hub(self.store, self.sources, self.sampler.want, instance_name())
+        # the firmware a meter is updated to: a built bundle (a release's, or a test's) when
+        # named, else the app's own, built on first use
+        given = firmware_bundle or os.environ.get("SYSBOY_FIRMWARE_BUNDLE")
+        self._firmware_bundle = Path(given) if given else None
+        self._built_bundle: Path | None = None
+        self.updater = Updater(self.hub, self._bundle, _bundle_version(self._firmware_bundle))
         self._control_factory = control
         self.server: DeviceServer | None = None
         self.advertiser = Advertiser(settings.install_id) if advertise else None
@@ -216,8 +230,11 @@ class App:
         self._thread.join(2)
         self.store.flush()
         self._remove_state()
+        if self._built_bundle is not None:
+            shutil.rmtree(self._built_bundle.parent, ignore_errors=True)
 
     async def _stop(self) -> None:
+        await self.updater.stop()
         for custom in self.hub.custom.values():
             if custom.expiry is not None:
                 custom.expiry.cancel()
@@ -412,6 +429,30 @@ class App:
         """Drop what the PC remembers of a device."""
         self.store.forget_device(device_id)
 
+    def _bundle(self) -> Bundle:
+        """The firmware bundle updates carry (a worker thread: it may compile)."""
+        if self._firmware_bundle is not None:
+            return load_bundle(self._firmware_bundle)
+        if self._built_bundle is None:
+            from sysboy_tray import firmware_tool
+
+            folder = Path(tempfile.mkdtemp(prefix="sysboy-update-")) / "bundle"
+            firmware_tool.build(folder)
+            self._built_bundle = folder
+        return load_bundle(self._built_bundle)
+
+    def update_firmware(self, device_id: str | None) -> str:
+        """Start updating a linked meter's firmware (the only one when None); its id.
+
+        Raises:
+            ControlError: no such meter, or it is being updated already.
+        """
+        return self.on_loop(lambda: self.updater.start(device_id))
+
+    def updates(self) -> dict[str, UpdateState]:
+        """Each meter's firmware update since the app started, by device id."""
+        return self.on_loop(lambda: dict(self.updater.states))
+
     def devices(self) -> list[DeviceView]:
         """The connected devices."""
 
@@ -420,6 +461,7 @@ class App:
             for session in self.hub.sessions.values():
                 hello = session.hello
                 assert hello is not None
+                update = self.updater.states.get(hello.id)
                 views.append(
                     DeviceView(
                         hello.id,
@@ -432,6 +474,9 @@ class App:
                         session.feeds[0].calibration,
                         tuple(NeedleView(f.number, f.metric, f.calibration) for f in session.feeds),
                         session.button_needle,
+                        self.updater.available(hello.fw),
+                        update.text() if update is not None else "",
+                        update is not None and not update.finished,
                     )
                 )
             return views
@@ -469,3 +514,15 @@ class App:
         with contextlib.suppress(OSError, ValueError, AttributeError):
             if json.loads(self.paths.state_file.read_bytes()).get("pid") == os.getpid():
                 self.paths.state_file.unlink()
+
+
+def _bundle_version(bundle: Path | None) -> str:
+    """The firmware version a bundle holds: the app's own unless a built bundle is named."""
+    if bundle is None:
+        return __version__
+    try:
+        manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+        return str(manifest["firmware_version"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("firmware bundle %s unreadable (%s); offering none", bundle, exc)
+        return ""

@@ -197,6 +197,7 @@ class ControlAPI:
             "calibration": self._calibration,
             "push": self._push,
             "show": self._show,
+            "update": self._update,
         }
 
     def admit(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -350,9 +351,23 @@ class ControlAPI:
                         for n in d.needles
                     ],
                     "button_needle": d.button_needle,
+                    "update_available": d.update_available,
+                    "update": d.update,
                 }
                 for d in devices
             ],
+            "firmware": app.updater.version,
+            "updates": {
+                device_id: {
+                    "version": u.version,
+                    "state": u.state,
+                    "done": u.done,
+                    "total": u.total,
+                    "detail": u.detail,
+                    "text": u.text(),
+                }
+                for device_id, u in (await _in_thread(app.updates)).items()
+            },
             "metrics": metrics,
         }
 
@@ -430,6 +445,10 @@ class ControlAPI:
             "points": [list(p) for p in view.needles[number - 1].calibration],
             "saved": [list(p) for p in saved] if saved is not None else None,
         }
+
+    async def _update(self, request: dict[str, Any], raw: set[str]) -> Reply:
+        device_id = await _in_thread(self.app.update_firmware, _device(request))
+        return {"device": device_id, "version": self.app.updater.version}
 
     async def _show(self, request: dict[str, Any], raw: set[str]) -> Reply:
         # a second start of the app: the running one points at its icon

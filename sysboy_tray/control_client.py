@@ -9,7 +9,7 @@ import json
 import os
 import secrets
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psutil
@@ -52,6 +52,8 @@ class DeviceStatus:
     calibration: tuple[Point, ...]
     needles: tuple[NeedleStatus, ...] = ()
     button_needle: int = 1
+    update_available: bool = False  # the app carries a newer firmware
+    update: str = ""  # how its firmware update goes, in a few words
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,23 @@ class AppStatus:
     firewall: str | None = None
     firewall_blocked: bool = False
     metric_note: str = ""  # how the app chose the metric on its first run
+    firmware: str = ""  # the firmware version the app carries for updates
+    updates: dict[str, UpdateProgress] = field(default_factory=dict)  # by device id
+
+
+@dataclass(frozen=True)
+class UpdateProgress:
+    """One meter's firmware update: its state, bytes sent of the total, and in words."""
+
+    version: str
+    state: str  # starting, sending, waiting, restarting, done, failed, rolled back
+    done: int
+    total: int
+    text: str
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("done", "failed", "rolled back")
 
 
 @dataclass(frozen=True)
@@ -139,6 +158,8 @@ def _status(reply: dict[str, Any]) -> AppStatus:
                     for n in d.get("needles", ())
                 ),
                 d.get("button_needle", 1),
+                bool(d.get("update_available", False)),
+                str(d.get("update") or ""),
             )
             for d in reply["devices"]
         ),
@@ -158,6 +179,13 @@ def _status(reply: dict[str, Any]) -> AppStatus:
         ),
         firewall=(reply.get("firewall") or {}).get("summary"),
         firewall_blocked=bool((reply.get("firewall") or {}).get("blocked")),
+        firmware=str(reply.get("firmware") or ""),
+        updates={
+            str(device_id): UpdateProgress(
+                str(u["version"]), str(u["state"]), int(u["done"]), int(u["total"]), str(u["text"])
+            )
+            for device_id, u in (reply.get("updates") or {}).items()
+        },
     )
 
 
@@ -330,6 +358,11 @@ class ControlClient:
     ) -> str:
         """Put a needle (all: None) at a raw output fraction 0..1 (None: back to the metric)."""
         return str(self.request("needle", value=value, device=device, needle=needle)["device"])
+
+    def update_firmware(self, device: str | None = None) -> tuple[str, str]:
+        """Start a meter's firmware update; (its id, the version it is updated to)."""
+        reply = self.request("update", device=device)
+        return str(reply["device"]), str(reply["version"])
 
     def sweep(self, device: str | None = None, needle: int | None = None) -> str:
         """Move a needle (all: None) across the scale and back."""

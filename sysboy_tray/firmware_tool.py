@@ -273,6 +273,7 @@ def build(
     mpy_version: str = DEFAULT_MPY_VERSION,
     source: Path | None = None,
     progress: Progress | None = None,
+    version: str = __version__,
 ) -> dict[str, Any]:
     """Compile the firmware into the bundle folder `out`; return its manifest.
 
@@ -319,7 +320,7 @@ def build(
                 )
         manifest: dict[str, Any] = {
             "format": MANIFEST_FORMAT,
-            "firmware_version": __version__,
+            "firmware_version": version,  # the app's own: one number for both
             "mpy_version": _format_version(compiler.mpy_version),
             "compiler": compiler.banner,
             "files": entries,

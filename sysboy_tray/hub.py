@@ -66,6 +66,8 @@ class Hub:
         self.listeners: list[Listener] = []
         # the PC is about to sleep: the needles rest and no sample goes out until it wakes
         self.sleeping = False
+        # device id -> what its firmware said last after an update (confirmed, rolled back)
+        self.update_notes: dict[str, protocol.UpdateStatus] = {}
 
     # -- metrics ----------------------------------------------------------------
 
@@ -254,6 +256,20 @@ class Hub:
         self.publish({metric: Reading.unavailable(metric, "not pushed again in time")})
 
     # -- devices ----------------------------------------------------------------
+
+    def update_noted(self, device_id: str, status: protocol.UpdateStatus) -> None:
+        """A meter said how a new firmware version fared: confirmed, or rolled back."""
+        if status.state == "rolled_back":
+            log.warning(
+                "device %s rolled back from firmware %r: %r",
+                device_id,
+                status.version,
+                status.reason,
+            )
+        else:
+            log.info("device %s runs firmware %r now", device_id, status.version)
+        self.update_notes[device_id] = status
+        self.changed()
 
     def attach(self, session: DeviceSession) -> None:
         old = self.sessions.get(session.device_id)

@@ -80,6 +80,8 @@ class DeviceSession:
         self.samples_sent = 0
         self._closing: asyncio.Future[None] | None = None
         self._heartbeat: asyncio.TimerHandle | None = None
+        self._update_reply: asyncio.Future[protocol.UpdateStatus] | None = None
+        self.ended = False  # the connection is over
 
     @property
     def device_id(self) -> str:
@@ -200,6 +202,26 @@ class DeviceSession:
             if self._acks.get(key) is future:
                 del self._acks[key]
 
+    async def update_step(
+        self, message: protocol.Update | protocol.Chunk, timeout: float
+    ) -> protocol.UpdateStatus:
+        """Send an update's manifest or one chunk and wait for the meter's answer.
+
+        Raises:
+            TimeoutError: no answer in time.
+            ConnectionError: the link ended first.
+        """
+        if self.ended:
+            raise ConnectionError("the link ended")
+        future: asyncio.Future[protocol.UpdateStatus] = asyncio.get_running_loop().create_future()
+        self._update_reply = future
+        self.send(message)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            if self._update_reply is future:
+                self._update_reply = None
+
     async def park_now(self, reason: str, timeout: float = 0.5) -> None:
         """Send `park` at once, bypassing the queue (the app is quitting or the PC sleeping)."""
         for feed in self.feeds:
@@ -255,9 +277,13 @@ class DeviceSession:
             sender.cancel()
             if self._heartbeat is not None:
                 self._heartbeat.cancel()
+            self.ended = True
             self.hub.detach(self)
             for future in self._acks.values():
                 future.cancel()
+            reply = self._update_reply
+            if reply is not None and not reply.done():
+                reply.set_exception(ConnectionError("the link ended"))
             log.info("device %s unlinked (%s)", hello.id, self.ws.close_code)
 
     async def _refuse_hello(self, reason: str) -> None:
@@ -308,6 +334,12 @@ class DeviceSession:
                     future.set_result(None)
             case protocol.Error(reason=reason):
                 log.warning("device %s reports: %r", self.device_id, reason)
+            case protocol.UpdateStatus(state="confirmed" | "rolled_back"):
+                self.hub.update_noted(self.device_id, message)
+            case protocol.UpdateStatus():
+                reply = self._update_reply
+                if reply is not None and not reply.done():
+                    reply.set_result(message)
             case protocol.DeviceHello():
                 raise ProtocolError("'hello' was already sent")
 

@@ -1,18 +1,25 @@
-"""`sysboy firmware build|deploy`: compile the device firmware, or copy it to a board."""
+"""`sysboy firmware build|deploy|update`: compile the device firmware, copy it to a board by
+USB, or update a linked meter over Wi-Fi (through the running app)."""
 
 from __future__ import annotations
 
 import argparse
 import getpass
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from sysboy_tray import firmware_tool
+from sysboy_tray.commands._client import EPILOG, EXIT_REFUSED, with_client
 from sysboy_tray.config import Paths, SettingsStore
+from sysboy_tray.control_client import ControlClient, UpdateProgress
 from sysboy_tray.firmware_tool import DEFAULT_MPY_VERSION, FirmwareError, WifiSettings
+from sysboy_tray.terminal import printable
 
 DEFAULT_OUT = "sysboy-firmware"
+POLL_S = 0.5
+BAR_WIDTH = 30
 
 
 def _say(line: str) -> None:
@@ -54,6 +61,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     deploy.add_argument("--bundle", type=Path, help="a bundle made by `sysboy firmware build`")
     deploy.add_argument("--mpy-version", default=DEFAULT_MPY_VERSION, metavar="V", help=mpy_help)
+    update = actions.add_parser(
+        "update",
+        help="update a linked meter's firmware over Wi-Fi",
+        description="Send the firmware this app carries to a linked meter over Wi-Fi (through "
+        "the running app), with a progress bar. The meter keeps its previous version and goes "
+        "back to it by itself if the new one does not start or link. An interrupted update "
+        "resumes where it stopped when started again.",
+        epilog=EPILOG,
+    )
+    update.add_argument("device", nargs="?", help="the meter's id (default: the only one linked)")
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -102,10 +119,46 @@ def _deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def progress_line(progress: UpdateProgress) -> str:
+    """A progress bar and the update's state in words."""
+    share = progress.done / progress.total if progress.total else 0.0
+    filled = int(BAR_WIDTH * share)
+    return f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {printable(progress.text)}"
+
+
+def _update(args: argparse.Namespace) -> int:
+    def run(client: ControlClient) -> int:
+        device, version = client.update_firmware(args.device)
+        print(f"updating {printable(device)} to firmware {printable(version)}", flush=True)
+        live = sys.stdout.isatty()
+        shown = ""
+        while True:
+            progress = client.status().updates.get(device)
+            if progress is not None:
+                line = progress_line(progress)
+                if line != shown:
+                    # a terminal redraws one line; a pipe or a log gets each change once
+                    print(
+                        ("\r" + line.ljust(len(shown))) if live else line,
+                        end="" if live else "\n",
+                        flush=True,
+                    )
+                    shown = line
+                if progress.finished:
+                    if live:
+                        print()
+                    return 0 if progress.state == "done" else EXIT_REFUSED
+            time.sleep(POLL_S)
+
+    return with_client(run)
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         if args.action == "build":
             return _build(args)
+        if args.action == "update":
+            return _update(args)
         return _deploy(args)
     except FirmwareError as exc:
         print(f"sysboy: {exc}", file=sys.stderr)

@@ -59,8 +59,15 @@ def describe(status: AppStatus) -> list[str]:
                 )
             lines.append(
                 f"  {device.id:<12} {device.name:<16} {device.address:<15} {signal:<15} "
-                f"shows {shows}"
+                f"fw {device.fw:<8} shows {shows}"
             )
+            if device.update:
+                lines.append(f"  {'':<12} firmware: {device.update}")
+            elif device.update_available:
+                lines.append(
+                    f"  {'':<12} firmware update available: {status.firmware} "
+                    f"(sysboy firmware update {device.id})"
+                )
     lines.append("")
     lines.append("Metrics (* = the global one, on the tray icon and devices without their own):")
     lines.extend(_metric_line(m, status.metric) for m in status.metrics)

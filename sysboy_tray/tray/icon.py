@@ -24,8 +24,9 @@ FIREWALL_TITLE = "Meters cannot reach Sysboy"
 FIREWALL_HINT = " Open the gauge icon's menu and choose Allow meters on this network…"
 
 
-def tooltip(label: str, reading: Reading | None, devices: int) -> str:
-    """For example: `VRAM 60.5 % (9.7 / 16.0 GiB) · 1 device`."""
+def tooltip(label: str, reading: Reading | None, devices: int, updates: str = "") -> str:
+    """For example: `VRAM 60.5 % (9.7 / 16.0 GiB) · 1 device`; a firmware update under way
+    comes first (`meter1: updating to 0.2.0: 45 % · VRAM ...`)."""
     linked = f"{devices} device" + ("" if devices == 1 else "s")
     if reading is None:
         text = f"{label} · {linked}"
@@ -34,6 +35,8 @@ def tooltip(label: str, reading: Reading | None, devices: int) -> str:
     else:
         detail = f" ({reading.detail})" if reading.detail else ""
         text = f"{label} {reading.percent:.1f} %{detail} · {linked}"
+    if updates:
+        text = f"{updates} · {text}"
     return text if len(text) <= TOOLTIP_MAX else text[: TOOLTIP_MAX - 1] + "…"
 
 
@@ -61,6 +64,7 @@ class TrayIcon:
         self._pending: list[tuple[str, str]] = []
         self._told_firewall: object = None
         self.told: list[tuple[str, str]] = []
+        self._told_updates: dict[str, str] = {}  # device id -> the update outcome told
         self.menu_updates = 0
         self._changed = threading.Event()
         self._stopping = threading.Event()
@@ -95,7 +99,13 @@ class TrayIcon:
             self.icon.icon = draw_gauge(face.percent, face.state, self._size)
             self.face = face
             self.redraws += 1
-        title = tooltip(label, reading, len(devices))
+        updates = self.app.updates()
+        busy = "; ".join(f"{d}: {u.text()}" for d, u in sorted(updates.items()) if not u.finished)
+        title = tooltip(label, reading, len(devices), busy)
+        for device_id, update in updates.items():
+            if update.finished and self._told_updates.get(device_id) != update.text():
+                self._told_updates[device_id] = update.text()
+                self.tell(f"Meter {device_id}: {update.text()}.", "Firmware update")
         if title != self.icon.title:
             self.icon.title = title
         # pystray's Windows menu is built once and only rebuilt by update_menu(): any

@@ -38,7 +38,8 @@ def needle_text(device: DeviceView, number: int) -> str:
 
 def device_text(device: DeviceView) -> str:
     signal = f", {device.rssi} dBm" if device.rssi is not None else ""
-    return f"{device.name} ({device.address}{signal})"
+    mark = " — Update available" if device.update_available and not device.update else ""
+    return f"{device.name} ({device.address}{signal}){mark}"
 
 
 class TrayMenu:
@@ -189,6 +190,11 @@ class TrayMenu:
             yield self._submenu("Metric", lambda: self._metric_items(device, readings))
             yield self._item("Identify", lambda: self.app.send(device.id, protocol.Identify()))
             yield self._item("Calibrate…", lambda: self._open_calibration(device.id))
+        yield self._item(
+            device.update if device.updating else "Update firmware",
+            lambda: self.app.update_firmware(device.id),
+            enabled=device.update_available and not device.updating,
+        )
         yield self._item("Forget", lambda: self.app.forget(device.id))
 
     def _one_needle(
