@@ -39,7 +39,10 @@ TOOL_TIMEOUT_S = 120.0
 NO_WATCHDOG_FLAG = "nowatchdog"
 # The settings a deploy writes travel in this file, never on a command line (see deploy()).
 SETUP_FILE = "sysboy-setup.json"
-RESET_WAIT_S = 2.0  # a board with native USB drops off the bus for a moment when it resets
+# A board with native USB (S2, S3, C3) drops off the bus when it resets and comes back as
+# a new port: wait a moment, then up to PORT_BACK_S for its port to be there again.
+RESET_WAIT_S = 2.0
+PORT_BACK_S = 15.0
 # Setup-network passwords: no look-alike characters (0/O, 1/l/I), since people type them.
 PASSWORD_LETTERS = "abcdefghijkmnpqrstuvwxyz23456789"
 NO_BOARD = (
@@ -584,6 +587,7 @@ def deploy(
             )
         settings = settings(device_id)
     time.sleep(RESET_WAIT_S)
+    _wait_for_port(port, PORT_BACK_S)
     with tempfile.TemporaryDirectory(prefix="sysboy-setup-") as private:  # 0700
         setup_file = None
         if settings:
@@ -593,6 +597,27 @@ def deploy(
                 json.dump(settings, handle)
         _run_mpremote(deploy_command(bundle, manifest, port, setup_file), port, progress)
     return device_id
+
+
+def _port_present(port: str) -> bool:
+    if Path(port).exists():
+        return True
+    try:
+        return any(board.port == port for board in find_boards())  # COM3 is not a path
+    except FirmwareError:
+        return False
+
+
+def _wait_for_port(port: str, timeout: float) -> None:
+    """Wait until `port` is back after a reset; FirmwareError if it stays away."""
+    deadline = time.monotonic() + timeout
+    while not _port_present(port):
+        if time.monotonic() >= deadline:
+            raise FirmwareError(
+                f"The board on {port} did not come back after its restart: unplug it, plug "
+                "it in again and run the deploy once more."
+            )
+        time.sleep(0.5)
 
 
 def _run_mpremote(command: list[str], port: str, progress: Progress | None) -> list[str]:

@@ -13,6 +13,8 @@ import io
 import json
 import logging
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,11 +35,13 @@ PASSWORD = "correct horse 7battery"
 class Board:
     """The USB board, its flash and the mpremote command lines run against it."""
 
-    def __init__(self, root: Path, mac: str = "240ac4123456") -> None:
+    def __init__(
+        self, root: Path, mac: str = "240ac4123456", native_usb_s: float | None = None
+    ) -> None:
         self.flash = root / "flash"
         self.flash.mkdir(parents=True)
         self.argv_log = root / "argv.jsonl"
-        self.usb = UsbBoard(self.flash, mac)
+        self.usb = UsbBoard(self.flash, mac, native_usb_s)
         self.port = Path(self.usb.port)
 
     def runs(self) -> list[list[str]]:
@@ -189,22 +193,48 @@ def test_a_copy_cut_short_leaves_the_flag_so_the_next_deploy_is_safe(
     board: Board, bundle: Path
 ) -> None:
     assert _deploy("--port", str(board.port), "--bundle", str(bundle))[0] == 0
-    carried: list[Path] = []
+    (board.flash / "app.mpy").unlink()  # to see the copy begin again
 
-    def pull_the_cable(device_id: str) -> dict[str, Any]:
-        # the board restarted without its watchdog; now the cable comes out
+    def pull_the_cable_during_the_copy() -> None:
+        deadline = time.monotonic() + scaled(60)
+        while not (board.flash / "app.mpy").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
         board.usb.close()
-        return firmware_tool.device_settings("ab12cd34", firmware_tool.check_wifi("Home", PASSWORD))
 
-    with pytest.raises(firmware_tool.FirmwareError) as failure:
-        firmware_tool.deploy(bundle, str(board.port), settings=pull_the_cable)
-    message = str(failure.value)
-    assert message.startswith(f"Copying to the board on {board.port} failed: ")
-    assert PASSWORD not in message
+    puller = threading.Thread(target=pull_the_cable_during_the_copy)
+    puller.start()
+    try:
+        code, printed, errors, _ = _deploy(
+            "--port", str(board.port), "--bundle", str(bundle), "--wifi", "Home"
+        )
+    finally:
+        puller.join()
+    assert code == 1
+    assert errors.startswith(f"sysboy: Copying to the board on {board.port} failed: ")
+    assert len(errors.strip().splitlines()) == 1
+    assert PASSWORD not in printed + errors
     assert (board.flash / "nowatchdog").exists(), "the board keeps starting without a watchdog"
     carried = [Path(a) for a in board.runs()[-1] if a.endswith(firmware_tool.SETUP_FILE)]
     assert carried and not carried[0].exists(), "the password's file is gone from the PC"
     assert board.config()["ssid"] == ""
+
+
+def test_a_board_that_does_not_come_back_is_told_in_words(
+    board: Board, bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(firmware_tool, "PORT_BACK_S", 1.0)
+
+    def pull_the_cable(device_id: str) -> dict[str, Any]:
+        board.usb.close()  # while it restarts without its watchdog
+        return firmware_tool.device_settings("ab12cd34", firmware_tool.check_wifi("Home", PASSWORD))
+
+    with pytest.raises(firmware_tool.FirmwareError) as failure:
+        firmware_tool.deploy(bundle, str(board.port), settings=pull_the_cable)
+    assert str(failure.value) == (
+        f"The board on {board.port} did not come back after its restart: unplug it, plug it "
+        "in again and run the deploy once more."
+    )
+    assert (board.flash / "nowatchdog").exists()
 
 
 def test_a_setting_the_firmware_does_not_keep_fails_the_deploy_by_name(
@@ -238,3 +268,18 @@ def test_the_settings_can_depend_on_the_id_the_board_gives(
         other.usb.close()
     assert asked == ["a1b2c3d4e5f6"]
     assert other.config()["pc"] == "pc-for-a1b2c3d4e5f6"
+
+
+def test_a_board_with_native_usb_is_waited_for_after_its_restart(
+    board: Board, bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # its port is gone for longer than the first pause after the restart
+    monkeypatch.setattr(firmware_tool, "RESET_WAIT_S", 1.0)
+    native = Board(tmp_path / "native", native_usb_s=4.0)
+    try:
+        code, printed, errors, _ = _deploy("--port", str(native.port), "--bundle", str(bundle))
+        assert code == 0, printed + errors
+        assert [r["flag"] for r in native.resets(2)] == [True, False]
+        assert native.config()["pc"]
+    finally:
+        native.usb.close()

