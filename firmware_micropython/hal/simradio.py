@@ -48,70 +48,23 @@ BEACON_LOSS_S = 0.5
 AP_FIRST_CLIENT_MS = 1000  # a phone needs longer than this to join a new access point
 RE_READ_MS = 200
 
-# scan() entries as network.WLAN gives them: (ssid, bssid, channel, rssi, security, hidden)
+# without a scenario: (ssid, channel, rssi, security) of the networks around
 DEFAULT_NETWORKS = (
-    {"ssid": "SysboyHome", "bssid": b"\x02\x00\x00\x00\x00\x01", "channel": 6, "rssi": -48},
-    {"ssid": "Neighbour 5G", "bssid": b"\x02\x00\x00\x00\x00\x02", "channel": 36, "rssi": -71},
-    {
-        "ssid": "Cafe Guest",
-        "bssid": b"\x02\x00\x00\x00\x00\x03",
-        "channel": 11,
-        "rssi": -80,
-        "security": 0,
-    },
-    {"ssid": "SysboyHome", "bssid": b"\x02\x00\x00\x00\x00\x04", "channel": 1, "rssi": -63},
+    ("SysboyHome", 6, -48, 3),
+    ("Neighbour 5G", 36, -71, 3),
+    ("Cafe Guest", 11, -80, 0),
+    ("SysboyHome", 1, -63, 3),
 )
-
-
-def _seconds(value, default):
-    """A duration from the scenario: a number, or [low, high] for a random one in between."""
-    if value is None:
-        return default
-    if isinstance(value, list):
-        low, high = float(value[0]), float(value[1])
-        return low + (high - low) * os.urandom(1)[0] / 255
-    return float(value)
-
-
-class World:
-    """The scenario file, read again at most every RE_READ_MS while the radio is used."""
-
-    def __init__(self, path):
-        self.path = path
-        self.text = None
-        self.read_at = None
-        self.data = {}
-
-    def get(self):
-        """The scenario as it stands now (the last good one if the file is unreadable)."""
-        if not self.path:
-            return self.data
-        now = ticks_ms()
-        if self.read_at is not None and ticks_diff(now, self.read_at) < RE_READ_MS:
-            return self.data
-        self.read_at = now
-        try:
-            with open(self.path) as f:
-                text = f.read()
-        except OSError:
-            return self.data  # being replaced right now
-        if text != self.text:
-            self.text = text
-            try:
-                data = json.loads(text)
-            except ValueError:
-                return self.data
-            if isinstance(data, dict):
-                self.data = data
-                _say("radio world " + str(data.get("router", "up")))
-        return self.data
 
 
 class Radio:
     """The one radio: the station's joins, the access point's channel, the world around."""
 
-    def __init__(self, world=None):
-        self.world = world or World(_env("SYSBOY_SIM_RADIO"))
+    def __init__(self, path=None):
+        self.path = _env("SYSBOY_SIM_RADIO") if path is None else path
+        self.world = {}  # the scenario as last read
+        self.text = None
+        self.read_at = None
         self.sta_on = False
         self.ap_on = False
         self.ap_up_at = 0
@@ -125,37 +78,61 @@ class Radio:
 
     # -- the world ---------------------------------------------------------------------
 
-    def _networks(self):
-        found = self.world.get().get("networks")
-        return found if isinstance(found, list) else None
+    def air(self):
+        """The scenario now: the file read again at most every RE_READ_MS (the last good
+        one while it is being replaced)."""
+        now = ticks_ms()
+        if not self.path or (
+            self.read_at is not None and ticks_diff(now, self.read_at) < RE_READ_MS
+        ):
+            return self.world
+        self.read_at = now
+        try:
+            with open(self.path) as f:
+                text = f.read()
+            if text != self.text:
+                self.text = text
+                world = json.loads(text)
+                if isinstance(world, dict):
+                    self.world = world
+                    _say("radio world " + str(world.get("router", "up")))
+        except (OSError, ValueError):
+            pass
+        return self.world
 
-    def _router(self, net):
-        """The state of the router behind `net`: "up", "off" or "booting"."""
-        nets = self._networks()
-        if not nets or net["ssid"] != nets[0]["ssid"]:
-            return "up"
-        return self.world.get().get("router", "up")
+    def _ms(self, name, default):
+        """A duration from the scenario in ms: seconds, or [low, high] for a random one."""
+        value = self.air().get(name, default)
+        if isinstance(value, list):
+            value = value[0] + (value[1] - value[0]) * os.urandom(1)[0] / 255
+        return int(float(value) * 1000)
+
+    def _state(self, ssid):
+        """The router's state ("up", "off", "booting") for a network of that name."""
+        nets = self.air().get("networks")
+        if nets and nets[0]["ssid"] == ssid:
+            return self.air().get("router", "up")
+        return "up"
 
     def _visible(self):
-        nets = self._networks()
-        if nets is None:
-            return list(DEFAULT_NETWORKS)
-        state = self.world.get().get("router", "up")
-        router = nets[0]["ssid"] if nets else None
-        return [n for n in nets if n["ssid"] != router or state != "off"]
+        """The networks on the air: dicts with ssid, channel, rssi and maybe a password."""
+        nets = self.air().get("networks")
+        if not isinstance(nets, list):
+            return [
+                {"ssid": n[0], "channel": n[1], "rssi": n[2], "security": n[3], "id": i}
+                for i, n in enumerate(DEFAULT_NETWORKS)
+            ]
+        return [n for n in nets if self._state(n["ssid"]) != "off"]
 
     def _find(self, ssid):
+        """The strongest access point of `ssid` on the air (without a scenario: any name)."""
         best = None
         for net in self._visible():
             if net["ssid"] == ssid and (best is None or net.get("rssi", -60) > best["rssi"]):
-                best = {
-                    "ssid": ssid,
-                    "channel": net.get("channel", 6),
-                    "rssi": net.get("rssi", -60),
-                    "password": net.get("password"),
-                }
-        if best is None and self._networks() is None:
-            return {"ssid": ssid, "channel": 6, "rssi": -55, "password": None}  # any name joins
+                best = {"ssid": ssid, "channel": net.get("channel", 6),
+                        "rssi": net.get("rssi", -60), "password": net.get("password")}  # fmt: skip
+        if best is None and not isinstance(self.air().get("networks"), list):
+            return {"ssid": ssid, "channel": 6, "rssi": -55, "password": None}
         return best
 
     # -- time passes -------------------------------------------------------------------
@@ -170,7 +147,7 @@ class Radio:
                 self._finish(ssid, key)
         if self.joined is not None:
             net = self._find(self.joined["ssid"])
-            if net is not None and self._router(net) == "up":
+            if net is not None and self._state(net["ssid"]) == "up":
                 self.lost_at = None
             elif self.lost_at is None:
                 self.lost_at = now
@@ -180,18 +157,19 @@ class Radio:
                 self.lost_at = None
                 self.reason = STAT_BEACON_TIMEOUT
 
-    def _ms(self, name, default):
-        return int(_seconds(self.world.get().get(name), default) * 1000)
-
     def _finish(self, ssid, key):
         legacy = _env("SYSBOY_SIM_WIFI")
         net = self._find(ssid)
-        if legacy == "not found" or net is None or self._router(net) == "off":
-            self._fail(ssid, STAT_NO_AP_FOUND)
-        elif legacy == "wrong password" or self._router(net) == "booting":
-            self._fail(ssid, STAT_WRONG_PASSWORD)
+        reason = 0
+        if legacy == "not found" or net is None:
+            reason = STAT_NO_AP_FOUND
+        elif legacy == "wrong password" or self._state(ssid) == "booting":
+            reason = STAT_WRONG_PASSWORD
         elif net["password"] is not None and key != net["password"]:
-            self._fail(ssid, int(self.world.get().get("wrong_password", STAT_WRONG_PASSWORD)))
+            reason = int(self.air().get("wrong_password", STAT_WRONG_PASSWORD))
+        if reason:
+            self.reason = reason
+            _say("radio join %r failed: %d" % (ssid, reason))
         else:
             self.joined = net
             self.reason = 0
@@ -199,10 +177,6 @@ class Radio:
             if self.ap_on and self.ap_channel != net["channel"]:
                 self.ap_channel = net["channel"]
                 self.drop("the access point moved to channel %d" % net["channel"])
-
-    def _fail(self, ssid, reason):
-        self.reason = reason
-        _say("radio join %r failed: %d" % (ssid, reason))
 
     def drop(self, why):
         """The access point's clients lose it (once it has been up long enough to have any)."""
@@ -255,7 +229,7 @@ class Radio:
             found.append(
                 (
                     net["ssid"].encode(),
-                    net.get("bssid", b"\x02\x00\x00\x00\x00\x09"),
+                    b"\x02\x00\x00\x00\x00" + bytes([net.get("id", 9) + 1]),
                     net.get("channel", 6),
                     net.get("rssi", -60),
                     net.get("security", 0 if net.get("password") == "" else 3),

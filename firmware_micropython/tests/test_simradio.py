@@ -10,17 +10,10 @@ from hal import simradio
 HOME = {"ssid": "Home", "channel": 11, "rssi": -50, "password": "hunter2hunter2"}
 
 
-class FixedWorld(simradio.World):
-    """A scenario set by the test instead of read from a file."""
-
-    def __init__(self, **data):
-        super().__init__("")
-        self.data = data
-
-
 def _radio(**world):
     world.setdefault("networks", [dict(HOME)])
-    radio = simradio.Radio(FixedWorld(**world))
+    radio = simradio.Radio(path="")  # the scenario set by the test, not read from a file
+    radio.world = world
     return radio, simradio.WLAN(0, radio), simradio.WLAN(1, radio)
 
 
@@ -53,7 +46,7 @@ async def test_status_reports_the_previous_failure_right_after_connect():
     sta.active(True)
     sta.connect("Home", "hunter2hunter2")
     await _until(lambda: sta.status() == simradio.STAT_NO_AP_FOUND)
-    radio.world.data["router"] = "up"
+    radio.world["router"] = "up"
     sta.connect("Home", "hunter2hunter2")
     assert sta.status() == simradio.STAT_NO_AP_FOUND  # old news, not this attempt's
     await _until(lambda: sta.status() == simradio.STAT_CONNECTING)
@@ -75,7 +68,7 @@ async def test_a_booting_router_refuses_then_takes_the_same_password():
     sta.active(True)
     sta.connect("Home", "hunter2hunter2")
     await _until(lambda: sta.status() == simradio.STAT_WRONG_PASSWORD)
-    radio.world.data["router"] = "up"
+    radio.world["router"] = "up"
     sta.connect("Home", "hunter2hunter2")
     await _until(lambda: sta.isconnected())
 
@@ -85,7 +78,7 @@ async def test_the_link_drops_when_the_router_goes_away():
     sta.active(True)
     sta.connect("Home", "hunter2hunter2")
     await _until(lambda: sta.isconnected())
-    radio.world.data["router"] = "off"
+    radio.world["router"] = "off"
     await _until(lambda: not sta.isconnected())
     assert sta.status() == simradio.STAT_BEACON_TIMEOUT
     assert [n[0] for n in sta.scan()] == []  # gone from the air too
@@ -144,7 +137,7 @@ async def test_the_station_gets_through_a_slow_radio_after_a_failure():
     radio, sta, _ = _radio(join_s=[1, 3], stale_s=1.0, router="off")
     station = wifi.Station(sta, poll_s=0.05)
     assert (await station.join("Home", "hunter2hunter2"))[0] == wifi.NOT_FOUND
-    radio.world.data["router"] = "up"
+    radio.world["router"] = "up"
     assert await station.join("Home", "hunter2hunter2") == (wifi.JOINED, "127.0.0.1")
     assert sta.config("pm") == sta.PM_NONE
 
