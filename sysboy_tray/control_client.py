@@ -307,7 +307,15 @@ class ControlClient:
             token = read_token(paths.token_file)
         except ControlError as exc:
             raise NotRunning(f"{NOT_RUNNING} ({exc})") from None
-        return cls(port, token, timeout=timeout)
+        try:
+            return cls(port, token, timeout=timeout)
+        except NotRunning:
+            # its process is alive: starting, stopping, or every slot of this address taken
+            raise ControlError(
+                f"Sysboy is running but did not take the connection on port {port} "
+                "(it may be starting or quitting, or too many connections from this PC "
+                "are open); try again in a moment"
+            ) from None
 
     def close(self) -> None:
         self._stack.close()

@@ -16,7 +16,7 @@ from websockets.sync.client import connect
 
 from sysboy_tray import limits
 from sysboy_tray.config import MAX_DEVICES, Paths, SettingsStore
-from sysboy_tray.errors import ConfigError
+from sysboy_tray.errors import ConfigError, ControlError
 from sysboy_tray.limits import ConnectionGuard, FrameBudget, total_for
 from tests.conftest import SettableSource, running_app, scaled
 
@@ -157,3 +157,23 @@ def test_settings_keep_at_most_max_devices_and_write_only_real_changes(user_dirs
     assert store.flush(scaled(5))
     assert path.stat().st_ino != written[0]
     assert len(json.loads(path.read_bytes())["devices"]) == MAX_DEVICES - 1
+
+
+def test_a_full_address_is_told_apart_from_an_app_that_is_not_running() -> None:
+    from sysboy_tray.control_client import ControlClient
+
+    with running_app({"cpu": SettableSource("cpu")}, {"metric": "cpu"}) as app:
+        # every slot of this PC's own address taken (a program of this user, or another)
+        held = [raw_socket(app.port, "127.0.0.1") for _ in range(limits.PER_ADDRESS)]
+        try:
+            with pytest.raises(ControlError, match="running but did not take the connection"):
+                ControlClient.find(timeout=scaled(5))
+        finally:
+            for sock in held:
+                sock.close()
+        deadline = time.monotonic() + scaled(5)
+        while app.on_loop(lambda: app.server.guard.open["127.0.0.1"]) > 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        with ControlClient.find(timeout=scaled(5)) as client:
+            assert client.status().port == app.port
