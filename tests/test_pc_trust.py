@@ -3,6 +3,7 @@ never printed raw (issue 11, must-show 8 and 9)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -12,7 +13,6 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
@@ -161,31 +161,43 @@ def server() -> Iterator[Server]:
 
 
 def test_a_hostile_meter_s_escape_codes_reach_neither_status_nor_the_log(server: Server) -> None:
-    async def hostile() -> list[tuple[int | None, list[dict[str, Any]]]]:
-        results = []
+    async def hostile() -> list[str]:
+        # refused by the protocol (control characters): the link is closed
         for hello in (
             {**HELLO, "id": "evil-1", "name": OSC52},
             {**HELLO, "id": "evil-2", "fw": "\x1b[2J", "board": "\x9b31m"},
-            {**HELLO, "id": "evil-3", "name": "meter\u202eevil"},
         ):
             link = await RawLink.open(server.port, source=STRANGER)
             await link.send(frame(json.dumps(hello).encode()))
-            await link.send(frame(json.dumps({"type": "error", "reason": OSC52}).encode()))
-            results.append(await link.until_closed())
+            await link.until_closed()
             link.close()
-        return results
+        # taken by the protocol (no control character), but it reverses what follows it
+        link = await RawLink.open(server.port, source=STRANGER)
+        await link.send(
+            frame(json.dumps({**HELLO, "id": "evil-3", "name": "met\u202eer"}).encode())
+        )
+        await link.next_frame()  # the server's hello: linked
+        await link.send(frame(json.dumps({"type": "error", "reason": "x\u202ey"}).encode()))
+        await link.send(frame(json.dumps({"type": "error", "reason": OSC52}).encode()))
+        outputs = []
+        for args in (("status",), ("status", "--json")):
+            done = await asyncio.to_thread(sysboy, *args, env=server.env)
+            assert done.returncode == 0, done.stderr
+            outputs.append(done.stdout + done.stderr)
+        link.close()
+        return outputs
 
-    import asyncio
-
-    asyncio.run(hostile())
-    for args in (("status",), ("status", "--json")):
-        done = sysboy(*args, env=server.env)
-        assert done.returncode == 0, done.stderr
-        assert no_raw_controls(done.stdout + done.stderr)
+    text, as_json = asyncio.run(hostile())
+    assert no_raw_controls(text) and no_raw_controls(as_json)
+    assert "met\\u202eer" in text  # shown as an escape, in its place in the list
+    assert any(d["name"] == "met\u202eer" for d in json.loads(as_json)["devices"])
     time.sleep(0.5)  # the server's last lines reach its log
     logs = Path(server.env["SYSBOY_LOG_DIR"])
     for path in logs.iterdir():
-        assert no_raw_controls(path.read_text("utf-8", "replace")), path.name
+        written = path.read_text("utf-8", "replace")
+        assert no_raw_controls(written), path.name
+        if path.name.startswith("stderr"):  # the console
+            assert "device evil-3 reports: 'x\\u202ey'" in written
 
 
 def test_status_shows_network_strings_escaped() -> None:
