@@ -2,8 +2,9 @@
 
 Connections are counted at accept, before a byte of the WebSocket handshake is read,
 so a peer that opens thousands of idle or half-open sockets holds at most
-`PER_ADDRESS` of them; the rest are closed at once. Every frame a connection sends,
-pings and pongs included, takes a token from that connection's `FrameBudget`.
+`PER_ADDRESS` of them; the rest are closed at once. Each ping and pong a connection
+sends takes a token from that connection's `FrameBudget`, and so does each message
+of a meter (session.py), so pings cannot be used to flood past the rate.
 """
 
 from __future__ import annotations
