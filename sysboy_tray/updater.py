@@ -39,6 +39,9 @@ RELINK_TIMEOUT_S = 120.0  # a meter whose link dropped mid-transfer must be back
 # or the old one comes back after a rollback
 RETURN_TIMEOUT_S = 300.0
 POLL_S = 0.2
+# each chunk's answer is a message from the device, and a device may send 20 a second
+# (docs/protocol.md): chunks go at most this often, leaving room for status and button
+CHUNKS_PER_S = 15
 FINISHED = ("done", "failed", "rolled back")
 
 
@@ -201,7 +204,8 @@ class Updater:
             session = await self._linked(device_id, RELINK_TIMEOUT_S)
             try:
                 status = await self._transfer(session, bundle, state)
-            except (ConnectionClosed, ConnectionError, TimeoutError):
+            except (ConnectionClosed, ConnectionError, TimeoutError) as exc:
+                log.info("device %s: update paused (%r); resuming when it links", device_id, exc)
                 self._set(state, "waiting")  # the meter resumes where it stopped
                 continue
             if status.state == "refused":
@@ -216,7 +220,11 @@ class Updater:
     ) -> protocol.UpdateStatus:
         """Send the manifest, then every chunk asked for; the meter's last word."""
         status = await session.update_step(bundle.manifest(), REPLY_TIMEOUT_S)
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
         while status.state == "receiving":
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            next_at = loop.time() + 1 / CHUNKS_PER_S
             data = bundle.files.get(status.file or "")
             offset = status.offset or 0
             if data is None or offset >= len(data):

@@ -1,0 +1,217 @@
+"""A firmware update from the running app to a meter, over a real loopback link.
+
+The meter is a real `websockets` client whose flash is a folder and whose update code is
+the firmware's own (ota.py and slots.py, run on CPython): it starts the version its
+pointer names, says it in its hello, takes the update chunk by chunk and restarts into it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from sysboy_tray.app import App
+from sysboy_tray.commands.status import describe
+from sysboy_tray.control_client import ControlClient
+from sysboy_tray.firmware_tool import build
+from sysboy_tray.tray.icon import tooltip
+from sysboy_tray.tray.menu import device_text
+from tests.conftest import SettableSource, running_app, scaled
+from tests.firmware.upy import FIRMWARE
+
+
+def _firmware(name: str) -> ModuleType:
+    module = sys.modules.get(name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(name, FIRMWARE / f"{name}.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # ota.py imports slots by this name
+        spec.loader.exec_module(module)
+    return module
+
+
+slots = _firmware("slots")
+ota = _firmware("ota")
+
+
+class UpdatingMeter:
+    """A meter on its own thread, restarting (a new connection) when its firmware says so."""
+
+    def __init__(self, port: int, flash: Path, *, drop_after: int | None = None) -> None:
+        self.url = f"ws://127.0.0.1:{port}/device"
+        self.flash = flash
+        (flash / "manifest.json").write_text(json.dumps({"firmware_version": "0.1.0"}))
+        self.drop_after = drop_after  # chunks taken before the link drops, once
+        self.chunks = 0  # chunks written
+        self.starts: list[str] = []  # the version of each start
+        self.said: list[dict[str, Any]] = []  # every update_status sent
+        self.begins: list[dict[str, Any]] = []  # the answers to each manifest
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        receiver = None
+        while not self._stop.is_set():
+            slots.boot(str(self.flash))
+            self.starts.append(slots.running)
+            with connect(self.url, open_timeout=scaled(5)) as ws:
+                ws.send(json.dumps(self._hello()))
+                note = slots.note()  # a v1 link counts as proven here: no handshake yet
+                if note is not None:
+                    self._send(ws, dict(note))
+                    slots.noted(str(self.flash))
+                receiver = receiver or ota.Receiver(str(self.flash))
+                if self._serve(ws, receiver):
+                    receiver = None  # restarted: a new firmware, a new receiver
+                    continue
+            self._stop.wait(0.1)
+
+    def _hello(self) -> dict[str, Any]:
+        return {
+            "type": "hello",
+            "proto": 1,
+            "id": "meter1",
+            "fw": slots.running,
+            "board": "sim",
+            "output": "sim",
+            "calibration": [[0, 0], [100, 1]],
+        }
+
+    def _send(self, ws: Any, status: dict[str, Any]) -> None:
+        self.said.append(status)
+        ws.send(json.dumps({"type": "update_status", **status}))
+
+    def _serve(self, ws: Any, receiver: Any) -> bool:
+        """Serve one link; True when the firmware restarts into a new version."""
+        try:
+            for text in ws:
+                if self._stop.is_set():
+                    return False
+                msg = json.loads(text)
+                if msg["type"] == "update":
+                    status = receiver.begin(msg["version"], msg["files"])
+                    self.begins.append(status)
+                elif msg["type"] == "chunk":
+                    if self.chunks == self.drop_after:
+                        self.drop_after = None
+                        return False  # the link drops: the connection closes
+                    status = receiver.chunk(msg["file"], msg["offset"], msg["data"])
+                    self.chunks += 1
+                else:
+                    continue
+                self._send(ws, status)
+                if status["state"] == "restarting":
+                    return True
+        except ConnectionClosed:
+            pass
+        return False
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(scaled(10))
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bundle") / "bundle"
+    build(out, version="0.2.0")
+    return out
+
+
+@pytest.fixture
+def app(bundle: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[App]:
+    monkeypatch.setenv("SYSBOY_FIRMWARE_BUNDLE", str(bundle))
+    slots.state = slots.running = None
+    sources = {"cpu": SettableSource("cpu", 12.3, label="CPU")}
+    with running_app(sources, {"metric": "cpu"}) as running:
+        yield running
+
+
+def wait(check: Any, what: str, timeout: float = 30) -> None:
+    done = threading.Event()
+    deadline = scaled(timeout)
+    while not done.wait(0.05):
+        if check():
+            return
+        deadline -= 0.05
+        if deadline <= 0:
+            raise AssertionError(f"timed out waiting for {what}")
+
+
+def flash_files(flash: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(flash).as_posix(): p.read_bytes() for p in flash.rglob("*") if p.is_file()
+    }
+
+
+def test_a_meter_on_0_1_0_is_updated_and_reports_the_new_version(
+    app: App, bundle: Path, tmp_path: Path
+) -> None:
+    meter = UpdatingMeter(app.port, tmp_path)
+    try:
+        wait(lambda: app.devices(), "the meter to link")
+        (view,) = app.devices()
+        assert view.fw == "0.1.0" and view.update_available
+        assert device_text(view).endswith("— Update available")
+        with ControlClient.find(timeout=scaled(5)) as client:
+            status = client.status()
+            assert "firmware update available: 0.2.0" in "\n".join(describe(status))
+            device, version = client.update_firmware()
+            assert (device, version) == ("meter1", "0.2.0")
+            wait(lambda: app.updates()["meter1"].finished, "the update to finish", 60)
+            assert app.updates()["meter1"].state == "done"
+            (view,) = app.devices()
+            assert view.fw == "0.2.0" and not view.update_available
+            lines = "\n".join(describe(client.status()))
+        assert "fw 0.2.0" in lines and "firmware: updated to 0.2.0" in lines
+        assert meter.starts == ["0.1.0", "0.2.0"]
+        assert meter.said[-1] == {"state": "confirmed", "version": "0.2.0"}
+        # every chunk was acknowledged with the next byte wanted, and written once
+        sent = sent_files(bundle)
+        assert meter.chunks == sum(-(-e["size"] // 2048) for e in sent)
+        for entry in sent:
+            written = (tmp_path / "ota" / "a" / entry["path"]).read_bytes()
+            assert written == (bundle / entry["path"]).read_bytes()
+    finally:
+        meter.close()
+
+
+def sent_files(bundle: Path) -> list[dict[str, Any]]:
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    return [e for e in manifest["files"] if e["path"] not in ("boot.py", "main.py", "slots.mpy")]
+
+
+def test_an_interrupted_transfer_resumes_where_it_stopped(
+    app: App, bundle: Path, tmp_path: Path
+) -> None:
+    meter = UpdatingMeter(app.port, tmp_path, drop_after=20)
+    try:
+        wait(lambda: app.devices(), "the meter to link")
+        app.update_firmware("meter1")
+        wait(lambda: app.updates()["meter1"].finished, "the update to finish", 60)
+        assert app.updates()["meter1"].state == "done"
+        assert meter.starts == ["0.1.0", "0.1.0", "0.2.0"]  # the drop, then the restart
+        first, again = meter.begins
+        assert first == {"state": "receiving", "file": sent_files(bundle)[0]["path"], "offset": 0}
+        assert again != first  # the meter said where it stopped, after 20 chunks
+        # no chunk was written twice: 20 before the drop, the rest after it
+        assert meter.chunks == sum(-(-e["size"] // 2048) for e in sent_files(bundle))
+    finally:
+        meter.close()
+
+
+def test_the_tooltip_shows_the_update_under_way() -> None:
+    text = tooltip("CPU", None, 1, "meter1: updating to 0.2.0: 45 %")
+    assert text.startswith("meter1: updating to 0.2.0: 45 % · CPU")
