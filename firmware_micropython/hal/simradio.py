@@ -3,7 +3,9 @@
 It answers as MicroPython's network.WLAN does on a board (ports/esp32/network_wlan.c):
 - a join takes time: status() is IDLE, then CONNECTING, then GOT_IP;
 - right after connect(), status() still reports the previous attempt's failure (the driver
-  keeps the last disconnect reason until a new one arrives or the station gets an address);
+  keeps the last disconnect reason until a new one arrives or the station gets an address:
+  for stale_s, or the whole attempt if stale_s is longer); disconnect() during an attempt
+  or a link clears it (ASSOC_LEAVE reads as IDLE);
 - a wrong password shows as 202 (AUTH_FAIL) or as 15 (4-way handshake timeout);
 - a router that is booting refuses joins with 202 until it is up;
 - a joined station loses its link when the router goes away: isconnected() turns False and
@@ -195,15 +197,21 @@ class Radio:
         net = self._find(ssid)
         if self.ap_on and (net is None or net["channel"] != self.ap_channel):
             self.drop("the station searched for %r" % ssid)
-        stale = self._ms("stale_s", STALE_S)
-        self.attempt = (ssid, key, ticks_ms(), max(self._ms("join_s", JOIN_S), stale + 1), stale)
+        # stale_s may outlast the join: then the old failure shows until this attempt's outcome
+        self.attempt = (
+            ssid,
+            key,
+            ticks_ms(),
+            self._ms("join_s", JOIN_S),
+            self._ms("stale_s", STALE_S),
+        )
         _say("radio connect %r" % ssid)
 
     def disconnect(self):
+        if self.joined is not None or self.attempt is not None:
+            self.reason = 0  # the driver reports ASSOC_LEAVE, which status() reads as IDLE
         self.attempt = None
-        if self.joined is not None:
-            self.joined = None
-            self.reason = 0  # ASSOC_LEAVE reads as IDLE
+        self.joined = None
 
     def status(self):
         self.step()

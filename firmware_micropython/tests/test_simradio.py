@@ -147,3 +147,18 @@ async def test_the_station_puts_a_handshake_timeout_in_words():
     station = wifi.Station(sta, poll_s=0.02)
     assert (await station.join("Home", "wrong-password"))[0] == wifi.WRONG_OR_WEAK
     assert "too weak" in station.last
+
+
+async def test_a_driver_that_keeps_the_old_failure_through_a_join_costs_one_try():
+    # the old reason can outlast the grace period: that try is lost, its disconnect() clears
+    # the reason, and the next try gets in
+    radio, sta, _ = _radio(join_s=2.0, stale_s=60, router="off")
+    station = wifi.Station(sta, poll_s=0.05)
+    assert (await station.join("Home", "hunter2hunter2"))[0] == wifi.NOT_FOUND
+    radio.world["router"] = "up"
+    seen = []
+    ip = await station.stay_joined(
+        "Home", "hunter2hunter2", report=lambda r, a: seen.append(r), first_delay_s=0.01
+    )
+    assert ip == "127.0.0.1"
+    assert seen == [wifi.NOT_FOUND, wifi.JOINED]
