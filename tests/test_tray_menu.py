@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
+from sysboy_tray import protocol
 from sysboy_tray.app import App
 from sysboy_tray.autostart import XdgAutostartFile
+from sysboy_tray.metrics import Reading
 from sysboy_tray.tray.backend import load_tray
 from sysboy_tray.tray.gauge import GaugeState
 from sysboy_tray.tray.icon import TrayIcon, face_for, tooltip
@@ -94,8 +96,21 @@ def test_picking_a_metric_changes_what_devices_receive(menu: TrayMenu, app: App)
 def test_unavailable_metric_is_disabled_and_says_why(menu: TrayMenu) -> None:
     item = find(menu, "Metric", "VRAM")
     assert not item.enabled
-    assert str(item.text) == "VRAM — unavailable: sensor unplugged"
+    assert str(item.text) == "VRAM — sensor unplugged"
     assert find(menu, "Metric", "CPU").enabled
+
+
+def test_a_long_reason_is_a_few_words_on_the_item() -> None:
+    from sysboy_tray.metrics import NO_GPU, Unavailable
+    from sysboy_tray.tray.menu import metric_text, short_reason
+
+    sentence = "No GPU to read: the NVIDIA driver is not installed, and no AMD GPU was found."
+    gpu = Unavailable("vram", sentence, NO_GPU).read()
+    info = protocol.MetricInfo("vram", "VRAM", "%")
+    assert metric_text(info, gpu) == "VRAM — no GPU found"
+    other = Reading.unavailable("disk", "This PC does not report disk activity (no counters).")
+    assert short_reason(other) == "this PC does not report disk ac…"
+    assert len(short_reason(other)) <= 32
 
 
 def test_a_device_metric_reaches_only_that_device(menu: TrayMenu, app: App) -> None:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tests.conftest import scaled
@@ -55,9 +56,15 @@ def xvfb(width: int = 640, height: int = 480) -> Iterator[str]:
 
 
 @contextmanager
-def trayer(display: str, height: int = 26) -> Iterator[subprocess.Popen[bytes]]:
-    """Run trayer, a small XEmbed tray host, at the top right of `display`."""
+def trayer(
+    display: str, height: int = 26, log: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run trayer, a small XEmbed tray host, at the top right of `display`.
+
+    What trayer says (GTK's warnings) goes to the file `log`, if given.
+    """
     need("trayer")
+    out = open(log, "wb") if log is not None else None  # noqa: SIM115  # closed below
     proc = subprocess.Popen(
         [
             *("trayer", "--edge", "top", "--align", "right", "--widthtype", "request"),
@@ -65,13 +72,15 @@ def trayer(display: str, height: int = 26) -> Iterator[subprocess.Popen[bytes]]:
         ],
         env={**os.environ, "DISPLAY": display},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=out or subprocess.DEVNULL,
     )
     try:
         _wait_for_tray_owner(display)
         yield proc
     finally:
         _stop(proc)
+        if out is not None:
+            out.close()
 
 
 def _wait_for_tray_owner(display: str) -> None:
@@ -135,7 +144,7 @@ class TrayRun:
 
 
 @contextmanager
-def tray_app(display: str) -> Iterator[TrayRun]:
+def tray_app(display: str, trayer_log: Path | None = None) -> Iterator[TrayRun]:
     """`sysboy` (the tray app, plain X11 backend) docked in trayer, showing `cpu`.
 
     Yields once the icon has docked and the app says where it listens; afterwards the
@@ -147,7 +156,7 @@ def tray_app(display: str) -> Iterator[TrayRun]:
     paths.config_dir.mkdir(parents=True, exist_ok=True)
     paths.settings_file.write_text(json.dumps({"metric": "cpu", "port": 0}))
     env = {**os.environ, "DISPLAY": display, "PYSTRAY_BACKEND": "xorg"}
-    with trayer(display):
+    with trayer(display, log=trayer_log):
         proc = subprocess.Popen(
             [sys.executable, "-m", "sysboy_tray"],
             env=env,

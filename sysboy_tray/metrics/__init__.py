@@ -38,6 +38,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "disk": ("Disk", "%"),
 }
 GPU_METRICS = ("vram", "gpu", "gpu_temp")
+NO_GPU = "no GPU found"
 
 
 @dataclass(frozen=True)
@@ -50,14 +51,16 @@ class Reading:
     unit: str = "%"
     detail: str | None = None
     reason: str | None = None
+    # a few words for a menu item ("no GPU found"); the reason is the full sentence
+    short: str | None = None
 
     @property
     def available(self) -> bool:
         return self.percent is not None
 
     @classmethod
-    def unavailable(cls, metric: str, reason: str) -> Reading:
-        return cls(metric, None, reason=reason)
+    def unavailable(cls, metric: str, reason: str, short: str | None = None) -> Reading:
+        return cls(metric, None, reason=reason, short=short)
 
 
 class MetricSource(Protocol):
@@ -180,13 +183,14 @@ def pick_gpu(gpus: Sequence[GpuInfo], wanted: int | None) -> GpuInfo:
 class Unavailable:
     """A metric nothing on this PC can serve; every read says why."""
 
-    def __init__(self, metric: str, reason: str) -> None:
+    def __init__(self, metric: str, reason: str, short: str | None = None) -> None:
         self.id = metric
         self.label, self.unit = METRICS[metric]
         self.reason = reason
+        self.short = short
 
     def read(self) -> Reading:
-        return Reading.unavailable(self.id, self.reason)
+        return Reading.unavailable(self.id, self.reason, self.short)
 
     def close(self) -> None:
         pass
@@ -230,7 +234,7 @@ def _gpu_sources(settings: Settings, drm_root: Path) -> dict[str, MetricSource]:
     else:
         reason = f"No GPU to read: {why_not} (AMD GPUs can be read on Linux only)."
     log.warning("%s", reason)
-    return {metric: Unavailable(metric, reason) for metric in GPU_METRICS}
+    return {metric: Unavailable(metric, reason, NO_GPU) for metric in GPU_METRICS}
 
 
 def list_gpus(drm_root: Path = DRM_ROOT) -> list[GpuInfo]:

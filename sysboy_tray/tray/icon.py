@@ -6,6 +6,8 @@ import logging
 import threading
 from typing import Any
 
+from PIL import Image
+
 from sysboy_tray.app import App
 from sysboy_tray.metrics import Reading
 from sysboy_tray.tray.backend import TrayToolkit, stop_icon
@@ -77,15 +79,17 @@ class TrayIcon:
             self.popup = Popup(menu.menu())
             icon_menu = self.popup.opener(toolkit.Menu, toolkit.MenuItem)
             if toolkit.name == "xorg":
-                from sysboy_tray.tray.xorg import clickable
+                from sysboy_tray.tray.xorg import x11_icon
 
-                icon_class = clickable(toolkit.Icon)
+                icon_class = x11_icon(toolkit.Icon)
         self.icon: Any = icon_class(
             "sysboy",
             draw_gauge(None, GaugeState.NO_DEVICE, self._size),
             "Sysboy",
             menu=icon_menu,
         )
+        # the plain X11 icon draws the gauge itself, at each size the tray gives it
+        self.icon.paint = self._paint
         self._thread = threading.Thread(target=self._follow, name="sysboy-tray", daemon=True)
 
     def refresh(self) -> None:
@@ -96,8 +100,8 @@ class TrayIcon:
         label = next((m.label for m in self.app.metric_infos() if m.id == metric), metric)
         face = face_for(reading, len(devices))
         if needs_redraw(self.face, face):
+            self.face = face  # before the image: setting it may paint at once
             self.icon.icon = draw_gauge(face.percent, face.state, self._size)
-            self.face = face
             self.redraws += 1
         updates = self.app.updates()
         busy = "; ".join(f"{d}: {u.text()}" for d, u in sorted(updates.items()) if not u.finished)
@@ -116,6 +120,11 @@ class TrayIcon:
             self.icon.update_menu()
             self.menu_updates += 1
         self._tell_news()
+
+    def _paint(self, size: int) -> Image.Image:
+        """The gauge as shown now, drawn at `size` pixels."""
+        face = self.face or GaugeFace(None, GaugeState.NO_DEVICE)
+        return draw_gauge(face.percent, face.state, size)
 
     def tell(self, message: str, title: str = "Sysboy") -> None:
         """Show the user a notification once the icon is up (from any thread)."""

@@ -20,14 +20,27 @@ log = logging.getLogger(__name__)
 UPDATE_RATES_S = (0.5, 1.0, 2.0, 5.0)
 FOLLOW = "Same as the tray"
 ALLOW_METERS = "Allow meters on this network…"
+SHORT_REASON_MAX = 32
 
 Action = Callable[[Any, Any], None]
 
 
+def short_reason(reading: Reading) -> str:
+    """Why a metric cannot be read, in a few words (the full sentence is in About)."""
+    if reading.short:
+        return reading.short
+    reason = (reading.reason or "unavailable").rstrip(".")
+    # the first clause, and no longer than a menu item should be
+    first = reason.split(": ")[0].split("; ")[0].split(" (")[0]
+    if len(first) > SHORT_REASON_MAX:
+        first = first[: SHORT_REASON_MAX - 1].rstrip() + "…"
+    return first[:1].lower() + first[1:]
+
+
 def metric_text(info: protocol.MetricInfo, reading: Reading | None) -> str:
-    """A metric's menu text; an unavailable one says why."""
+    """A metric's menu text; an unavailable one says why, in a few words."""
     if reading is not None and not reading.available:
-        return f"{info.label} — unavailable: {reading.reason}"
+        return f"{info.label} — {short_reason(reading)}"
     return info.label
 
 

@@ -1,33 +1,181 @@
-"""pystray's plain X11 icon, made to hear left and right clicks.
+"""pystray's plain X11 icon, made to hear clicks, stay docked and draw at the tray's size.
 
 pystray's xorg icon window does not ask X for button presses, so a tray host such
 as trayer never hands it a click, and it would act on the left button only. This
 icon hears both and runs the menu's default item, which opens the Tk popup.
+
+pystray also asks the tray to dock the icon again on every icon update. trayer
+answers each request by embedding the window afresh: the icon shrinks to one pixel
+wide until the tray lays it out again, which a metric that moves every second never
+lets it do. This icon asks once, and again only when the tray itself went away.
+
+It also renames the window at each tooltip change, which trayer answers with a GTK
+critical each time; no XEmbed tray shows that name, so this icon keeps its first.
+
+Last, pystray stretches the image to the window (24 x 30 in a 30 px panel) and pastes
+it without its alpha channel, so the edges show the colours of pixels that were meant
+to be invisible. This icon draws a square image at the size of the window's shorter
+side, and lays it over the tray's own background.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
+from PIL import Image
+
+log = logging.getLogger(__name__)
+
 LEFT, RIGHT = 1, 3
+# while no tray takes the icon in, the dock request is sent again after this, then
+# after twice as long each time, up to the last
+FIRST_ASK_AGAIN_S = 2.0
+LAST_ASK_AGAIN_S = 30.0
+# below this the gauge is not drawn (a tray host first maps icons at 1 x 1)
+MIN_SIDE = 8
+
+# draws the icon as a square RGBA image of the given side, in pixels
+Painter = Callable[[int], Image.Image]
 
 
-def clickable(icon_class: type[Any]) -> type[Any]:
-    """A subclass of pystray's xorg `Icon` that runs its menu's default item on a click."""
+def icon_box(width: int, height: int) -> tuple[int, int, int]:
+    """Where a square icon goes in a window of this size: (left, top, side), centred."""
+    side = max(1, min(width, height))
+    return (width - side) // 2, (height - side) // 2, side
+
+
+def over(background: Image.Image, icon: Image.Image, left: int, top: int) -> Image.Image:
+    """`icon` (RGBA) laid over an RGB `background` at (left, top): what the tray shows."""
+    shown = background.convert("RGBA")
+    shown.alpha_composite(icon, (left, top))
+    return shown.convert("RGB")
+
+
+def x11_icon(icon_class: type[Any]) -> type[Any]:
+    """A subclass of pystray's xorg `Icon`: clickable, docked once, drawn at the tray's size.
+
+    Give an instance a `paint` (a `Painter`) to draw the icon at each size the tray
+    asks for; without one the image given to pystray is scaled.
+    """
+    import Xlib.error  # type: ignore[import-untyped]
     import Xlib.X  # type: ignore[import-untyped]  # comes with pystray on Linux
+    import Xlib.Xutil  # type: ignore[import-untyped]
 
     def _create_window(self: Any) -> Any:
         window = icon_class._create_window(self)
         mask = window.get_attributes().your_event_mask
-        window.change_attributes(event_mask=mask | Xlib.X.ButtonPressMask)
+        # ParentRelative: clearing the window shows the tray's background beneath it
+        window.change_attributes(
+            event_mask=mask | Xlib.X.ButtonPressMask, background_pixmap=Xlib.X.ParentRelative
+        )
         return window
 
     def _on_button_press(self: Any, event: Any) -> None:
         if event.detail in (LEFT, RIGHT):
             self()
 
+    def _update_title(self: Any) -> None:
+        # pystray writes the tooltip into the window's name, which no XEmbed tray shows;
+        # trayer logs a GTK critical at each change, and a reading changes it every second
+        pass
+
+    def _embedded(self: Any) -> bool:
+        """True once a tray has taken the window in (its parent is no longer the root)."""
+        try:
+            parent = self._window.query_tree().parent
+        except Xlib.error.XError:
+            return False
+        return bool(parent.id != self._display.screen().root.id)
+
+    def _update_icon(self: Any) -> None:
+        # the one change from pystray's: no second dock request once docked
+        if not _embedded(self):
+            try:
+                self._assert_docked()
+            except AssertionError:
+                log.info("no tray to dock the icon in yet")
+        self._icon_data = None
+        self._draw()
+        self._icon_valid = True
+
+    def _show(self: Any) -> None:
+        icon_class._show(self)
+        threading.Thread(
+            target=_ask_until_docked, args=(self,), name="sysboy-x11-dock", daemon=True
+        ).start()
+
+    def _ask_until_docked(self: Any) -> None:
+        """Ask again now and then while no tray took the icon (one starting up may miss it)."""
+        delay = FIRST_ASK_AGAIN_S
+        while True:
+            time.sleep(delay)
+            if not (self._running and self.visible) or _embedded(self):
+                return
+            log.info("no tray took the icon in yet: asking again")
+            self._update_icon()  # runs on pystray's thread, which asks the tray
+            delay = min(delay * 2, LAST_ASK_AGAIN_S)
+
+    def _image(self: Any, side: int) -> Image.Image:
+        paint: Painter | None = getattr(self, "paint", None)
+        if paint is not None:
+            return paint(side).convert("RGBA")
+        given: Image.Image = self.icon
+        return given.convert("RGBA").resize((side, side), Image.Resampling.LANCZOS)
+
+    def _on_expose(self: Any, event: Any) -> None:
+        if event.window.id != self._window.id:
+            return
+        if event.type == Xlib.X.ConfigureNotify:
+            _square(self, event.width, event.height)
+        self._draw()
+
+    def _square(self: Any, width: int, height: int) -> None:
+        """Ask the tray for a square as tall as its panel (pystray asks for 24 x 24)."""
+        if height < MIN_SIDE or width == height or getattr(self, "_asked", None) == height:
+            return
+        self._asked = height
+        self._window.set_wm_normal_hints(
+            flags=Xlib.Xutil.PMinSize, min_width=height, min_height=height
+        )
+
+    def _draw(self: Any) -> None:
+        try:
+            box = self._window.get_geometry()
+            width, height = box.width, box.height
+            left, top, side = icon_box(width, height)
+            self._window.clear_area(0, 0, width, height)
+            if side < MIN_SIDE:
+                return  # the tray is still laying the icon out: it sends the real size soon
+            icon = _image(self, side)
+            background = _background(self._window, width, height)
+            self._window.put_pil_image(self._gc, 0, 0, over(background, icon, left, top))
+        except Xlib.error.BadDrawable:
+            pass  # the window was destroyed meanwhile
+
+    def _background(window: Any, width: int, height: int) -> Image.Image:
+        """What the tray shows behind the window (black when X cannot say)."""
+        rawmode = "BGRX" if window.display.info.image_byte_order == 0 else "XRGB"
+        try:
+            reply = window.get_image(0, 0, width, height, Xlib.X.ZPixmap, 0xFFFFFFFF)
+            return Image.frombytes("RGB", (width, height), reply.data, "raw", rawmode)
+        except (Xlib.error.XError, ValueError) as exc:  # not viewable yet, or another depth
+            log.debug("cannot read the tray's background: %s", exc)
+            return Image.new("RGB", (width, height))
+
     return type(
-        "ClickableIcon",
+        "X11Icon",
         (icon_class,),
-        {"_create_window": _create_window, "_on_button_press": _on_button_press},
+        {
+            "_create_window": _create_window,
+            "_on_button_press": _on_button_press,
+            "_update_icon": _update_icon,
+            "_update_title": _update_title,
+            "_show": _show,
+            "_on_expose": _on_expose,
+            "_draw": _draw,
+        },
     )
