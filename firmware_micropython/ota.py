@@ -8,10 +8,14 @@ When every file is whole and right, one rename switches to the new version.
 
 An interrupted transfer resumes: `stage.json` names the manifest being written, and the
 same manifest again finds the files already whole and the size of the one cut short.
+(A cut while stage.json itself is written leaves it unreadable: the transfer then starts
+over, which is safe.) The manifest is kept compact while the files come: a digest is 32
+bytes in one buffer, not a 64-character string in a list per file.
 """
 
 import binascii
 import hashlib
+import json
 import os
 
 import slots
@@ -19,6 +23,23 @@ import slots
 STAGE = "stage.json"
 READ_BYTES = 512  # the piece read back for hashing
 MAX_FILES = 40
+
+
+def remove(name):
+    """Remove file `name` if it is there."""
+    try:
+        os.remove(name)
+    except OSError:
+        pass
+
+
+def _read_json(name):
+    try:
+        with open(name) as f:
+            value = json.loads(f.read())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _is_dir(name):
@@ -38,7 +59,7 @@ def _size(name):
 def _wipe(name):
     """Remove folder `name` and everything in it."""
     if not _is_dir(name):
-        slots.remove(name)
+        remove(name)
         return
     for entry in os.listdir(name):
         _wipe(name + "/" + entry)
@@ -58,7 +79,7 @@ def _makedirs(name):
 
 
 def file_sha256(name, size):
-    """SHA-256 (hex) of the first `size` bytes of file `name`, read a piece at a time."""
+    """SHA-256 (32 bytes) of the first `size` bytes of file `name`, read a piece at a time."""
     digest = hashlib.sha256()
     buf = bytearray(READ_BYTES)
     view = memoryview(buf)
@@ -71,7 +92,7 @@ def file_sha256(name, size):
             n = min(n, left)
             digest.update(view[:n])
             left -= n
-    return binascii.hexlify(digest.digest()).decode()
+    return digest.digest()
 
 
 def manifest_digest(version, files):
@@ -102,7 +123,9 @@ class Receiver:
 
     def __init__(self, folder=None):
         self.folder = folder  # the flash root (tests: a mounted RAM flash)
-        self.files = None  # [[name, size, sha256], ...] while an update is under way
+        self.names = None  # the files' paths while an update is under way
+        self.sizes = None
+        self.digests = None  # their SHA-256s, 32 bytes each, end to end
         self.version = None
         self.base = None  # the slot folder being written
         self.slot = None
@@ -110,60 +133,68 @@ class Receiver:
         self.offset = 0  # the next byte of it
 
     def begin(self, version, files):
-        """Take a manifest; the status to answer: where to start, or why not."""
-        self.files = None
+        """Take a manifest ([name, size, sha256 hex] per file); the status to answer: where
+        to start, or why not."""
+        self.names = None
         now = slots.read(self.folder)
         if now is not None and now.get("trial"):
             return _refused("the running version is still on trial")
         slot = "b" if now is not None and now["slot"] == "a" else "a"
-        base = slots.slot_folder(self.folder, slot)
+        base = slots.path(self.folder, slots.FOLDER, slot)
         stage_name = slots.path(self.folder, slots.FOLDER, STAGE)
         digest = manifest_digest(version, files)
-        stage = slots.read_json(stage_name)
+        stage = _read_json(stage_name)
         resuming = stage is not None and stage.get("digest") == digest and stage.get("slot") == slot
         if not resuming:
             _wipe(base)
             _makedirs(slots.path(self.folder, slots.FOLDER))
             free = _free_bytes(slots.path(self.folder, slots.FOLDER))
-            need = sum(size for _name, size, _sha in files)
+            need = sum(one[1] for one in files)
             if free is not None and free < need + 8192:  # room for the file system's own
-                return _refused(
-                    "not enough room on the flash: %d bytes free, %d needed" % (free, need)
-                )
+                why = "not enough room on the flash: %d bytes free, %d needed" % (free, need)
+                return _refused(why)
             os.mkdir(base)
-            slots.write_json(stage_name, {"slot": slot, "version": version, "digest": digest})
-        self.files, self.version, self.base, self.slot = files, version, base, slot
+            with open(stage_name, "w") as f:
+                f.write(json.dumps({"slot": slot, "version": version, "digest": digest}))
+        self.names = [one[0] for one in files]
+        self.sizes = [one[1] for one in files]
+        self.digests = b"".join(binascii.unhexlify(one[2]) for one in files)
+        self.version, self.base, self.slot = version, base, slot
         self.index, self.offset = self._first_gap()
-        if self.index == len(files):
+        if self.index == len(self.names):
             return self._install()
         return self._wanted()
+
+    def _right(self, index, target):
+        """True when file `target` holds file `index`'s bytes, as the manifest says."""
+        at = index * 32
+        return file_sha256(target, self.sizes[index]) == self.digests[at : at + 32]
 
     def _first_gap(self):
         """The first file (index, offset) not yet whole and right on the flash; a file
         whose bytes are wrong is started again."""
-        for index in range(len(self.files)):
-            name, size, sha = self.files[index]
-            target = self.base + "/" + name
+        for index in range(len(self.names)):
+            target = self.base + "/" + self.names[index]
             have = _size(target)
-            if have == size and file_sha256(target, size) == sha:
+            size = self.sizes[index]
+            if have == size and self._right(index, target):
                 continue
             if have < 0 or have >= size:  # missing, or whole but wrong: from the start
-                slots.remove(target)
+                remove(target)
                 have = 0
             return index, have
-        return len(self.files), 0
+        return len(self.names), 0
 
     def _wanted(self):
-        name = self.files[self.index][0]
-        return {"state": "receiving", "file": name, "offset": self.offset}
+        return {"state": "receiving", "file": self.names[self.index], "offset": self.offset}
 
     def chunk(self, name, offset, data):
         """Write one piece (base64 `data`) of file `name` at `offset`; the status to answer."""
-        if self.files is None:
+        if self.names is None:
             return _refused("no update under way: its manifest comes first")
-        wanted, size, sha = self.files[self.index]
-        if name != wanted or offset != self.offset:
+        if name != self.names[self.index] or offset != self.offset:
             return self._wanted()  # a repeat or a gap: the PC carries on from here
+        size = self.sizes[self.index]
         try:
             raw = binascii.a2b_base64(data)
         except ValueError:
@@ -182,18 +213,18 @@ class Receiver:
             return self._abandon("%s did not write whole to the flash" % name)
         if self.offset < size:
             return self._wanted()
-        if file_sha256(target, size) != sha:
+        if not self._right(self.index, target):
             return self._abandon("%s does not match its SHA-256 in the manifest" % name)
         self.index += 1
         self.offset = 0
-        if self.index < len(self.files):
+        if self.index < len(self.names):
             return self._wanted()
         return self._install()
 
     def _abandon(self, reason):
         """Drop the staged files: the running version stays, and the PC hears why."""
-        self.files = None
-        slots.remove(slots.path(self.folder, slots.FOLDER, STAGE))
+        self.names = None
+        remove(slots.path(self.folder, slots.FOLDER, STAGE))
         try:
             _wipe(self.base)
         except OSError:
@@ -203,9 +234,29 @@ class Receiver:
     def _install(self):
         """Every file whole and right: switch to the new version at the next start."""
         index, _offset = self._first_gap()  # read back once more: the flash, not our memory
-        if index != len(self.files):
-            return self._abandon("%s changed on the flash" % self.files[index][0])
-        slots.switch(self.slot, self.version, self.folder)
-        slots.remove(slots.path(self.folder, slots.FOLDER, STAGE))
-        self.files = None
+        if index != len(self.names):
+            return self._abandon("%s changed on the flash" % self.names[index])
+        switch(self.slot, self.version, self.folder)
+        remove(slots.path(self.folder, slots.FOLDER, STAGE))
+        self.names = None
         return {"state": "restarting", "version": self.version}
+
+
+def switch(slot, version, folder=None):
+    """Start `version`, written whole into `slot`, at the next start: the one atomic step
+    (slots.write: the pointer's older copy is replaced; the newer one stays until then)."""
+    now = slots.read(folder)
+    slots.write(
+        folder,
+        {
+            "slot": slot,
+            "version": version,
+            "previous": now["slot"] if now else "",
+            "previous_version": slots.running
+            or (now or {}).get("version")
+            or slots.root_version(folder)
+            or "",
+            "trial": True,
+            "boots": 0,
+        },
+    )

@@ -205,9 +205,12 @@ def _from_server(kind, obj):
         out["file"] = file_name(obj.get("file"), "file")
         out["offset"] = _number(obj.get("offset"), "offset", 0, MAX_FILE_BYTES, True)
         data = _string(obj, "data", CHUNK_B64, 4)
-        body = data[:-2] if data.endswith("==") else data[:-1] if data.endswith("=") else data
-        if len(data) % 4 or not _all_in(body, _BASE64_CHARS):
+        pad = 2 if data.endswith("==") else 1 if data.endswith("=") else 0
+        if len(data) % 4:
             _refuse("data", "must be base64")
+        for i in range(len(data) - pad):  # no slice: a chunk's copy would cost 2.7 KB of heap
+            if data[i] not in _BASE64_CHARS:
+                _refuse("data", "must be base64")
         out["data"] = data
         return out
     if kind == "needle":

@@ -57,62 +57,6 @@ def path(folder, *parts):
     return joined
 
 
-# -- one small JSON file, replaced atomically ----------------------------------------------
-
-
-def read_json(name):
-    """The JSON object in file `name`, or None (missing, cut short, not an object)."""
-    _settle(name)
-    try:
-        with open(name) as f:
-            value = json.loads(f.read())
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def write_json(name, value):
-    """Write `value` to `name` through a temp file and a rename."""
-    with open(name + ".tmp", "w") as f:
-        f.write(json.dumps(value))
-        f.flush()
-        fsync = getattr(os, "fsync", None)
-        if fsync is not None:
-            fsync(f.fileno())  # CPython: the data reaches the disk before the rename does
-    replace = getattr(os, "replace", None)  # MicroPython has only rename
-    (replace or os.rename)(name + ".tmp", name)
-
-
-def remove(name):
-    """Remove file `name` if it is there."""
-    try:
-        os.remove(name)
-    except OSError:
-        pass
-
-
-def _settle(name):
-    """Finish or forget a write cut short (as config.py does for sysboy.json)."""
-    tmp = name + ".tmp"
-    try:
-        os.stat(name)
-    except OSError:
-        # FAT renames over a file by deleting it first: a cut between leaves only the .tmp,
-        # whole, since it was closed before the rename (a cut-off one is not valid JSON)
-        try:
-            with open(tmp) as f:
-                whole = isinstance(json.loads(f.read()), dict)
-        except (OSError, ValueError):
-            whole = False
-        if whole:
-            try:
-                os.rename(tmp, name)
-                return
-            except OSError:
-                pass
-    remove(tmp)
-
-
 # -- the pointer ------------------------------------------------------------------------
 
 
@@ -161,7 +105,7 @@ def read(folder=None):
     return value
 
 
-def _write(folder, value):
+def write(folder, value):
     """Save the pointer over the older copy; the newer one stays until this one is whole."""
     at, newest = _newest(folder)
     value = dict(value)
@@ -176,15 +120,13 @@ def _write(folder, value):
     return value
 
 
-def slot_folder(folder, slot):
-    """The folder holding slot `slot`'s files ("": the root)."""
-    return path(folder, FOLDER, slot) if slot else path(folder)
-
-
 def root_version(folder=None):
     """The version the USB deploy wrote (its manifest.json), or None when run from sources."""
-    manifest = read_json(path(folder, "manifest.json"))
-    return manifest.get("firmware_version") if manifest else None
+    try:
+        with open(path(folder, "manifest.json")) as f:
+            return json.loads(f.read()).get("firmware_version")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def boot(folder=None):
@@ -200,12 +142,12 @@ def boot(folder=None):
         else:
             state["boots"] = state.get("boots", 0) + 1
             print("update: version %s on trial, start %d" % (state["version"], state["boots"]))
-        state = _write(folder, state)
+        state = write(folder, state)
     if state is None or not state["slot"]:
         running = (state or {}).get("version") or root_version(folder)
         return None
     running = state["version"]
-    return slot_folder(folder, state["slot"])
+    return path(folder, FOLDER, state["slot"])
 
 
 def _rolled_back(was, reason):
@@ -232,7 +174,7 @@ def roll_back(reason, folder=None):
     if not on_trial():
         return False
     state = _rolled_back(state, reason)
-    state = _write(folder, state)
+    state = write(folder, state)
     return True
 
 
@@ -254,18 +196,4 @@ def noted(folder=None):
     state["trial"] = False
     state["boots"] = 0
     state.pop("told", None)
-    state = _write(folder, state)
-
-
-def switch(slot, version, folder=None):
-    """Start `version`, written whole into `slot`, at the next start: the one atomic step."""
-    now = read(folder)
-    new = {
-        "slot": slot,
-        "version": version,
-        "previous": now["slot"] if now else "",
-        "previous_version": running or (now or {}).get("version") or root_version(folder) or "",
-        "trial": True,
-        "boots": 0,
-    }
-    _write(folder, new)  # this start's `state` stays: it is not on trial
+    state = write(folder, state)

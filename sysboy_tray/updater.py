@@ -42,6 +42,9 @@ POLL_S = 0.2
 # each chunk's answer is a message from the device, and a device may send 20 a second
 # (docs/protocol.md): chunks go at most this often, leaving room for status and button
 CHUNKS_PER_S = 15
+# what one chunk carries: the protocol allows 2048 bytes, but each chunk costs the device
+# its frame, the decoded text and the bytes at once, and smaller pieces fit a fragmented heap
+SEND_BYTES = 1024
 FINISHED = ("done", "failed", "rolled back")
 
 
@@ -230,7 +233,7 @@ class Updater:
             if data is None or offset >= len(data):
                 raise ControlError(f"the meter asked for a part the bundle lacks: {status.file}")
             self._set(state, "sending", bundle.done_before(status.file or "", offset))
-            piece = base64.b64encode(data[offset : offset + protocol.CHUNK_BYTES]).decode()
+            piece = base64.b64encode(data[offset : offset + SEND_BYTES]).decode()
             chunk = protocol.Chunk(status.file or "", offset, piece)
             status = await session.update_step(chunk, REPLY_TIMEOUT_S)
         return status

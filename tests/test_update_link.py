@@ -26,6 +26,7 @@ from sysboy_tray.control_client import ControlClient
 from sysboy_tray.firmware_tool import build
 from sysboy_tray.tray.icon import tooltip
 from sysboy_tray.tray.menu import device_text
+from sysboy_tray.updater import SEND_BYTES
 from tests.conftest import SettableSource, running_app, scaled
 from tests.firmware.upy import FIRMWARE
 
@@ -180,7 +181,7 @@ def test_a_meter_on_0_1_0_is_updated_and_reports_the_new_version(
         assert meter.said[-1] == {"state": "confirmed", "version": "0.2.0"}
         # every chunk was acknowledged with the next byte wanted, and written once
         sent = sent_files(bundle)
-        assert meter.chunks == sum(-(-e["size"] // 2048) for e in sent)
+        assert meter.chunks == sum(-(-e["size"] // SEND_BYTES) for e in sent)
         for entry in sent:
             written = (tmp_path / "ota" / "a" / entry["path"]).read_bytes()
             assert written == (bundle / entry["path"]).read_bytes()
@@ -196,7 +197,7 @@ def sent_files(bundle: Path) -> list[dict[str, Any]]:
 def test_an_interrupted_transfer_resumes_where_it_stopped(
     app: App, bundle: Path, tmp_path: Path
 ) -> None:
-    meter = UpdatingMeter(app.port, tmp_path, drop_after=20)
+    meter = UpdatingMeter(app.port, tmp_path, drop_after=40)
     try:
         wait(lambda: app.devices(), "the meter to link")
         app.update_firmware("meter1")
@@ -205,9 +206,9 @@ def test_an_interrupted_transfer_resumes_where_it_stopped(
         assert meter.starts == ["0.1.0", "0.1.0", "0.2.0"]  # the drop, then the restart
         first, again = meter.begins
         assert first == {"state": "receiving", "file": sent_files(bundle)[0]["path"], "offset": 0}
-        assert again != first  # the meter said where it stopped, after 20 chunks
-        # no chunk was written twice: 20 before the drop, the rest after it
-        assert meter.chunks == sum(-(-e["size"] // 2048) for e in sent_files(bundle))
+        assert again != first  # the meter said where it stopped, after 40 chunks
+        # no chunk was written twice: 40 before the drop, the rest after it
+        assert meter.chunks == sum(-(-e["size"] // SEND_BYTES) for e in sent_files(bundle))
     finally:
         meter.close()
 

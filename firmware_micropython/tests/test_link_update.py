@@ -7,6 +7,7 @@ import os
 
 import app
 import config
+import ota
 import protocol
 import slots
 from support import use_device_folder
@@ -82,7 +83,7 @@ async def test_each_chunk_is_answered_with_the_next_byte_wanted():
 
 async def test_a_confirmed_version_tells_the_pc_once():
     folder, dev = fresh()
-    slots.switch("a", "0.2.0", folder)
+    ota.switch("a", "0.2.0", folder)
     os.mkdir(folder + "/ota")
     os.mkdir(folder + "/ota/a")
     slots.boot(folder)

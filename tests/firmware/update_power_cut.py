@@ -141,7 +141,8 @@ def prepare(kind, scenario):
     (vfs.VfsLfs2 if kind == "lfs2" else vfs.VfsFat).mkfs(flash)
     mount(kind, flash)
     write_version(ROOT, "0.1.0")  # what a USB deploy leaves
-    slots.write_json(ROOT + "/manifest.json", {"firmware_version": "0.1.0"})
+    with open(ROOT + "/manifest.json", "w") as f:
+        f.write('{"firmware_version": "0.1.0"}')
     if scenario == "first":
         target = "0.2.0"
     else:

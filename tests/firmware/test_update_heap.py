@@ -1,0 +1,49 @@
+"""The whole device, compiled as on a board, takes a whole firmware update within the
+firmware issue's heap bound on the 64-bit MicroPython unix port, and writes it right.
+
+The bound is the one the firmware's journey meets (tests/firmware/test_firmware_heap.py):
+112 KB on 32-bit, times the measured 64/32-bit ratio. bench/bench_update.py gives the
+figures, on a 32-bit build too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from pathlib import Path
+
+from bench.bench_update import device_update
+from sysboy_tray.firmware_tool import build
+from sysboy_tray.updater import load_bundle
+from tests.conftest import scaled
+
+RATIO_64_TO_32 = 1.39  # bench/bench_firmware.py --mpy32: 1.39 to 1.52 over the modes
+BOUND_32_KB = 112  # what the whole journey needs today; it comes down towards 64
+HEAP_KB = math.ceil(BOUND_32_KB * RATIO_64_TO_32)
+
+
+def test_the_whole_device_takes_an_update_within_the_heap_bound(tmp_path: Path) -> None:
+    build(tmp_path / "bundle", version="0.2.0")
+    bundle = load_bundle(tmp_path / "bundle")
+    figures = asyncio.run(
+        asyncio.wait_for(device_update(tmp_path / "bundle", bundle, f"{HEAP_KB}K"), scaled(300))
+    )
+    assert figures["ok"], str(figures["output"])[-2000:]
+    assert figures["answers"][-1] == "restarting"  # type: ignore[index]
+    assert figures["live_max"] < HEAP_KB * 1024
+    slot = Path(str(figures["flash"])) / "ota" / "a"
+    for name, data in bundle.files.items():
+        assert (slot / name).read_bytes() == data, name
+
+
+def test_the_bound_is_real(tmp_path: Path) -> None:
+    # in half the heap the same update runs out of memory: the check above can fail
+    build(tmp_path / "bundle", version="0.2.0")
+    bundle = load_bundle(tmp_path / "bundle")
+    figures = asyncio.run(
+        asyncio.wait_for(
+            device_update(tmp_path / "bundle", bundle, f"{HEAP_KB // 2}K"), scaled(300)
+        )
+    )
+    assert not figures["ok"]
+    assert "MemoryError" in str(figures["output"])
