@@ -584,12 +584,14 @@ async def meter_link_s(port: int, device_id: str, timeout: float) -> float:
     from websockets.asyncio.client import connect
 
     started = time.monotonic()
-    async with connect(f"ws://127.0.0.1:{port}/device", open_timeout=timeout) as ws:
+    # the whole of it within `timeout`: TimeoutError past that
+    async with asyncio.timeout(timeout), connect(f"ws://127.0.0.1:{port}/device") as ws:
         await ws.send(json.dumps({**HELLO, "id": device_id}))
-        reply = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+        reply = json.loads(await ws.recv())
         if reply.get("type") != "hello":
             raise ConnectionError(f"the server answered {reply!r}")
-    return time.monotonic() - started
+        linked = time.monotonic() - started
+    return linked
 
 
 def status_run(server: Server, timeout: float) -> tuple[int, float, str]:
