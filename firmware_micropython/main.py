@@ -23,7 +23,10 @@ except Exception as exc:  # a version that cannot start: count it, start again
     try:
         import machine
 
-        machine.reset()
-    except ImportError:  # the simulator: its reset leaves the process (hal.sim.reset)
+        reset = machine.reset
+    except (ImportError, AttributeError):  # the unix port's machine has no reset
+        reset = None
+    if reset is None:  # the simulator: its reset leaves the process (hal.sim.reset)
         print("reset")
         raise SystemExit(3) from None
+    reset()
