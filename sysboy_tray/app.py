@@ -25,7 +25,8 @@ import psutil
 
 from sysboy_tray import DEVICE_PATH, PROTOCOL_VERSION, __version__, protocol
 from sysboy_tray.advertise import Advertiser, instance_name, lan_addresses
-from sysboy_tray.config import Paths, SettingsStore, atomic_write
+from sysboy_tray.config import Paths, SettingsStore, atomic_write, device_name
+from sysboy_tray.errors import ControlError
 from sysboy_tray.eventloop import connection_limit, new_event_loop
 from sysboy_tray.firewall import Firewall, FirewallVerdict, FirewallWatch
 from sysboy_tray.hub import Hub
@@ -43,6 +44,21 @@ T = TypeVar("T")
 CALL_TIMEOUT_S = 5.0
 # how long the park frames may take to go out before the PC is let go to sleep
 SLEEP_PARK_S = 1.0
+
+
+def _by_name(known: dict[str, str], name: str) -> str:
+    """The id of the one device going by `name` (any case); ControlError otherwise."""
+    found = [
+        device_id for device_id, known_name in known.items() if known_name.lower() == name.lower()
+    ]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise ControlError(f"{len(found)} devices are named '{name}': give an id instead")
+    if not known:
+        raise ControlError(f"there is no device '{name}': no meter has linked to this PC yet")
+    listed = ", ".join(f"{i} ({n})" if n != i else i for i, n in sorted(known.items()))
+    raise ControlError(f"there is no device '{name}'; known devices: {listed}")
 
 
 def _moved(last: Reading, new: Reading) -> bool:
@@ -425,6 +441,21 @@ class App:
         if not self._stopped.is_set():
             self.loop.call_soon_threadsafe(self.hub.changed)
 
+    def rename(self, device: str, name: str) -> tuple[str, str]:
+        """Name a device on this PC: linked or remembered, given by id or by its name now;
+        "" gives it back its own name. Returns its id and the name it now shows.
+
+        Raises:
+            ConfigError: the name is too long or holds control characters.
+            ControlError: no such device, or two devices go by that name.
+        """
+        chosen = device_name(name)
+        known = self.on_loop(self.hub.known_devices)
+        device_id = device if device in known else _by_name(known, device)
+        self.store.update_device(device_id, name=chosen)
+        self.on_loop(self.hub.changed)  # the tray's menu and tooltip follow
+        return device_id, self.on_loop(self.hub.known_devices)[device_id]
+
     def forget(self, device_id: str) -> None:
         """Drop what the PC remembers of a device."""
         self.store.forget_device(device_id)
@@ -462,10 +493,11 @@ class App:
                 hello = session.hello
                 assert hello is not None
                 update = self.updater.states.get(hello.id)
+                saved = self.store.settings.devices.get(hello.id)
                 views.append(
                     DeviceView(
                         hello.id,
-                        hello.name or hello.id,
+                        (saved.name if saved is not None else None) or hello.name or hello.id,
                         session.address,
                         hello.board,
                         hello.fw,

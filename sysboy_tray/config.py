@@ -11,6 +11,7 @@ import secrets
 import tempfile
 import threading
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -233,6 +234,23 @@ def _install_id(value: Any) -> str:
     if not isinstance(value, str) or len(value) > 64:
         raise ConfigError("must be a short string")
     return value
+
+
+DEVICE_NAME_MAX = 32
+
+
+def device_name(text: str) -> str | None:
+    """A name the user gave a device, trimmed; None (no name of the PC's) for "".
+
+    Raises:
+        ConfigError: too long, or holding control characters.
+    """
+    name = " ".join(text.split())  # no line breaks or runs of spaces in a menu item
+    if len(name) > DEVICE_NAME_MAX:
+        raise ConfigError(f"a device name has at most {DEVICE_NAME_MAX} characters")
+    if any(unicodedata.category(c)[0] == "C" for c in name):
+        raise ConfigError("a device name cannot hold control characters")
+    return name or None
 
 
 def _name(value: Any) -> str | None:

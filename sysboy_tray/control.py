@@ -198,6 +198,7 @@ class ControlAPI:
             "push": self._push,
             "show": self._show,
             "update": self._update,
+            "rename": self._rename,
         }
 
     def admit(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -445,6 +446,12 @@ class ControlAPI:
             "points": [list(p) for p in view.needles[number - 1].calibration],
             "saved": [list(p) for p in saved] if saved is not None else None,
         }
+
+    async def _rename(self, request: dict[str, Any], raw: set[str]) -> Reply:
+        device = _device(request) or self.app.hub.session(None).device_id
+        name = _text(request, "name")
+        device_id, shown = await _in_thread(self.app.rename, device, name)
+        return {"device": device_id, "name": shown}
 
     async def _update(self, request: dict[str, Any], raw: set[str]) -> Reply:
         device_id = await _in_thread(self.app.update_firmware, _device(request))

@@ -361,6 +361,11 @@ class ControlClient:
         """Show `metric` on every device without its own choice, or on one device's needle."""
         self.request("metric", metric=metric, device=device, needle=needle)
 
+    def rename(self, device: str | None, name: str) -> tuple[str, str]:
+        """Name a device on this PC ("" gives it back its own name); its id and shown name."""
+        reply = self.request("rename", device=device, name=name)
+        return str(reply["device"]), str(reply["name"])
+
     def needle(
         self, value: float | None, device: str | None = None, needle: int | None = None
     ) -> str:

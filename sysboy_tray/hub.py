@@ -183,8 +183,12 @@ class Hub:
         }
         for device_id, session in self.sessions.items():
             hello = session.hello
-            known[device_id] = (hello.name if hello is not None else None) or known.get(
-                device_id, device_id
+            saved = self.store.settings.devices.get(device_id)
+            # the name the user gave it on this PC, else the device's own, else its id
+            known[device_id] = (
+                (saved.name if saved is not None else None)
+                or (hello.name if hello is not None else None)
+                or device_id
             )
         return known
 

@@ -44,6 +44,7 @@ class Launched:
         self.folders = 0
         self.abouts = 0
         self.quits = 0
+        self.renames: list[str] = []
 
 
 @pytest.fixture
@@ -62,6 +63,7 @@ def menu(app: App, launched: Launched, tmp_path: Path, monkeypatch: pytest.Monke
         open_folder=lambda: setattr(launched, "folders", launched.folders + 1),
         show_about=lambda: setattr(launched, "abouts", launched.abouts + 1),
         quit=lambda: setattr(launched, "quits", launched.quits + 1),
+        rename=launched.renames.append,
     )
 
 
@@ -232,3 +234,18 @@ def test_tooltip_and_face_rules() -> None:
     assert len(tooltip("X", Reading.unavailable("x", "y" * 300), 2)) <= 127
     assert face_for(None, 0).state is GaugeState.NO_DEVICE
     assert face_for(reading, 2).state is GaugeState.LINKED
+
+
+def test_devices_go_by_their_own_name_until_renamed(
+    menu: TrayMenu, app: App, launched: Launched
+) -> None:
+    with Meter(app.port, "02bd4e99029d", name="Bench") as meter:
+        meter.wait_for("cpu")
+        assert str(find(menu, "Devices", "Bench (").text).startswith("Bench (127.0.0.1")
+        click(menu, "Devices", "Bench (", "Rename…")
+        assert launched.renames == ["02bd4e99029d"]
+        assert app.rename("bench", "Desk meter") == ("02bd4e99029d", "Desk meter")
+        assert str(find(menu, "Devices", "Desk meter (").text).startswith("Desk meter (")
+        assert app.store.settings.devices["02bd4e99029d"].name == "Desk meter"
+        # an empty name gives it back its own
+        assert app.rename("02bd4e99029d", "  ") == ("02bd4e99029d", "Bench")

@@ -57,8 +57,10 @@ def describe(status: AppStatus) -> list[str]:
                     + (" [button]" if n == device.button_needle else "")
                     for n, needle in enumerate(device.needles, 1)
                 )
+            # a device with no name (of its own or the PC's) is named by its id: once is enough
+            name = device.name if device.name != device.id else "(no name)"
             lines.append(
-                f"  {device.id:<12} {device.name:<16} {device.address:<15} {signal:<15} "
+                f"  {device.id:<12} {name:<16} {device.address:<15} {signal:<15} "
                 f"fw {device.fw:<8} shows {shows}"
             )
             if device.update:

@@ -166,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
             open_folder=lambda: open_folder(paths.log_dir),
             show_about=lambda: run_subcommand("about", "--window"),
             quit=quit_app,
+            rename=lambda device: run_subcommand("rename", device, "--window"),
         )
         icon = TrayIcon(app, toolkit, menu)
         if _first_run(paths):

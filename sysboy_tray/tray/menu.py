@@ -68,6 +68,7 @@ class TrayMenu:
         open_folder: Callable[[], object],
         show_about: Callable[[], object],
         quit: Callable[[], object],
+        rename: Callable[[str], object] | None = None,
     ) -> None:
         self.app = app
         self.tk = toolkit
@@ -76,6 +77,7 @@ class TrayMenu:
         self._open_folder = open_folder
         self._show_about = show_about
         self._quit = quit
+        self._rename = rename
 
     # -- helpers ----------------------------------------------------------------
 
@@ -203,12 +205,18 @@ class TrayMenu:
             yield self._submenu("Metric", lambda: self._metric_items(device, readings))
             yield self._item("Identify", lambda: self.app.send(device.id, protocol.Identify()))
             yield self._item("Calibrate…", lambda: self._open_calibration(device.id))
+        yield from self._rename_item(device)
         yield self._item(
             device.update if device.updating else "Update firmware",
             lambda: self.app.update_firmware(device.id),
             enabled=device.update_available and not device.updating,
         )
         yield self._item("Forget", lambda: self.app.forget(device.id))
+
+    def _rename_item(self, device: DeviceView) -> Iterator[Any]:
+        rename = self._rename
+        if rename is not None:
+            yield self._item("Rename…", lambda: rename(device.id))
 
     def _one_needle(
         self, device: DeviceView, number: int, readings: dict[str, Reading]
