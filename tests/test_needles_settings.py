@@ -71,7 +71,12 @@ def test_there_are_needles_1_to_4(tmp_path: Path, number: int) -> None:
         {"needles": "cpu"},
     ],
 )
-def test_a_bad_needle_list_sets_the_file_aside(tmp_path: Path, entry: object) -> None:
-    store = store_with(tmp_path, {"dev-a": entry})
-    assert store.settings.devices == {}
+def test_a_bad_needle_list_is_dropped_alone_and_the_file_kept_aside(
+    tmp_path: Path, entry: object
+) -> None:
+    store = store_with(tmp_path, {"dev-a": entry, "dev-b": {"metric": "cpu"}})
+    # the bad needle setting takes its default; the rest of the file stands
+    assert store.settings.devices["dev-a"] == DeviceSettings()
+    assert store.settings.devices["dev-b"].needle(1).metric == "cpu"
+    assert store.settings.install_id == "ab12"
     assert (tmp_path / "settings.json.bad").exists()
