@@ -60,7 +60,8 @@ class Link:
         self.shown = {}  # needle number -> "id label" of the metric last announced there
         self._uptime_ms = 0
         self._uptime_at = hal.ticks_ms()
-        self.proven = False  # linked to our own PC, both proofs passed (the handshake)
+        self._note = None  # what the PC must hear of an update once the link is proven
+        self.proven = False
         self.receiver = None  # a firmware update being received (ota.py)
 
     async def run(self):
@@ -357,14 +358,20 @@ class Link:
             self.device.needles.park()
             hal.reset()
 
-    async def proven_link(self, ws):
-        """The link is proven: tell the PC how a new version fared (it is confirmed now)."""
-        self.proven = True
-        note = slots.note()
+    @property
+    def proven(self):
+        """True while linked to our own PC, both proofs passed (the handshake sets it)."""
+        return self._proven
+
+    @proven.setter
+    def proven(self, value):
+        self._proven = value
+        note = slots.note() if value else None
         if note is not None:
-            msg = dict(note)
-            msg["type"] = "update_status"
-            await self._send(ws, msg)
+            # a new version's first proven link confirms it; the PC hears that, or of a
+            # rollback, before anything else this link sends (see _send)
+            self._note = dict(note)
+            self._note["type"] = "update_status"
             slots.noted()
 
     def _hello(self):
@@ -391,6 +398,10 @@ class Link:
         }
 
     async def _send(self, ws, msg):
+        note = getattr(self, "_note", None)
+        if note is not None and self.proven:
+            self._note = None
+            await ws.send(protocol.encode(note))
         await ws.send(protocol.encode(msg))
 
     def _update(self, **changes):

@@ -39,6 +39,9 @@ RELINK_TIMEOUT_S = 120.0  # a meter whose link dropped mid-transfer must be back
 # or the old one comes back after a rollback
 RETURN_TIMEOUT_S = 300.0
 POLL_S = 0.2
+# a meter back on another version that says nothing of a rollback this long after linking
+# has rolled back all the same (its word may have been lost with a link)
+SILENT_ROLLBACK_S = 15.0
 # each chunk's answer is a message from the device, and a device may send 20 a second
 # (docs/protocol.md): chunks go at most this often, leaving room for status and button
 CHUNKS_PER_S = 15
@@ -216,7 +219,7 @@ class Updater:
                 return
             break
         self._set(state, "restarting", bundle.total)
-        await self._came_back(device_id, bundle.version, state)
+        await self._came_back(device_id, bundle.version, state, session)
 
     async def _transfer(
         self, session: DeviceSession, bundle: Bundle, state: UpdateState
@@ -253,8 +256,12 @@ class Updater:
                 "update again when it is back, and it resumes where it stopped"
             ) from None
 
-    async def _came_back(self, device_id: str, version: str, state: UpdateState) -> None:
+    async def _came_back(
+        self, device_id: str, version: str, state: UpdateState, old: DeviceSession
+    ) -> None:
         """Wait for the meter to link again and say how the new version fared."""
+        loop = asyncio.get_running_loop()
+        seen: tuple[DeviceSession, float] | None = None  # a new link on another version
         try:
             async with asyncio.timeout(RETURN_TIMEOUT_S):
                 while True:
@@ -265,8 +272,16 @@ class Updater:
                         return
                     session = self.hub.sessions.get(device_id)
                     hello = session.hello if session is not None else None
-                    if hello is not None and hello.fw == version:
+                    if session is None or session is old or session.ended or hello is None:
+                        seen = None
+                    elif hello.fw == version:
                         state.state = "done"
+                        return
+                    elif seen is None or seen[0] is not session:
+                        seen = (session, loop.time())
+                    elif loop.time() - seen[1] >= SILENT_ROLLBACK_S:
+                        state.state = "rolled back"
+                        state.detail = f"the meter runs {hello.fw} again"
                         return
                     await asyncio.sleep(POLL_S)
         except TimeoutError:

@@ -49,11 +49,14 @@ ota = _firmware("ota")
 class UpdatingMeter:
     """A meter on its own thread, restarting (a new connection) when its firmware says so."""
 
-    def __init__(self, port: int, flash: Path, *, drop_after: int | None = None) -> None:
+    def __init__(
+        self, port: int, flash: Path, *, drop_after: int | None = None, crash_on: str = ""
+    ) -> None:
         self.url = f"ws://127.0.0.1:{port}/device"
         self.flash = flash
         (flash / "manifest.json").write_text(json.dumps({"firmware_version": "0.1.0"}))
         self.drop_after = drop_after  # chunks taken before the link drops, once
+        self.crash_on = crash_on  # a version that fails at every start
         self.chunks = 0  # chunks written
         self.starts: list[str] = []  # the version of each start
         self.said: list[dict[str, Any]] = []  # every update_status sent
@@ -67,6 +70,8 @@ class UpdatingMeter:
         while not self._stop.is_set():
             slots.boot(str(self.flash))
             self.starts.append(slots.running)
+            if slots.running == self.crash_on:
+                continue  # it fails before it links: the board resets
             with connect(self.url, open_timeout=scaled(5)) as ws:
                 ws.send(json.dumps(self._hello()))
                 note = slots.note()  # a v1 link counts as proven here: no handshake yet
@@ -216,3 +221,26 @@ def test_an_interrupted_transfer_resumes_where_it_stopped(
 def test_the_tooltip_shows_the_update_under_way() -> None:
     text = tooltip("CPU", None, 1, "meter1: updating to 0.2.0: 45 %")
     assert text.startswith("meter1: updating to 0.2.0: 45 % · CPU")
+
+
+def test_a_new_version_that_fails_to_start_is_rolled_back_and_the_pc_is_told(
+    app: App, tmp_path: Path
+) -> None:
+    meter = UpdatingMeter(app.port, tmp_path, crash_on="0.2.0")
+    try:
+        wait(lambda: app.devices(), "the meter to link")
+        app.update_firmware("meter1")
+        wait(lambda: app.updates()["meter1"].finished, "the update to finish", 60)
+        update = app.updates()["meter1"]
+        assert update.state == "rolled back"
+        assert update.detail == (
+            "the meter went back to its previous version: it did not start 3 times in a row"
+        )
+        assert meter.starts == ["0.1.0", "0.2.0", "0.2.0", "0.2.0", "0.1.0"]
+        (view,) = app.devices()
+        assert view.fw == "0.1.0" and view.update_available  # it may be tried again
+        with ControlClient.find(timeout=scaled(5)) as client:
+            lines = "\n".join(describe(client.status()))
+        assert "firmware: update to 0.2.0 rolled back: the meter went back" in lines
+    finally:
+        meter.close()

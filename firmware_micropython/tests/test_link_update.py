@@ -89,7 +89,13 @@ async def test_a_confirmed_version_tells_the_pc_once():
     slots.boot(folder)
     assert dev.link._hello()["fw"] == "0.2.0"
     ws = Socket()
-    await dev.link.proven_link(ws)
-    assert ws.sent == [{"type": "update_status", "state": "confirmed", "version": "0.2.0"}]
-    await dev.link.proven_link(ws)
-    assert len(ws.sent) == 1 and not slots.on_trial()
+    dev.link.proven = True  # the handshake passed
+    assert not slots.on_trial()  # linked to its PC: confirmed
+    await dev.link._send(ws, dev.link._status())
+    await dev.link._send(ws, dev.link._status())
+    assert ws.sent[0] == {"type": "update_status", "state": "confirmed", "version": "0.2.0"}
+    assert [m["type"] for m in ws.sent] == ["update_status", "status", "status"]
+    dev.link.proven = False
+    dev.link.proven = True  # the next link: nothing more to say
+    await dev.link._send(ws, dev.link._status())
+    assert [m["type"] for m in ws.sent][3:] == ["status"]
