@@ -33,6 +33,9 @@ SKIPPED_FOLDERS = frozenset({"tests", "__pycache__"})
 DEFAULT_MPY_VERSION = "6.3"  # MicroPython 1.23 and later
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
+# the firmware's pointer to a version written by an update over Wi-Fi (slots.py): a USB
+# deploy removes it, so the version it copies is the one that starts
+UPDATE_POINTER = ("ota-1.json", "ota-2.json", "ota/stage.json")
 TOOL_TIMEOUT_S = 120.0
 # While this file is on the board, its firmware starts without the watchdog (hal.watchdog):
 # mpremote's soft reset cannot stop a running watchdog, which would reset it mid-copy.
@@ -519,8 +522,10 @@ def _prepare_script(manifest: dict[str, Any]) -> str:
     """MicroPython code run on the board before the copy: folders, and stale sources removed."""
     paths = [str(entry["path"]) for entry in manifest["files"]]
     folders = sorted({p.rsplit("/", 1)[0] for p in paths if "/" in p}, key=len)
-    # A foo.py left by an older install would be imported instead of the new foo.mpy.
+    # A foo.py left by an older install would be imported instead of the new foo.mpy; and
+    # the pointer to a version an update wrote (slots.py) would start that one instead
     stale = sorted(p[: -len(".mpy")] + ".py" for p in paths if p.endswith(".mpy"))
+    stale += list(UPDATE_POINTER)
     return (
         "import os\n"
         f"for d in {folders!r}:\n"

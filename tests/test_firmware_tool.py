@@ -275,11 +275,13 @@ def test_the_board_preparation_removes_sources_that_would_shadow_the_bundle(
     board.mkdir()
     (board / "protocol.py").write_text("raise ImportError('old source')\n")
     (board / "sysboy.json").write_text("{}")
+    (board / "ota-2.json").write_text('{"slot": "a"}\nffff')  # an update's version
     script = tmp_path / "prepare.py"
     script.write_text(firmware_tool._prepare_script(manifest))
     done = _upy(str(script), cwd=board)
     assert done.returncode == 0, done.stderr
     assert not (board / "protocol.py").exists()
+    assert not (board / "ota-2.json").exists(), "the copied version is the one that starts"
     assert (board / "sysboy.json").exists(), "the device's settings are kept"
     for entry in manifest["files"]:
         if "/" in entry["path"]:

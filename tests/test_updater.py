@@ -88,3 +88,10 @@ def test_the_progress_bar_fills_with_the_bytes_sent() -> None:
     assert progress_line(UpdateProgress("0.2.0", "done", 1000, 1000, "x")).startswith(
         "[" + "#" * 30
     )
+
+
+def test_a_usb_deploy_removes_the_pointer_the_firmware_keeps() -> None:
+    from sysboy_tray.firmware_tool import UPDATE_POINTER
+    from tests.test_update_link import ota, slots
+
+    assert set(slots.COPIES) | {f"{slots.FOLDER}/{ota.STAGE}"} == set(UPDATE_POINTER)
