@@ -83,7 +83,7 @@ def _first_run(paths: Paths) -> bool:
 def run(args: argparse.Namespace) -> int:
     from sysboy_tray.tray.backend import load_tray
     from sysboy_tray.tray.icon import TrayIcon
-    from sysboy_tray.tray.launch import open_folder, run_subcommand
+    from sysboy_tray.tray.launch import run_subcommand
     from sysboy_tray.tray.menu import TrayMenu
 
     paths = Paths.default()
@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
                 *([device] if device else []),
                 *(["--needle", str(needle)] if needle else []),
             ),
-            open_folder=lambda: open_folder(paths.log_dir),
+            open_folder=lambda: open_log_folder(paths, app.notice),
             show_about=lambda: run_subcommand("about", "--window"),
             quit=quit_app,
             rename=lambda device: run_subcommand("rename", device, "--window"),
@@ -183,6 +183,17 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         lock.release()
+
+
+def open_log_folder(paths: Paths, notice: Callable[[str], None]) -> None:
+    """Show the log folder; with no file manager to show it, say where it is."""
+    from sysboy_tray.tray.launch import open_folder, run_subcommand
+
+    if open_folder(paths.log_dir):
+        return
+    notice(f"No file manager could be started; the logs are in {paths.log_dir}")
+    # a notification may not show (plain X11 has none): About shows the path to copy
+    run_subcommand("about", "--window")
 
 
 def _leave_now() -> None:

@@ -36,10 +36,10 @@ def run_subcommand(*args: str) -> subprocess.Popen[bytes] | None:
         return None
 
 
-def open_folder(path: Path) -> None:
-    """Show a folder in the desktop's file manager."""
-    path.mkdir(parents=True, exist_ok=True)
+def open_folder(path: Path) -> bool:
+    """Show a folder in the desktop's file manager; False when none could be started."""
     try:
+        path.mkdir(parents=True, exist_ok=True)
         if sys.platform == "win32":
             os.startfile(path)  # type: ignore[attr-defined,unused-ignore]
         else:
@@ -47,3 +47,5 @@ def open_folder(path: Path) -> None:
             _start([opener, str(path)])
     except OSError as exc:
         log.error("cannot open %s: %s", path, exc)
+        return False
+    return True
