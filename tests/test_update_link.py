@@ -7,6 +7,7 @@ pointer names, says it in its hello, takes the update chunk by chunk and restart
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import sys
@@ -242,5 +243,30 @@ def test_a_new_version_that_fails_to_start_is_rolled_back_and_the_pc_is_told(
         with ControlClient.find(timeout=scaled(5)) as client:
             lines = "\n".join(describe(client.status()))
         assert "firmware: update to 0.2.0 rolled back: the meter went back" in lines
+    finally:
+        meter.close()
+
+
+def test_a_bundle_with_one_wrong_hash_is_refused_and_the_meter_says_why(
+    app: App, tmp_path: Path
+) -> None:
+    meter = UpdatingMeter(app.port, tmp_path)
+    try:
+        wait(lambda: app.devices(), "the meter to link")
+        good = app.updater._bundle()
+        hashes = dict(good.hashes, **{"link.mpy": "0" * 64})
+        # the manifest lies about one file, as a damaged bundle would
+        app.updater._bundle = lambda: dataclasses.replace(good, hashes=hashes)
+        app.update_firmware("meter1")
+        wait(lambda: app.updates()["meter1"].finished, "the update to finish", 60)
+        update = app.updates()["meter1"]
+        assert update.state == "failed"
+        assert update.detail == (
+            "the meter refused it: link.mpy does not match its SHA-256 in the manifest"
+        )
+        assert meter.starts == ["0.1.0"]  # no restart: it runs its version still
+        assert not (tmp_path / "ota" / "a").exists()  # the staged files are gone
+        (view,) = app.devices()
+        assert view.fw == "0.1.0"
     finally:
         meter.close()
