@@ -190,8 +190,10 @@ class Station:
             found = self.wlan.scan()
         except OSError:
             return None  # e.g. the ESP32 refuses to scan while it is joining
-        self.channels = best_channels(found)
-        return best_networks(found)
+        networks = best_networks(found)
+        channels = best_channels(found)
+        self.channels = {n[0]: channels[n[0]] for n in networks}  # the listed ones only
+        return networks
 
     def channel(self, ssid: str) -> "int | None":
         """The channel `ssid` was last seen on, or None if the last scan did not see it."""
