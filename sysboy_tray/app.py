@@ -31,7 +31,15 @@ from sysboy_tray.eventloop import connection_limit, new_event_loop
 from sysboy_tray.firewall import Firewall, FirewallVerdict, FirewallWatch
 from sysboy_tray.hub import Hub
 from sysboy_tray.limits import ConnectionGuard, raise_open_file_limit, total_for
-from sysboy_tray.metrics import MetricSource, Reading
+from sysboy_tray.metrics import (
+    DRM_ROOT,
+    GpuInfo,
+    MetricSource,
+    Reading,
+    gpu_sources,
+    list_gpus,
+    pick_gpu,
+)
 from sysboy_tray.sampler import Sampler
 from sysboy_tray.server import ControlHandler, DeviceServer
 from sysboy_tray.session import MIN_MOVE
@@ -111,8 +119,12 @@ class App:
         firewall: Firewall | None = None,
         kind: str = "serve",
         firmware_bundle: Path | None = None,
+        drm_root: Path = DRM_ROOT,
     ) -> None:
         self.paths = paths or Paths.default()
+        self._drm_root = drm_root
+        self._gpus: list[GpuInfo] | None = None
+        self._gpu_lock = threading.Lock()
         self.store = SettingsStore(self.paths.settings_file)
         self._notices: list[str] = []
         self._notices_lock = threading.Lock()
@@ -121,7 +133,7 @@ class App:
         if sources is None:
             from sysboy_tray.metrics import build_sources
 
-            sources = build_sources(settings)
+            sources = build_sources(settings, drm_root)
         self.sources = dict(sources)
         self._port_wanted = settings.port if port is None else port
         # only the port from the settings may move when taken; one the user named may not
@@ -440,6 +452,34 @@ class App:
     def _firewall_changed(self) -> None:
         if not self._stopped.is_set():
             self.loop.call_soon_threadsafe(self.hub.changed)
+
+    def gpus(self) -> tuple[list[GpuInfo], GpuInfo | None]:
+        """The GPUs the `gpu` setting can pick (looked for once), and the one read now."""
+        with self._gpu_lock:
+            if self._gpus is None:
+                self._gpus = list_gpus(self._drm_root)
+            found = list(self._gpus)
+        return found, pick_gpu(found, self.store.settings.gpu) if found else None
+
+    def set_gpu(self, index: int) -> GpuInfo:
+        """Read the GPU metrics from GPU `index` from now on, and remember it.
+
+        Raises:
+            ControlError: there is no GPU `index`.
+        """
+        found, _shown = self.gpus()
+        chosen = next((gpu for gpu in found if gpu.index == index), None)
+        if chosen is None:
+            listed = ", ".join(f"{gpu.index} ({gpu.name})" for gpu in found) or "none found"
+            raise ControlError(f"there is no GPU {index}; GPUs: {listed}")
+        self.store.update(gpu=index)
+        fresh = gpu_sources(self.store.settings, self._drm_root)
+        self.sampler.replace(fresh)
+        self.sources.update(fresh)  # what stop() closes
+        self._republish.set()  # the new card's values go out even if they match the old
+        self.sampler.read_now()
+        log.info("GPU metrics from GPU %d (%s)", chosen.index, chosen.name)
+        return chosen
 
     def rename(self, device: str, name: str) -> tuple[str, str]:
         """Name a device on this PC: linked or remembered, given by id or by its name now;

@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "metric": ("metric", "choose the metric the needles show (all, or one device)"),
     "push": ("push", "show a script's own value, like a built-in metric"),
     "calibrate": ("calibrate", "open the needle calibration window for a device"),
+    "gpu": ("gpu", "list the GPUs, or choose the one the GPU metrics read"),
     "rename": ("rename", "name a device on this PC (the tray and status show the name)"),
     "simulate": ("simulate", "a virtual meter: the real device firmware, in a window"),
     "tray": ("tray", "the tray app (what `sysboy` runs with no command)"),

@@ -199,6 +199,7 @@ class ControlAPI:
             "show": self._show,
             "update": self._update,
             "rename": self._rename,
+            "gpu": self._gpu,
         }
 
     def admit(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -445,6 +446,21 @@ class ControlAPI:
             "needles": len(view.needles),
             "points": [list(p) for p in view.needles[number - 1].calibration],
             "saved": [list(p) for p in saved] if saved is not None else None,
+        }
+
+    async def _gpu(self, request: dict[str, Any], raw: set[str]) -> Reply:
+        index = request.get("index")
+        if index is not None:
+            if isinstance(index, bool) or not isinstance(index, int):
+                raise ControlError("'index' must be a GPU's number (see sysboy gpu)")
+            await _in_thread(self.app.set_gpu, index)
+        found, shown = await _in_thread(self.app.gpus)
+        return {
+            "gpus": [
+                {"index": g.index, "name": g.name, "total_bytes": g.total_bytes, "vendor": g.vendor}
+                for g in found
+            ],
+            "gpu": shown.index if shown is not None else None,
         }
 
     async def _rename(self, request: dict[str, Any], raw: set[str]) -> Reply:

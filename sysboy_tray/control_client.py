@@ -361,6 +361,11 @@ class ControlClient:
         """Show `metric` on every device without its own choice, or on one device's needle."""
         self.request("metric", metric=metric, device=device, needle=needle)
 
+    def gpu(self, index: int | None = None) -> tuple[list[dict[str, Any]], int | None]:
+        """The GPUs and the one read now; with `index`, read that GPU from now on first."""
+        reply = self.request("gpu", index=index)
+        return list(reply["gpus"]), reply["gpu"]
+
     def rename(self, device: str | None, name: str) -> tuple[str, str]:
         """Name a device on this PC ("" gives it back its own name); its id and shown name."""
         reply = self.request("rename", device=device, name=name)

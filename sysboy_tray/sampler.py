@@ -34,6 +34,8 @@ class Sampler:
         self._thread: threading.Thread | None = None
         # what the thread read last round; at start every source may have been read
         self._reading: frozenset[str] = frozenset(self._sources)
+        # sources to read instead of those with the same ids, from the next round on
+        self._replacing: dict[str, MetricSource] = {}
         self.rounds = 0
 
     @property
@@ -57,6 +59,29 @@ class Sampler:
             self._wanted = wanted
         if added:
             self._wake.set()
+
+    def replace(self, sources: Mapping[str, MetricSource]) -> None:
+        """Read these sources instead of those with the same ids, from the next round on.
+
+        The old ones are closed by the sampler thread, so no read is cut short.
+        """
+        with self._lock:
+            self._replacing.update(sources)
+        if self._thread is None or not self._thread.is_alive():
+            self._swap()
+        self._wake.set()
+
+    def _swap(self) -> None:
+        with self._lock:
+            replacing, self._replacing = self._replacing, {}
+        for metric, source in replacing.items():
+            old = self._sources.get(metric)
+            self._sources[metric] = source
+            if old is not None and old is not source:
+                try:
+                    old.close()
+                except Exception:
+                    log.exception("closing metric %s failed", metric)
 
     def read(self, metrics: frozenset[str] | set[str]) -> dict[str, Reading]:
         """Read the given metrics now, on the calling thread."""
@@ -99,6 +124,7 @@ class Sampler:
     def _run(self) -> None:
         next_at = time.monotonic()
         while not self._stopping.is_set():
+            self._swap()
             with self._lock:
                 wanted = self._wanted
             if wanted != self._reading:

@@ -210,6 +210,11 @@ def build_sources(settings: Settings, drm_root: Path = DRM_ROOT) -> dict[str, Me
     return {metric: sources[metric] for metric in METRICS}
 
 
+def gpu_sources(settings: Settings, drm_root: Path = DRM_ROOT) -> dict[str, MetricSource]:
+    """The GPU metrics (`GPU_METRICS`) alone, from the GPU the `gpu` setting picks."""
+    return _gpu_sources(settings, drm_root)
+
+
 def _gpu_sources(settings: Settings, drm_root: Path) -> dict[str, MetricSource]:
     from sysboy_tray.metrics import nvidia
 

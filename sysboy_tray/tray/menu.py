@@ -12,7 +12,7 @@ from sysboy_tray import protocol
 from sysboy_tray.app import App, DeviceView
 from sysboy_tray.autostart import Autostart
 from sysboy_tray.errors import SysboyError
-from sysboy_tray.metrics import Reading
+from sysboy_tray.metrics import GIB, GpuInfo, Reading
 from sysboy_tray.tray.backend import TrayToolkit
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,11 @@ def metric_text(info: protocol.MetricInfo, reading: Reading | None) -> str:
 def needle_text(device: DeviceView, number: int) -> str:
     """A needle's menu text: its number, and whether the meter's button acts on it."""
     return f"Needle {number} (button)" if number == device.button_needle else f"Needle {number}"
+
+
+def gpu_text(gpu: GpuInfo) -> str:
+    """A GPU's menu text: its number, name and memory."""
+    return f"{gpu.index}: {gpu.name} ({gpu.total_bytes / GIB:.0f} GiB)"
 
 
 def device_text(device: DeviceView) -> str:
@@ -132,6 +137,7 @@ class TrayMenu:
         if firewall is not None and firewall.blocked and firewall.fixable:
             yield self._item(ALLOW_METERS, self._allow_meters)
         yield self._submenu("Metric", lambda: self._metric_items(None, readings))
+        yield from self._gpu_menu()
         yield self._submenu(
             "Devices" if devices else "Devices (none linked)",
             lambda: self._device_items(devices, readings),
@@ -212,6 +218,19 @@ class TrayMenu:
             enabled=device.update_available and not device.updating,
         )
         yield self._item("Forget", lambda: self.app.forget(device.id))
+
+    def _gpu_menu(self) -> Iterator[Any]:
+        """GPU ▸, to pick the GPU the GPU metrics read: only with two or more."""
+        found, shown = self.app.gpus()
+        if len(found) < 2:
+            return
+        yield self._submenu(
+            "GPU",
+            lambda: (
+                self._radio(gpu_text(gpu), partial(self.app.set_gpu, gpu.index), gpu == shown)
+                for gpu in found
+            ),
+        )
 
     def _rename_item(self, device: DeviceView) -> Iterator[Any]:
         rename = self._rename
