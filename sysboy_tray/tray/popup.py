@@ -23,11 +23,19 @@ log = logging.getLogger(__name__)
 WATCH_MS = 100
 # how long closing the tray waits for an open popup to go
 CLOSE_WAIT_S = 2.0
+# Tk lets a submenu overlap its menu's border by a few pixels: that is not covering it
+TK_CASCADE_OVERLAP_PX = 8
 
 Choose = Callable[[Any], None]
 
 
-def fill(target: tkinter.Menu, model: Any, choose: Choose, keep: list[tkinter.Variable]) -> None:
+def fill(
+    target: tkinter.Menu,
+    model: Any,
+    choose: Choose,
+    keep: list[tkinter.Variable],
+    placer: CascadePlacer | None = None,
+) -> None:
     """Add the visible items of the pystray menu `model` to the Tk menu `target`.
 
     Choosing an entry calls `choose(item)` with its pystray item; the Tk variables
@@ -35,6 +43,7 @@ def fill(target: tkinter.Menu, model: Any, choose: Choose, keep: list[tkinter.Va
     """
     import tkinter
 
+    placer = placer or CascadePlacer()
     group = tkinter.StringVar(target, value="")  # the radio items of one menu level
     keep.append(group)
     for index, item in enumerate(model):  # pystray yields the visible items only
@@ -45,7 +54,8 @@ def fill(target: tkinter.Menu, model: Any, choose: Choose, keep: list[tkinter.Va
         submenu = item.submenu
         if submenu is not None:
             cascade = tkinter.Menu(target, tearoff=False)
-            fill(cascade, submenu, choose, keep)
+            fill(cascade, submenu, choose, keep, placer)
+            cascade.bind("<Map>", placer.mapped, add=True)
             target.add_cascade(label=item.text, menu=cascade, state=state)
             continue
         command = _chooser(choose, item)
@@ -63,6 +73,45 @@ def fill(target: tkinter.Menu, model: Any, choose: Choose, keep: list[tkinter.Va
             mark = tkinter.IntVar(target, value=int(bool(checked)))
             keep.append(mark)
             target.add_checkbutton(label=item.text, command=command, state=state, variable=mark)
+
+
+class CascadePlacer:
+    """Keeps each submenu beside the menu it opens from, never over it.
+
+    At the screen's right edge Tk slides a submenu left until it fits, over its own
+    menu: the entries of both are hidden. A submenu that would cover its menu goes to
+    its left instead, and the submenus opened from it go on leftwards.
+    """
+
+    def __init__(self) -> None:
+        self._leftward: set[str] = set()
+
+    def mapped(self, event: tkinter.Event[tkinter.Menu]) -> None:
+        menu = event.widget
+        menu.after_idle(self.place, menu)
+
+    def place(self, menu: tkinter.Menu) -> None:
+        """Move `menu` (a shown submenu) to the left of its menu if it covers it."""
+        parent = menu.master
+        if not isinstance(parent, type(menu)) or not menu.winfo_ismapped():
+            return
+        x, y, width = menu.winfo_rootx(), menu.winfo_rooty(), menu.winfo_reqwidth()
+        px, pwidth = parent.winfo_rootx(), parent.winfo_width()
+        covered = min(x + width, px + pwidth) - max(x, px)
+        if covered <= TK_CASCADE_OVERLAP_PX and str(parent) not in self._leftward:
+            self._leftward.discard(str(menu))
+            return
+        left, right = px - width, px + pwidth
+        if left >= 0:
+            self._leftward.add(str(menu))
+            target = left
+        elif right + width <= menu.winfo_screenwidth():
+            self._leftward.discard(str(menu))  # no room on the left: beside it on the right
+            target = right
+        else:
+            return  # room on neither side: Tk's place, on screen, is the best left
+        if target != x:
+            menu.tk.call("wm", "geometry", str(menu), f"+{target}+{y}")
 
 
 def _chooser(choose: Choose, item: Any) -> Callable[[], None]:
