@@ -30,6 +30,7 @@ from sysboy_tray.tray.menu import device_text
 from sysboy_tray.updater import SEND_BYTES
 from tests.conftest import SettableSource, running_app, scaled
 from tests.firmware.upy import FIRMWARE
+from tests.test_control_cli import sysboy
 
 
 def _firmware(name: str) -> ModuleType:
@@ -283,5 +284,29 @@ def test_a_bundle_with_one_wrong_hash_is_refused_and_the_meter_says_why(
         assert not (tmp_path / "ota" / "a").exists()  # the staged files are gone
         (view,) = app.devices()
         assert view.fw == "0.1.0"
+    finally:
+        meter.close()
+
+
+def test_sysboy_firmware_update_draws_a_progress_bar_and_status_shows_the_version(
+    app: App, tmp_path: Path
+) -> None:
+    meter = UpdatingMeter(app.port, tmp_path)
+    try:
+        wait(lambda: app.devices(), "the meter to link")
+        done = sysboy("firmware", "update", "meter1")
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert lines[0] == "updating meter1 to firmware 0.2.0"
+        bars = [line for line in lines[1:] if line.startswith("[")]
+        assert any("updating to 0.2.0:" in line and "#" in line for line in bars), lines
+        assert bars[-1] == "[" + "#" * 30 + "] updated to 0.2.0"
+        status = sysboy("status")
+        assert status.returncode == 0, status.stderr
+        assert "fw 0.2.0" in status.stdout and "firmware: updated to 0.2.0" in status.stdout
+        again = sysboy("firmware", "update", "nometer")
+        assert again.returncode == 1
+        assert again.stderr.startswith("sysboy: ") and "nometer" in again.stderr
+        assert "Traceback" not in again.stderr
     finally:
         meter.close()
