@@ -6,6 +6,7 @@ the angle of the value pushed on the PC.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import math
@@ -13,6 +14,7 @@ import os
 import queue
 import re
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -305,11 +307,14 @@ def test_face_has_scale_label_and_led() -> None:
 # -- the window under Xvfb ---------------------------------------------------------------
 
 
-def needle_angle_on_screen(display: str) -> float | None:
-    """The needle's angle in a screenshot: the principal axis of its (unique) colour."""
+def needle_angle_on_screen(
+    display: str, box: tuple[int, int, int, int] | None = None
+) -> float | None:
+    """The needle's angle in a screenshot (of `box`, left, top, right, bottom, if given):
+    the principal axis of its (unique) colour."""
     from PIL import ImageGrab
 
-    shot = ImageGrab.grab(xdisplay=display).convert("RGB")
+    shot = ImageGrab.grab(bbox=box, xdisplay=display).convert("RGB")
     width, raw, needle = shot.width, shot.tobytes(), bytes(NEEDLE_RGB)
     points = [
         (i // 3 % width, i // 3 // width) for i in range(0, len(raw), 3) if raw[i : i + 3] == needle
@@ -330,6 +335,33 @@ def led_lit_on_screen(display: str) -> bool:
     from PIL import ImageGrab
 
     return LED_ON_RGB in {px for _, px in ImageGrab.grab(xdisplay=display).getcolors(1 << 20)}
+
+
+def window_box(display: str, title: str) -> tuple[int, int, int, int]:
+    """Where the window whose title starts with `title` is on the screen: x, y, width, height."""
+    import Xlib.display
+
+    conn = Xlib.display.Display(display)
+    try:
+        root = conn.screen().root
+        (window,) = [
+            w for w in root.query_tree().children if (w.get_wm_name() or "").startswith(title)
+        ]
+        geometry = window.get_geometry()
+        origin = window.translate_coords(root, 0, 0)
+        return -origin.x, -origin.y, geometry.width, geometry.height
+    finally:
+        conn.close()
+
+
+def label_ink(display: str, left: int, top: int) -> bytes:
+    """The pixels of a face's label line (the metric's name), ink kept, the rest blanked."""
+    from PIL import ImageGrab
+
+    box = (left + face.WIDTH // 2 - 110, top + 184, left + face.WIDTH // 2 + 110, top + 208)
+    shot = ImageGrab.grab(bbox=box, xdisplay=display).convert("RGB").tobytes()
+    ink = bytes.fromhex(face.INK[1:])
+    return bytes(1 if shot[i : i + 3] == ink else 0 for i in range(0, len(shot), 3))
 
 
 def close_window(display: str, title: str) -> None:
@@ -384,3 +416,80 @@ def test_window_needle_angle_for_a_pushed_value_then_close(serve: int) -> None:
         finally:
             sim.stop()
     assert stopped(firmware)
+
+
+@needs_micropython
+@needs("xvfb")
+def test_two_faces_on_a_screenshot_each_with_its_needle_and_label(user_dirs: Path) -> None:
+    """The real firmware with two needles in the window, fed by a PC that names each needle."""
+    from tests.firmware.fake_pc import PC
+    from tests.xvfb import xvfb
+
+    ports: queue.Queue[int] = queue.Queue()
+    done = threading.Event()
+
+    async def feed() -> None:
+        pc = await PC().start()
+        ports.put(pc.port)
+        link = await pc.link(timeout=60)
+        await link.greet()
+        while not done.is_set():  # fresh values, so the idle park never comes
+            await link.send({"type": "demo", "value": 40, "label": "Demo"})
+            await link.send({"type": "load", "value": 80, "label": "Load", "needle": 2})
+            await asyncio.sleep(0.5)
+        link.end()
+        await pc.stop()
+
+    feeder = threading.Thread(target=asyncio.run, args=(feed(),), daemon=True)
+    feeder.start()
+    port = ports.get(timeout=scaled(10))
+    with xvfb(1000, 480) as display:
+        address = f"127.0.0.1:{port}"
+        sim = simulate("--server", address, "--name", "twin", "--needles", "2", DISPLAY=display)
+        try:
+            firmware = firmware_of(sim)
+            deadline = time.monotonic() + scaled(30)
+            box = None
+            while box is None and time.monotonic() < deadline:
+                with contextlib.suppress(ValueError):  # not mapped yet
+                    box = window_box(display, "Sysboy simulator")
+                time.sleep(0.1)
+            assert box is not None, sim.output()
+            x, y, width, height = box
+            assert width == 2 * face.WIDTH and height > face.HEIGHT  # two faces side by side
+            faces = [
+                (x + i * face.WIDTH, y, x + (i + 1) * face.WIDTH, y + face.HEIGHT) for i in (0, 1)
+            ]
+            expected = [face.needle_angle(0.40), face.needle_angle(0.80)]
+
+            def settled(seen: list[float | None]) -> bool:
+                pairs = zip(seen, expected, strict=True)
+                return all(a is not None and abs(a - e) <= 1.0 for a, e in pairs)
+
+            seen = [needle_angle_on_screen(display, f) for f in faces]
+            while time.monotonic() < deadline and not settled(seen):
+                time.sleep(0.2)
+                seen = [needle_angle_on_screen(display, f) for f in faces]
+            assert settled(seen), (seen, expected, sim.output())
+            print(f"needles on screen at {seen} deg for 40 % and 80 % (drawn at {expected})")
+            left, right = label_ink(display, x, y), label_ink(display, x + face.WIDTH, y)
+            assert sum(left) > 50 and sum(right) > 50  # each face has its label
+            assert left != right  # "Demo" and "Load", not the same one twice
+            from PIL import ImageGrab
+
+            shot = screenshot_dir_for(user_dirs) / "simulator-two-needles.png"
+            ImageGrab.grab(bbox=(x, y, x + width, y + height), xdisplay=display).save(shot)
+            close_window(display, "Sysboy simulator")
+            assert sim.proc.wait(scaled(30)) == 0, sim.output()
+        finally:
+            done.set()
+            sim.stop()
+    feeder.join(scaled(10))
+    assert stopped(firmware)
+
+
+def screenshot_dir_for(fallback: Path) -> Path:
+    """Where screenshots go: SYSBOY_SCREENSHOTS, else the test's own folder."""
+    folder = Path(os.environ.get("SYSBOY_SCREENSHOTS") or fallback)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
