@@ -63,6 +63,7 @@ def defaults():
         # off: the radio answers at once instead of sleeping until the router's next beacon
         "wifi_power_save": False,
         "pc": "",  # the install id of the PC this meter belongs to (written by a USB deploy)
+        "name": "",  # the meter's own name, sent in hello (empty: the PC shows its id)
     }
 
 
@@ -142,6 +143,7 @@ _CHECKS = {
     "ap_ip": _ipv4,
     "wrong_password_count": lambda v: _whole(v, 0, 1000000),
     "pc": lambda v: _text(v, 0, 64),
+    "name": lambda v: _text(v, 0, 32),
     "wifi_power_save": lambda v: v is True or v is False,
 }
 

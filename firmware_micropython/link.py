@@ -375,7 +375,7 @@ class Link:
             slots.noted()
 
     def _hello(self):
-        return {
+        msg = {
             "type": "hello",
             "proto": PROTO,
             "id": hal.unique_id(),
@@ -384,6 +384,9 @@ class Link:
             "output": hal.output_kind(),
             "calibration": self.device.needle.calibration.as_list(),
         }
+        if self.cfg.get("name"):  # the meter's own name, shown by the PC
+            msg["name"] = self.cfg["name"]
+        return msg
 
     def _status(self):
         now = hal.ticks_ms()

@@ -143,6 +143,9 @@ def test_two_simulators_at_once_keep_their_own_settings(serve: int) -> None:
         status = json.loads(sysboy("status", "--json").stdout)
         ids = {d["id"] for d in status["devices"]}
         assert ids == {device_id("curved"), device_id("plain")}
+        # each goes by its --name (its own name, sent in hello), on both runtimes
+        names = {d["id"]: d["name"] for d in status["devices"]}
+        assert names == {device_id("curved"): "curved", device_id("plain"): "plain"}
     finally:
         assert curved.stop(signal.SIGINT) == 0, curved.output()
         assert plain.stop(signal.SIGINT) == 0, plain.output()

@@ -171,7 +171,9 @@ def saved_needle_count(folder: Path) -> int:
     return len(saved) if isinstance(saved, list) and 1 <= len(saved) <= MAX_NEEDLES else 1
 
 
-def prepare_folder(folder: Path, server: str = "", needles: int | None = None) -> None:
+def prepare_folder(
+    folder: Path, server: str = "", needles: int | None = None, name: str = ""
+) -> None:
     """Save Wi-Fi credentials (so the device joins at once), the manual PC address and,
     when given, the number of needles.
 
@@ -184,6 +186,8 @@ def prepare_folder(folder: Path, server: str = "", needles: int | None = None) -
     if not cfg.get("ssid"):
         cfg["ssid"], cfg["password"] = SIM_SSID, SIM_PASSWORD
     cfg["server"] = server
+    if name:
+        cfg["name"] = name  # the meter's own name: the PC shows it
     if needles is not None:
         cfg["needles"] = needles_config(cfg, check_needles(needles))
     atomic_write(folder / CONFIG_NAME, json.dumps(cfg, indent=1).encode())
@@ -264,7 +268,9 @@ class SimulatedDevice:
 
     def start(self, server: str = "") -> None:
         """Prepare the device folder and start the firmware."""
-        prepare_folder(self.folder, check_server(server) if server else "", self.needles)
+        prepare_folder(
+            self.folder, check_server(server) if server else "", self.needles, name=self.name
+        )
         self._spawn()
         self._reader = threading.Thread(target=self._read, name="firmware-console", daemon=True)
         self._reader.start()
