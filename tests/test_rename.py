@@ -149,3 +149,31 @@ def test_rename_window_says_what_is_wrong_and_stays(serve: int, display: str) ->
                 proc.kill()
         assert proc.returncode == 0, err
         assert out.strip() == f"device {DEVICE} is now named Lab"
+
+
+def test_rename_from_the_x11_tray_popup(display: str) -> None:
+    """The tray app under trayer: Devices ▸ the meter ▸ Rename… opens the window."""
+    from tests.test_tray_popup import point_at_icon, popup_ready, shown_menus
+    from tests.xvfb import tray_app
+
+    with tray_app(display) as tray, Meter(tray.state["port"], DEVICE, name="Bench") as meter:
+        meter.wait_for("cpu")
+        wait_for(lambda: point_at_icon(display), 20, "cannot point at the icon")
+        xdotool(display, "click", "1")
+        wait_for(lambda: popup_ready(display), 20, "no menu on a click")
+        # Down lights Metric, Down Devices; Right opens it on the meter, Right opens the
+        # meter's menu on Metric; then Identify, Calibrate…, Rename…
+        xdotool(display, "key", "--delay", "150", "Down", "Down", "Right", "Right")
+        wait_for(lambda: len(shown_menus(display)) == 3, 20, "the meter's menu did not open")
+        xdotool(display, "key", "--delay", "150", "Down", "Down", "Down", "Return")
+        window = wait_for(
+            lambda: xdotool(display, "search", "--name", "^Rename meter$"),
+            30,
+            "Rename… opened no window",
+        )
+        xdotool(display, "windowfocus", "--sync", window.split()[0])
+        xdotool(display, "type", "--delay", "20", "Shelf")
+        xdotool(display, "key", "Return")
+        wait_for(lambda: "Shelf" in device_line(DEVICE), 20, "the name did not change")
+        tray.proc.terminate()
+    assert "Traceback" not in tray.stderr

@@ -97,7 +97,7 @@ def x11_icon(icon_class: type[Any]) -> type[Any]:
             try:
                 self._assert_docked()
             except AssertionError:
-                log.info("no tray to dock the icon in yet")
+                log.debug("no tray to dock the icon in yet")
         self._icon_data = None
         self._draw()
         self._icon_valid = True
