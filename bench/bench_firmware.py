@@ -2,6 +2,8 @@
 
     python bench/bench_firmware.py            # 10,000 frames per run
     python bench/bench_firmware.py --quick    # 2,000 frames, same figures, less precise
+    python bench/bench_firmware.py --mpy32 PATH   # also a 32-bit MicroPython unix port
+    python bench/bench_firmware.py --heaps-only [--mpy32 PATH]   # only the smallest heaps
 
 Figures, each beside a baseline measured in the same run:
 - per frame: WebSocket receive + protocol decode + needle update, against a bare
@@ -9,6 +11,11 @@ Figures, each beside a baseline measured in the same run:
 - heap: allocated after the frames against the steady state after a warm-up (no growth);
 - the same link with `-X heapsize=64K` (the modules compiled to .mpy, as on a board);
 - the smallest heap the whole firmware (compiled) links and follows samples in;
+- the smallest heap (bisecting `-X heapsize=`) for each mode of a new user's journey, on
+  the 64-bit port and, given `--mpy32 PATH`, on a 32-bit build of the unix port, whose
+  objects are the ESP32's size; and the 64/32-bit ratio (bench/firmware_journey.py):
+  portal (six page loads at once, a scan, the form post), linked (join, discovery, the
+  samples, hostile frames), and the whole journey through the restart between them;
 - two needles: the supervisor's handler with frames for needle 1 and needle 2 in turn,
   against one needle in the same run; and the whole firmware (compiled) fed 10 samples
   a second per needle, its CPU time and the heap free in its status, one needle against
@@ -43,6 +50,8 @@ RATE_HZ = 10  # samples a second on each needle
 RATE_SECONDS = 20
 WARMUP = 500  # firmware_link.py's warm-up frames
 TARGET_MS = 0.3
+STEP_KB = 2  # the bisection's resolution
+GOAL_KB = 64  # every mode in a 64 KB heap on 32-bit MicroPython (a plain ESP32 keeps the rest)
 HEAPS = ("64K", "96K", "128K", "160K", "192K", "256K")
 
 
@@ -209,16 +218,51 @@ async def report_two_needles(bundle: Path, frames: int) -> None:
         )
 
 
+def report_smallest_heaps(bundle: Path, frames: int, mpy32: str | None) -> None:
+    """The smallest heap per mode and port, and the 64/32-bit ratio of each."""
+    from bench.firmware_journey import MODES, smallest_heap
+
+    ports = {"64-bit": micropython() or "micropython"}
+    if mpy32:
+        ports["32-bit"] = mpy32
+    found: dict[str, dict[str, int | None]] = {}
+    print(f"smallest heap, compiled (.mpy), {frames} samples in the linked stage (+-{STEP_KB} KB)")
+    for port, binary in ports.items():
+        for mode in MODES:
+            kb, detail = smallest_heap(mode, binary, bundle / "main.py", frames, 16, 512, STEP_KB)
+            found.setdefault(mode, {})[port] = kb
+            shown = f"{kb} KB" if kb else "over 512 KB"
+            print(f"  {port} {mode:8} {shown:>8}   (one step less: {detail})", flush=True)
+    if mpy32:
+        for mode in MODES:
+            big, small = found[mode]["64-bit"], found[mode]["32-bit"]
+            if big and small:
+                goal = "met" if small <= GOAL_KB else "MISSED"
+                print(
+                    f"  {mode:8} 64/32-bit ratio {big / small:.2f}"
+                    f"  (32-bit {small} KB; goal <= {GOAL_KB} KB: {goal})"
+                )
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="2,000 frames instead of 10,000")
     parser.add_argument("--needles", action="store_true", help="only the two-needle figures")
+    parser.add_argument("--mpy32", help="a 32-bit MicroPython unix port, for the smallest heaps")
+    parser.add_argument("--heaps-only", action="store_true", help="only the smallest heaps")
     args = parser.parse_args()
     subprocess.run([micropython() or "micropython", "-c", "import sys; print(sys.version)"])
     frame_count = 2000 if args.quick else 10000
-    if args.needles:
+    if args.heaps_only:
+        bundle = Path(tempfile.mkdtemp(prefix="sysboy-bench-fw-")) / "bundle"
+        build(bundle)
+        report_smallest_heaps(bundle, frame_count, args.mpy32)
+    elif args.needles:
         bundle = Path(tempfile.mkdtemp(prefix="sysboy-bench-fw-")) / "bundle"
         build(bundle)
         asyncio.run(report_two_needles(bundle, frame_count))
     else:
         asyncio.run(main(frame_count))
+        bundle = Path(tempfile.mkdtemp(prefix="sysboy-bench-fw-")) / "bundle"
+        build(bundle)
+        report_smallest_heaps(bundle, frame_count, args.mpy32)

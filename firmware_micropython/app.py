@@ -14,7 +14,6 @@ import asyncio
 import gc
 import sys
 
-import config
 import hal
 import led
 import slots
@@ -167,6 +166,8 @@ class Device:
         """Leave linked mode for the portal: restart into setup mode, saying `reason`."""
         log("portal asked for (%s): restarting into setup mode" % reason)
         self.needles.park()
+        import config
+
         config.ask_setup(reason)
         hal.reset()
 
@@ -195,6 +196,8 @@ class Device:
 
     async def _factory_reset(self):
         log("button held 12 s: factory reset")
+        import config
+
         config.erase()
         for needle in self.needles.all:  # the confirmation the user sees
             needle.sweep()
@@ -231,14 +234,17 @@ def _needles(settings):
 def run():
     """Start the device in setup or linked mode and run it until the board stops."""
     log("boot: %s, reset cause: %s" % (hal.board(), hal.reset_cause()))
+    import config
+
     cfg = config.load()
     setup = config.setup_asked()
     if setup is None and not cfg["ssid"]:
         setup = FIRST_SETUP
+    del config
     if setup is None:
-        import wsclient
-
-        wsclient.reserve()  # the one 4 KiB block the link needs, before the heap fragments
+        # linked mode loads it again only for a rare save: its code leaves the heap (setup
+        # keeps it, loaded while the heap is whole, for the one save it exists to make)
+        sys.modules.pop("config", None)
     device = Device(cfg, setup)
     try:
         asyncio.run(device.supervise())

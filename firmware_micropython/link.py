@@ -8,7 +8,6 @@ import asyncio
 import gc
 import sys
 
-import config
 import hal
 import led
 import protocol
@@ -143,6 +142,8 @@ class Link:
         cached = self.cfg["cached"]
         if cached and cached_failures < CACHED_TRIES:
             return cached, "cached"
+        # the WebSocket code and its 4 KiB buffer leave the heap while discovery needs it
+        unload("wsclient", "wsframe")
         try:
             return await self._discover(ip)
         finally:
@@ -187,7 +188,7 @@ class Link:
         linked_at = hal.ticks_ms()
         try:
             await self._session(ws)
-        except (OSError, ValueError) as exc:  # the link broke; WSClosed is a ValueError
+        except (OSError, ValueError, MemoryError) as exc:  # WSClosed is a ValueError
             log("link: ended (%r)" % exc)
         finally:
             self.ws = None
@@ -223,13 +224,20 @@ class Link:
                 return
             try:
                 text = await asyncio.wait_for(ws.recv(), HOUSEKEEPING_S)
+                heard = hal.ticks_ms()
+                await self.on_message(ws, text)
             except asyncio.TimeoutError:
                 if hal.ticks_diff(hal.ticks_ms(), heard) >= READ_TIMEOUT_S * 1000:
                     log("link: no word from the PC for %d s" % READ_TIMEOUT_S)
                     return
-                continue
-            heard = hal.ticks_ms()
-            await self.on_message(ws, text)
+            except MemoryError:
+                # a frame needing more heap than the meter has costs one error reply, not the
+                # link: the frame was read whole, so the stream is still in step
+                text = None
+                gc.collect()
+                heard = hal.ticks_ms()
+                log("link: a message too big for the heap; dropped")
+                await self._send(ws, {"type": "error", "reason": "message too big for the meter"})
 
     async def on_message(self, ws, text):
         """Act on one frame from the PC; a bad one is answered with `error`."""
@@ -299,6 +307,8 @@ class Link:
 
     def _keep(self, needles, msg):
         """Apply a calibration or settings message to `needles` and save it."""
+        import config
+
         cfg = self.cfg
         for needle in needles:
             number = self.device.needles.all.index(needle) + 1
@@ -412,7 +422,12 @@ class Link:
         cfg = dict(self.cfg)
         cfg.update(changes)
         self.cfg = cfg
+        import config  # loaded for the save only: saves are rare, the heap is not
+
         try:
             config.save(cfg)
         except (OSError, ValueError) as exc:
             log("config: not saved (%r)" % exc)
+        finally:
+            del config
+            unload("config")
