@@ -187,6 +187,37 @@ def test_the_button_cycles_the_metric_and_stop_ends_the_firmware(serve: int) -> 
     assert device.proc is not None and device.proc.poll() is not None
 
 
+@needs_micropython
+def test_a_portal_request_restarts_the_simulated_board_into_setup(serve: int) -> None:
+    """Held 5 s and let go, the button restarts the board into setup mode; the simulator
+    starts the firmware again, as the board would restart, and it opens the portal saying
+    why."""
+    device = SimulatedDevice("restart")
+    device.start(f"127.0.0.1:{serve}")
+    seen: list[object] = []
+
+    def wait_for(wanted: Callable[[object], bool], what: str) -> None:
+        deadline = time.monotonic() + scaled(30)
+        while not any(wanted(event) for event in seen):
+            assert time.monotonic() < deadline, f"no {what} in {seen[-20:]}"
+            with contextlib.suppress(queue.Empty):
+                seen.append(device.events.get(timeout=0.2))
+
+    try:
+        wait_for(lambda e: isinstance(e, Console) and "link: connected" in e.text, "the link")
+        device.press(True)
+        wait_for(lambda e: e == State("portal"), "the 5 s hint")  # let go now: the portal
+        device.press(False)
+        wait_for(lambda e: e == Console("the simulated board restarts"), "the restart")
+        wait_for(
+            lambda e: isinstance(e, Console) and e.text.startswith("portal: The button was held"),
+            "the portal, saying why",
+        )
+        assert device.proc is not None and device.proc.poll() is None  # running again
+    finally:
+        device.stop()
+
+
 def test_bad_name_or_address_is_refused_in_a_sentence(user_dirs: Path) -> None:
     bad_name = simulate("--headless", "--name", "my meter")
     assert bad_name.finish() == 2

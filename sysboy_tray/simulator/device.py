@@ -243,8 +243,9 @@ def run_firmware_here() -> int:
 class SimulatedDevice:
     """The firmware process of one simulator; its events arrive on `events`.
 
-    When the firmware resets itself (factory reset) it is started again, as a board
-    would restart; any other exit ends the simulator with a `Stopped` event.
+    When the firmware resets itself (saved settings, a portal request, a factory reset) it
+    is started again, as a board would restart; any other exit ends the simulator with a
+    `Stopped` event.
     """
 
     def __init__(
