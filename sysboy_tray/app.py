@@ -203,8 +203,7 @@ class App:
             return
         self.metric_note = f"first run: the needles show {choice} ({why})"
         log.info("%s", self.metric_note)
-        self.store.update(metric=choice)
-        self.store.metric_chosen = True  # from now on only the user changes it
+        self.store.update(metric=choice)  # from now on only the user changes it
 
     def _survey(self) -> None:
         """Read every metric once: log what is unavailable and why, prime the counters."""

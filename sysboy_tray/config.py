@@ -464,6 +464,8 @@ class SettingsStore:
     def update(self, **changes: Any) -> Settings:
         """Change settings and save them if they changed; return the new settings."""
         with self._lock:
+            if "metric" in changes:
+                self.metric_chosen = True  # a metric someone set is theirs, never switched
             new = replace(self._settings, **changes)
             if new != self._settings:
                 self._settings = new

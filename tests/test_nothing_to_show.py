@@ -170,7 +170,8 @@ def test_after_a_push_expires_the_device_keeps_its_link_for_a_minute(
             if i >= expired and PARKED in text
         ]
         gaps = [b - a for a, b in zip([start, *parks], [*parks, time.monotonic()], strict=True)]
-        assert max(gaps) <= 10.0, gaps
+        # a park every 5 s: 10 s is one beat missed; the half second is the pipe and a loaded CI
+        assert max(gaps) <= 10.5, gaps
         assert parks[-1] - start >= WATCH_S - 10.0
         assert sum(1 for text in sim.lines if "link: connected" in text) == 1
         assert not any("no word from the PC" in text for text in sim.lines), sim.output()
