@@ -55,17 +55,28 @@ def xdotool(display: str, *args: str) -> str:
     ).stdout.strip()
 
 
-def primary(display: str) -> str:
-    """The X PRIMARY selection now: what the user selected last, anywhere."""
-    import tkinter
+SELECTION = (
+    "import tkinter\n"
+    "root = tkinter.Tk()\n"
+    "try:\n"
+    "    print(root.selection_get(selection='PRIMARY'), end='')\n"
+    "except tkinter.TclError:\n"
+    "    pass\n"
+)
 
-    root = tkinter.Tk(screenName=display)
-    try:
-        return str(root.selection_get(selection="PRIMARY"))
-    except tkinter.TclError:
-        return ""
-    finally:
-        root.destroy()
+
+def primary(display: str) -> str:
+    """The X PRIMARY selection now: what the user selected last, anywhere.
+
+    Read by a process of its own: a Tk in the test process would outlive this X server.
+    """
+    return subprocess.run(
+        [sys.executable, "-c", SELECTION],
+        env={**os.environ, "DISPLAY": display},
+        capture_output=True,
+        text=True,
+        timeout=scaled(20),
+    ).stdout
 
 
 def fake_opener(folder: Path, record: Path) -> Path:
