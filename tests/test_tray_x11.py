@@ -195,7 +195,7 @@ def test_a_moving_metric_for_a_minute_never_collapses_the_icon(
         assert run.proc.poll() is None, "the tray app died"
         complaints = trayer_log.read_text().count("CRITICAL") - complaints_before
     assert set(sizes) == {(24, 24)}, f"the icon's window sizes in that minute: {sizes}"
-    assert sum(sizes.values()) >= 300  # looked at often enough to see a collapse
+    assert sum(sizes.values()) >= 120  # looked at often enough to see a collapse (2 a second)
     # the needle really moved: many different faces were on screen
-    assert len(set(shots)) >= 20, f"only {len(set(shots))} different faces in a minute"
+    assert len(set(shots)) >= 10, f"only {len(set(shots))} different faces in a minute"
     assert complaints == 0, f"trayer logged {complaints} GTK criticals"
