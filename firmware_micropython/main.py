@@ -1,15 +1,20 @@
 """Runs the device (after boot.py). On a desktop: `micropython firmware_micropython/main.py`.
 
-It starts the version slots.py chooses (an update's folder first on sys.path, or the
+It starts the version pointer.py chooses (an update's folder first on sys.path, or the
 root's), and restarts the board when that version fails to start, so the failure counts
 against it. An update never replaces this file.
 """
 
+import gc
 import sys
 
+import pointer
 import slots
 
-folder = slots.boot()
+folder = pointer.boot()
+del pointer
+sys.modules.pop("pointer", None)  # loaded again only to write the pointer (slots.py)
+gc.collect()
 if folder is not None:
     sys.path.insert(0, folder)
 try:

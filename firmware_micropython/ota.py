@@ -1,7 +1,7 @@
 """Receiving a firmware update over the proven link (docs/protocol.md, "Firmware updates").
 
 The manifest (`update`) names each file with its size and SHA-256. The files are written
-into the slot that is not running (slots.py), chunk by chunk, each chunk acknowledged with
+into the slot that is not running (pointer.py), chunk by chunk, each chunk acknowledged with
 the next byte wanted. A file is checked against its hash as soon as it is whole, by
 reading it back from the flash in small pieces (the heap holds one piece, never a file).
 When every file is whole and right, one rename switches to the new version.
@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 
+import pointer
 import slots
 
 STAGE = "stage.json"
@@ -136,19 +137,19 @@ class Receiver:
         """Take a manifest ([name, size, sha256 hex] per file); the status to answer: where
         to start, or why not."""
         self.names = None
-        now = slots.read(self.folder)
+        now = pointer.read(self.folder)
         if now is not None and now.get("trial"):
             return _refused("the running version is still on trial")
         slot = "b" if now is not None and now["slot"] == "a" else "a"
-        base = slots.path(self.folder, slots.FOLDER, slot)
-        stage_name = slots.path(self.folder, slots.FOLDER, STAGE)
+        base = pointer.path(self.folder, pointer.FOLDER, slot)
+        stage_name = pointer.path(self.folder, pointer.FOLDER, STAGE)
         digest = manifest_digest(version, files)
         stage = _read_json(stage_name)
         resuming = stage is not None and stage.get("digest") == digest and stage.get("slot") == slot
         if not resuming:
             _wipe(base)
-            _makedirs(slots.path(self.folder, slots.FOLDER))
-            free = _free_bytes(slots.path(self.folder, slots.FOLDER))
+            _makedirs(pointer.path(self.folder, pointer.FOLDER))
+            free = _free_bytes(pointer.path(self.folder, pointer.FOLDER))
             need = sum(one[1] for one in files)
             if free is not None and free < need + 8192:  # room for the file system's own
                 why = "not enough room on the flash: %d bytes free, %d needed" % (free, need)
@@ -224,7 +225,7 @@ class Receiver:
     def _abandon(self, reason):
         """Drop the staged files: the running version stays, and the PC hears why."""
         self.names = None
-        remove(slots.path(self.folder, slots.FOLDER, STAGE))
+        remove(pointer.path(self.folder, pointer.FOLDER, STAGE))
         try:
             _wipe(self.base)
         except OSError:
@@ -237,16 +238,16 @@ class Receiver:
         if index != len(self.names):
             return self._abandon("%s changed on the flash" % self.names[index])
         switch(self.slot, self.version, self.folder)
-        remove(slots.path(self.folder, slots.FOLDER, STAGE))
+        remove(pointer.path(self.folder, pointer.FOLDER, STAGE))
         self.names = None
         return {"state": "restarting", "version": self.version}
 
 
 def switch(slot, version, folder=None):
     """Start `version`, written whole into `slot`, at the next start: the one atomic step
-    (slots.write: the pointer's older copy is replaced; the newer one stays until then)."""
-    now = slots.read(folder)
-    slots.write(
+    (pointer.write: the pointer's older copy is replaced; the newer one stays until then)."""
+    now = pointer.read(folder)
+    pointer.write(
         folder,
         {
             "slot": slot,
@@ -254,7 +255,7 @@ def switch(slot, version, folder=None):
             "previous": now["slot"] if now else "",
             "previous_version": slots.running
             or (now or {}).get("version")
-            or slots.root_version(folder)
+            or pointer.root_version(folder)
             or "",
             "trial": True,
             "boots": 0,

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # what brings a bad version back: a USB deploy writes these, an update never replaces them
-LAUNCHER = frozenset({"boot.py", "main.py", "slots.mpy"})
+LAUNCHER = frozenset({"boot.py", "main.py", "slots.mpy", "pointer.mpy"})
 REPLY_TIMEOUT_S = 30.0  # a chunk's answer: the write, and a whole file read back and hashed
 RELINK_TIMEOUT_S = 120.0  # a meter whose link dropped mid-transfer must be back by then
 # the new version starts, joins, finds the PC and links (it has three minutes for that),

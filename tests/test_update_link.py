@@ -27,7 +27,7 @@ from sysboy_tray.control_client import ControlClient
 from sysboy_tray.firmware_tool import build
 from sysboy_tray.tray.icon import tooltip
 from sysboy_tray.tray.menu import device_text
-from sysboy_tray.updater import SEND_BYTES
+from sysboy_tray.updater import LAUNCHER, SEND_BYTES
 from tests.conftest import SettableSource, running_app, scaled
 from tests.firmware.upy import FIRMWARE
 from tests.test_control_cli import sysboy
@@ -45,6 +45,7 @@ def _firmware(name: str) -> ModuleType:
 
 
 slots = _firmware("slots")
+pointer = _firmware("pointer")
 ota = _firmware("ota")
 
 try:  # protocol v2's handshake, as a USB-paired meter proves its key
@@ -75,7 +76,7 @@ class UpdatingMeter:
     def _run(self) -> None:
         receiver = None
         while not self._stop.is_set():
-            slots.boot(str(self.flash))
+            pointer.boot(str(self.flash))
             self.starts.append(slots.running)
             if slots.running == self.crash_on:
                 continue  # it fails before it links: the board resets
@@ -213,7 +214,7 @@ def test_a_meter_on_0_1_0_is_updated_and_reports_the_new_version(
 
 def sent_files(bundle: Path) -> list[dict[str, Any]]:
     manifest = json.loads((bundle / "manifest.json").read_text())
-    return [e for e in manifest["files"] if e["path"] not in ("boot.py", "main.py", "slots.mpy")]
+    return [e for e in manifest["files"] if e["path"] not in LAUNCHER]
 
 
 def test_an_interrupted_transfer_resumes_where_it_stopped(

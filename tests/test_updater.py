@@ -92,6 +92,6 @@ def test_the_progress_bar_fills_with_the_bytes_sent() -> None:
 
 def test_a_usb_deploy_removes_the_pointer_the_firmware_keeps() -> None:
     from sysboy_tray.firmware_tool import UPDATE_POINTER
-    from tests.test_update_link import ota, slots
+    from tests.test_update_link import ota, pointer
 
-    assert set(slots.COPIES) | {f"{slots.FOLDER}/{ota.STAGE}"} == set(UPDATE_POINTER)
+    assert set(pointer.COPIES) | {f"{pointer.FOLDER}/{ota.STAGE}"} == set(UPDATE_POINTER)

@@ -8,6 +8,7 @@ import os
 import app
 import config
 import ota
+import pointer
 import protocol
 import slots
 from support import use_device_folder
@@ -86,7 +87,7 @@ async def test_a_confirmed_version_tells_the_pc_once():
     ota.switch("a", "0.2.0", folder)
     os.mkdir(folder + "/ota")
     os.mkdir(folder + "/ota/a")
-    slots.boot(folder)
+    pointer.boot(folder)
     assert dev.link._hello()["fw"] == "0.2.0"
     ws = Socket()
     dev.link.proven = True  # the handshake passed

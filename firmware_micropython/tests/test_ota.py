@@ -5,6 +5,7 @@ import hashlib
 import os
 
 import ota
+import pointer
 import slots
 from support import use_device_folder
 
@@ -72,12 +73,12 @@ def test_an_update_lands_in_a_slot_and_starts_on_trial():
     for name, data in NEW.items():
         with open(folder + "/ota/a/" + name, "rb") as f:
             assert f.read() == data
-    assert slots.boot(folder) == folder + "/ota/a"
+    assert pointer.boot(folder) == folder + "/ota/a"
     assert slots.running == "0.2.0" and slots.on_trial()
     assert slots.note() == {"state": "confirmed", "version": "0.2.0"}
     slots.noted(folder)
     assert not slots.on_trial() and slots.note() is None
-    assert slots.read(folder)["previous"] == ""  # the root's version stays as it was
+    assert pointer.read(folder)["previous"] == ""  # the root's version stays as it was
 
 
 def test_each_chunk_is_acknowledged_with_the_next_byte_wanted():
@@ -97,7 +98,7 @@ def test_a_wrong_hash_is_refused_and_nothing_switches():
     status = send(ota.Receiver(folder), NEW, listing=bad)
     assert status["state"] == "refused"
     assert "hal/esp32.mpy does not match its SHA-256" in status["reason"], status
-    assert slots.read(folder) is None  # the running version stays
+    assert pointer.read(folder) is None  # the running version stays
     assert listing(folder + "/ota") == []  # the staged files are gone
 
 
@@ -128,9 +129,9 @@ def test_three_failed_starts_roll_back_and_the_pc_is_told():
     folder = fresh()
     send(ota.Receiver(folder), NEW)
     for start in (1, 2, 3):
-        assert slots.boot(folder) == folder + "/ota/a"
-        assert slots.read(folder)["boots"] == start
-    assert slots.boot(folder) is None  # the fourth start: the previous version, the root's
+        assert pointer.boot(folder) == folder + "/ota/a"
+        assert pointer.read(folder)["boots"] == start
+    assert pointer.boot(folder) is None  # the fourth start: the previous version, the root's
     assert not slots.on_trial()
     assert slots.note() == {
         "state": "rolled_back",
@@ -138,26 +139,26 @@ def test_three_failed_starts_roll_back_and_the_pc_is_told():
         "reason": "it did not start 3 times in a row",
     }
     slots.noted(folder)
-    assert slots.boot(folder) is None and slots.note() is None
+    assert pointer.boot(folder) is None and slots.note() is None
 
 
 def test_a_version_that_never_links_rolls_back_to_the_slot_before_it():
     folder = fresh()
     send(ota.Receiver(folder), NEW)
-    slots.boot(folder)
+    pointer.boot(folder)
     slots.noted(folder)  # 0.2.0 linked: confirmed, in slot a
     newer = version_files(4, [("app.mpy", 100)])
     assert send(ota.Receiver(folder), newer, "0.3.0")["state"] == "restarting"
-    assert slots.boot(folder) == folder + "/ota/b"
+    assert pointer.boot(folder) == folder + "/ota/b"
     assert slots.roll_back("it did not link to the PC within 3 min", folder)
-    assert slots.boot(folder) == folder + "/ota/a" and slots.running == "0.2.0"
+    assert pointer.boot(folder) == folder + "/ota/a" and slots.running == "0.2.0"
     assert slots.note()["reason"] == "it did not link to the PC within 3 min"
 
 
 def test_no_update_while_a_new_version_is_on_trial():
     folder = fresh()
     send(ota.Receiver(folder), NEW)
-    slots.boot(folder)
+    pointer.boot(folder)
     status = ota.Receiver(folder).begin("0.3.0", manifest(NEW))
     assert status == {"state": "refused", "reason": "the running version is still on trial"}
 
@@ -175,4 +176,4 @@ def test_a_chunk_past_the_end_abandons_the_update():
     rx.begin("0.2.0", manifest({"app.mpy": b"short"}))
     status = rx.chunk("app.mpy", 0, b64(b"far too long for it"))
     assert status["state"] == "refused" and "runs past its size" in status["reason"]
-    assert slots.read(folder) is None
+    assert pointer.read(folder) is None

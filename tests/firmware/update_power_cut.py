@@ -8,7 +8,7 @@ VfsFat, record every block write and erase of one scenario:
     second    a confirmed version in slot a updated into slot b, then its first start
     rollback  a version on trial that used up its starts: the start that rolls it back
 Rebuild the flash as a power cut after each write (and in the middle of each) would leave
-it, mount it afresh and start the board as main.py does (slots.boot): the folder it
+it, mount it afresh and start the board as main.py does (pointer.boot): the folder it
 chooses must hold one whole version, every file matching its hash. Then the update is
 sent again (the device says where to resume) and must end in the new version.
 One line per cut: `cut <n> <torn> <version booted> <after resuming>`; `bad ...` on failure.
@@ -24,6 +24,7 @@ sys.path.insert(0, (sys.argv[0].rsplit("/", 1)[0] if "/" in sys.argv[0] else "."
 sys.path.insert(0, sys.path[0] + "/firmware_micropython")
 
 import ota
+import pointer
 import slots
 import vfs
 
@@ -120,7 +121,7 @@ def mount(kind, flash):
 def start():
     """Start the board as main.py does: the version it runs, checked whole, or `bad ...`."""
     slots.state = slots.running = None
-    folder = slots.boot(ROOT)
+    folder = pointer.boot(ROOT)
     version = slots.running
     if version not in VERSIONS:
         return "bad version %r" % version
