@@ -1,25 +1,24 @@
 """The whole device, compiled as on a board, takes a whole firmware update within the
 firmware issue's heap bound on the 64-bit MicroPython unix port, and writes it right.
 
-The bound is the one the firmware's journey meets (tests/firmware/test_firmware_heap.py):
-112 KB on 32-bit, times the measured 64/32-bit ratio. bench/bench_update.py gives the
-figures, on a 32-bit build too.
+The bound is the one the firmware's whole journey meets on this port
+(tests/firmware/test_firmware_heap.py). bench/bench_update.py gives the figures, on a
+32-bit build too.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 from pathlib import Path
 
 from bench.bench_update import device_update
 from sysboy_tray.firmware_tool import build
 from sysboy_tray.updater import load_bundle
 from tests.conftest import scaled
+from tests.firmware.test_firmware_heap import JOURNEY_HEAP_KB
 
-RATIO_64_TO_32 = 1.39  # bench/bench_firmware.py --mpy32: 1.39 to 1.52 over the modes
-BOUND_32_KB = 112  # what the whole journey needs today; it comes down towards 64
-HEAP_KB = math.ceil(BOUND_32_KB * RATIO_64_TO_32)
+# the bound the whole journey meets, on this port: the same for an update
+HEAP_KB = JOURNEY_HEAP_KB
 
 
 def test_the_whole_device_takes_an_update_within_the_heap_bound(tmp_path: Path) -> None:
