@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+import inspect
+import os
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from sysboy_tray.app import App
+from sysboy_tray.autostart import XdgAutostartFile
 from sysboy_tray.control_client import ControlClient
 from sysboy_tray.errors import ControlError
+from sysboy_tray.tray.backend import load_tray
+from sysboy_tray.tray.menu import TrayMenu
 from tests.conftest import SettableSource, running_app, scaled
+from tests.console import sysboy
 from tests.meter import Meter
+
+# A meter says how many needles it has in the v2 hello; until the test meter speaks it,
+# the tests of a two-needle meter on the PC side wait (the firmware's own two-needle test
+# runs now: tests/firmware/test_two_needles.py).
+needs_two_needle_meter = pytest.mark.skipif(
+    "needles" not in inspect.signature(Meter.__init__).parameters,
+    reason="the test meter reports its needles only with the v2 hello (tests/meter.py)",
+)
 
 
 @pytest.fixture
@@ -67,3 +85,116 @@ def test_a_needle_the_meter_lacks_is_refused_in_words(app: App, client: ControlC
             client.request("metric", metric="cpu", device="dev-a", needle=5)
         assert client.status().devices[0].metric == "vram"  # nothing changed
     assert "dev-a" not in app.store.settings.devices
+
+
+def find(menu: TrayMenu, *path: str) -> Any:
+    """The tray menu item reached by following menu texts (prefix match), as a user would."""
+    items = menu.menu().items
+    item = None
+    for step in path:
+        matches = [i for i in items if str(i.text).startswith(step)]
+        assert matches, f"no menu item {step!r} in {[str(i.text) for i in items]}"
+        item = matches[0]
+        if item.submenu is not None:
+            items = item.submenu.items
+    return item
+
+
+def tray_menu(app: App, tmp_path: Path, opened: list[tuple[Any, ...]]) -> TrayMenu:
+    os.environ["PYSTRAY_BACKEND"] = "dummy"
+    return TrayMenu(
+        app,
+        load_tray(),
+        XdgAutostartFile([sys.executable, "-m", "sysboy_tray"], tmp_path / "xdg"),
+        open_calibration=lambda *args: opened.append(args),
+        open_folder=lambda: None,
+        show_about=lambda: None,
+        quit=lambda: None,
+    )
+
+
+def shows(meter: Meter, metric: str, needle: int | None) -> bool:
+    """The meter got a sample of `metric` for `needle` (None: needle 1, sent without a key)."""
+    latest = [m for m in meter.of_type(metric) if m.get("needle") == needle]
+    return bool(latest)
+
+
+@needs_two_needle_meter
+def test_each_needle_shows_its_own_metric_and_only_shown_metrics_are_read(
+    app: App, client: ControlClient, sources: dict[str, SettableSource]
+) -> None:
+    with Meter(app.port, "dev-a", needles=2) as meter:
+        meter.wait_for("vram")
+        client.set_metric("cpu", "dev-a", 2)
+        meter.wait_until(lambda _: shows(meter, "cpu", 2))
+        assert meter.of_type("cpu")[-1]["value"] == 12.5
+        sources["cpu"].value = 70.0
+        meter.wait_until(lambda m: any(x.get("value") == 70.0 for x in m if x["type"] == "cpu"))
+        sources["vram"].value = 33.0
+        meter.wait_until(lambda m: any(x.get("value") == 33.0 for x in m if x["type"] == "vram"))
+        # needle 1 keeps the plain samples; needle 2's carry its number
+        assert all("needle" not in m for m in meter.of_type("vram"))
+        assert all(m["needle"] == 2 for m in meter.of_type("cpu"))
+        assert not meter.of_type("ram")
+        # only the metrics some needle shows are read
+        assert app.hub.wanted() == {"vram", "cpu"}
+        reads = sources["ram"].reads
+        time.sleep(scaled(0.6))  # six sampler intervals
+        assert sources["ram"].reads == reads
+        assert sources["cpu"].reads > 0
+        (device,) = client.status().devices
+        assert [n.metric for n in device.needles] == ["vram", "cpu"]
+        assert device.metric == "vram"
+    assert app.store.settings.devices["dev-a"].needle(2).metric == "cpu"
+
+
+@needs_two_needle_meter
+def test_the_button_cycles_its_needle_and_a_long_press_moves_it(app: App) -> None:
+    with Meter(app.port, "dev-a", needles=2) as meter:
+        meter.wait_for("vram")
+        meter.ws.send('{"type": "button", "event": "press"}')
+        meter.wait_until(lambda _: shows(meter, "cpu", None))  # needle 1: vram -> cpu
+        meter.ws.send('{"type": "button", "event": "long"}')
+        identify = meter.wait_for("identify")[-1]
+        assert identify["needle"] == 2  # the needle the button now acts on wiggles
+        meter.ws.send('{"type": "button", "event": "press"}')
+        meter.wait_until(lambda _: shows(meter, "cpu", 2))  # needle 2: vram -> cpu
+        device = app.store.settings.devices["dev-a"]
+        assert (device.needle(1).metric, device.needle(2).metric) == ("cpu", "cpu")
+        meter.ws.send('{"type": "button", "event": "long"}')
+        assert meter.wait_for("identify", count=2)[-1]["needle"] == 1  # round again
+
+
+@needs_two_needle_meter
+def test_tray_and_cli_choices_per_needle_survive_a_restart(
+    sources: dict[str, SettableSource], tmp_path: Path
+) -> None:
+    opened: list[tuple[Any, ...]] = []
+    with running_app(sources, {"metric": "vram"}) as app:
+        menu = tray_menu(app, tmp_path, opened)
+        with Meter(app.port, "dev-a", needles=2) as meter:
+            meter.wait_for("vram")
+            find(menu, "Devices", "dev-a", "Needle 2", "Metric", "RAM")(None)
+            meter.wait_until(lambda _: shows(meter, "ram", 2))
+            assert find(menu, "Devices", "dev-a", "Needle 2", "Metric", "RAM").checked
+            assert find(menu, "Devices", "dev-a", "Needle 1", "Metric", "Same as").checked
+            chosen = sysboy("metric", "cpu", "--device", "dev-a", "--needle", "1")
+            assert chosen.returncode == 0, chosen.stderr
+            assert chosen.stdout == "needle 1 of device dev-a now shows cpu\n"
+            meter.wait_until(lambda _: shows(meter, "cpu", None))
+            find(menu, "Devices", "dev-a", "Needle 2", "Calibrate")(None)
+            assert opened == [("dev-a", 2)]
+            refused = sysboy("metric", "cpu", "--device", "dev-a", "--needle", "3")
+            assert refused.returncode != 0 and "has no needle 3" in refused.stderr
+            pairing = meter.pairing
+        assert app.store.flush()
+    # a new start of the app, on the same settings file
+    with running_app(sources) as again:
+        menu = tray_menu(again, tmp_path, opened)
+        with Meter(again.port, "dev-a", needles=2, pairing=pairing) as meter:
+            meter.wait_until(lambda _: shows(meter, "cpu", None) and shows(meter, "ram", 2))
+            assert not meter.of_type("vram")
+            assert find(menu, "Devices", "dev-a", "Needle 1", "Metric", "CPU").checked
+            assert find(menu, "Devices", "dev-a", "Needle 2", "Metric", "RAM").checked
+            status = sysboy("status").stdout
+            assert "needle 1 CPU (cpu) [button], needle 2 RAM (ram)" in status, status
