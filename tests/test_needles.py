@@ -124,16 +124,19 @@ def test_each_needle_shows_its_own_metric_and_only_shown_metrics_are_read(
     app: App, client: ControlClient, sources: dict[str, SettableSource]
 ) -> None:
     with Meter(app.port, "dev-a", needles=2) as meter:
-        meter.wait_for("vram")
+        # both needles follow the tray's metric until told otherwise
+        meter.wait_until(lambda _: shows(meter, "vram", None) and shows(meter, "vram", 2))
         client.set_metric("cpu", "dev-a", 2)
         meter.wait_until(lambda _: shows(meter, "cpu", 2))
         assert meter.of_type("cpu")[-1]["value"] == 12.5
+        switched = len(meter.messages)
         sources["cpu"].value = 70.0
         meter.wait_until(lambda m: any(x.get("value") == 70.0 for x in m if x["type"] == "cpu"))
         sources["vram"].value = 33.0
         meter.wait_until(lambda m: any(x.get("value") == 33.0 for x in m if x["type"] == "vram"))
         # needle 1 keeps the plain samples; needle 2's carry its number
-        assert all("needle" not in m for m in meter.of_type("vram"))
+        after = meter.messages[switched:]
+        assert all("needle" not in m for m in after if m["type"] == "vram")
         assert all(m["needle"] == 2 for m in meter.of_type("cpu"))
         assert not meter.of_type("ram")
         # only the metrics some needle shows are read
