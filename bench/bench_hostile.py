@@ -38,7 +38,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.live import HELLO, GoodDevice, Server, start_server
+from bench.live import GoodDevice, Server, pairing, start_server
+from bench.live import link as link_meter
+from tests.handshake import hello as unpaired_hello
 
 # -- a raw WebSocket client: it can break every rule ----------------------------------------
 
@@ -134,8 +136,15 @@ class RawLink:
         self.writer.transport.abort()
 
 
-def hello(device_id: str) -> bytes:
-    return frame(json.dumps({**HELLO, "id": device_id}).encode())
+async def link_as(link: RawLink, port: int, device_id: str, **hello_args: Any) -> None:
+    """Say hello on a raw link as a meter paired with the server, and prove the key."""
+    from tests.handshake import hello, proof
+
+    paired = pairing(port, device_id)
+    mine = hello(device_id, paired, **hello_args)
+    await link.send(frame(json.dumps(mine).encode()))
+    _, payload = await link.next_frame()
+    await link.send(frame(json.dumps(proof(mine, json.loads(payload), paired)).encode()))
 
 
 # -- 1. malformed frames ----------------------------------------------------------------------
@@ -153,7 +162,7 @@ BAD_MESSAGES = [
     frame(b'{"type": "status", "rssi": -50, "heap": -1, "uptime": 1e999}'),
     frame(b'{"type": "button", "event": "double"}'),
     frame(b'{"type": "ack", "of": "' + b"x" * 300 + b'"}'),
-    frame(json.dumps({**HELLO, "id": "again"}).encode()),
+    frame(b'{"type": "hello", "proto": 2, "id": "again"}'),
     frame(b"[" * 2000 + b"]" * 2000),
     frame(b'{"type": "status"}', BINARY),
 ]
@@ -197,7 +206,7 @@ async def malformed(port: int, total: int, min_seconds: float = 0.0) -> Malforme
             await asyncio.sleep(0.05)
             continue
         result.connections += 1
-        await link.send(hello("malformed"))
+        await link_as(link, port, "malformed")
         reading = asyncio.create_task(link.until_closed())
         turn += 1
         # one link in four breaks the framing; the others send bad JSON until closed
@@ -296,8 +305,8 @@ async def slowloris(
     async def fresh() -> None:
         await asyncio.sleep(min(2.0, limit / 4))
         async with connect(f"ws://127.0.0.1:{port}/device", open_timeout=5) as ws:
-            await ws.send(json.dumps({**HELLO, "id": "fresh"}))
-            result.fresh_client_ok = json.loads(await ws.recv())["type"] == "hello"
+            await link_meter(ws, port, "fresh")
+            result.fresh_client_ok = json.loads(await ws.recv())["type"] == "welcome"
 
     await asyncio.gather(fresh(), *(one() for _ in range(count)))
     return result
@@ -325,7 +334,7 @@ async def deaf(port: int, count: int, seconds: float) -> DeafResult:
             result.refused += 1  # past the cap per address
             return
         result.links += 1
-        await link.send(hello(f"deaf-{index}"))
+        await link_as(link, port, f"deaf-{index}")
         opened = time.monotonic()
         # we read nothing; we only notice when the server gives up on us (the socket ends)
         sock = link.writer.get_extra_info("socket")
@@ -366,7 +375,7 @@ async def flood(port: int, kind: str, rate: float, seconds: float) -> FloodResul
     """Frames at `rate`/s from one device: `valid` statuses, `bad` JSON, or `mixed`."""
     result = FloodResult(kind)
     link = await RawLink.open(port)
-    await link.send(hello(f"flood-{kind}"))
+    await link_as(link, port, f"flood-{kind}")
     reading = asyncio.create_task(link.until_closed())
     started = time.monotonic()
     try:
@@ -528,13 +537,15 @@ class PressResult:
     moved: int = 0  # presses after which the stranger's needle showed another metric
     seconds: float = 0.0
     refused: int = 0  # links refused over the cap per address (and tried again)
+    turned_away: int = 0  # strangers closed with 1008 at their press (they hold no key)
 
 
 async def strangers_press(
-    port: int, ids: list[str], concurrency: int = 8, source: str = STRANGER
+    port: int, ids: list[str], concurrency: int = 8, source: str = STRANGER, paired: bool = False
 ) -> PressResult:
-    """Each id links, waits for its first sample, presses the button once and waits
-    until its needle shows the next metric; `concurrency` links at a time from `source`."""
+    """Each id links, presses the button once and (when `paired`, so it gets samples)
+    waits until its needle shows the next metric; `concurrency` links at a time from
+    `source`. Unpaired ids say hello without a key: the PC shows them no metric at all."""
     result = PressResult(ids=len(ids))
     queue = list(reversed(ids))
     started = time.monotonic()
@@ -561,7 +572,14 @@ async def strangers_press(
                 await asyncio.sleep(0.05)
                 continue
             try:
-                await link.send(hello(device_id))
+                if not paired:
+                    # a stranger: no key, so no sample; its press is answered by a close
+                    await link.send(frame(json.dumps(unpaired_hello(device_id, None)).encode()))
+                    await link.send(frame(b'{"type": "button", "event": "press"}'))
+                    code, _ = await link.until_closed()
+                    result.turned_away += code == 1008
+                    continue
+                await link_as(link, port, device_id)
                 shown = await first_sample(link, None)
                 await link.send(frame(b'{"type": "button", "event": "press"}'))
                 await first_sample(link, shown)
@@ -586,7 +604,7 @@ async def meter_link_s(port: int, device_id: str, timeout: float) -> float:
     started = time.monotonic()
     # the whole of it within `timeout`: TimeoutError past that
     async with asyncio.timeout(timeout), connect(f"ws://127.0.0.1:{port}/device") as ws:
-        await ws.send(json.dumps({**HELLO, "id": device_id}))
+        await link_meter(ws, port, device_id)
         reply = json.loads(await ws.recv())
         if reply.get("type") != "hello":
             raise ConnectionError(f"the server answered {reply!r}")

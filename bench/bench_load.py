@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.live import HELLO, ROOT, Server, start_server
+from bench.live import ROOT, Server, link, start_server
 
 INTERVAL = 0.1
 
@@ -43,7 +43,7 @@ def run_devices(port: int, devices: int, seconds: float) -> None:
         async with connect(
             f"ws://127.0.0.1:{port}/device", open_timeout=30, local_addr=local
         ) as ws:
-            await ws.send(json.dumps({**HELLO, "id": f"load-{index}"}))
+            await link(ws, port, f"load-{index}")
             ready.set()
             try:
                 while not stop.is_set():

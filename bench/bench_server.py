@@ -23,15 +23,11 @@ from pathlib import Path
 import psutil
 from websockets.asyncio.client import connect
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import live
+
 CLIENT_PROCESSES = 4
-HELLO = {
-    "type": "hello",
-    "proto": 1,
-    "fw": "bench",
-    "board": "sim",
-    "output": "sim",
-    "calibration": [[0, 0], [100, 1]],
-}
 
 
 def isolated_env(metric: str = "cpu") -> dict[str, str]:
@@ -57,7 +53,9 @@ def start_serve(env: dict[str, str], *args: str) -> tuple[subprocess.Popen[str],
     line = proc.stdout.readline()
     if not line.startswith("listening on "):
         raise SystemExit(f"sysboy serve did not start: {line!r}")
-    return proc, int(line.rsplit(":", 1)[1].split("/", 1)[0])
+    port = int(line.rsplit(":", 1)[1].split("/", 1)[0])
+    live.register(port, Path(env["SYSBOY_CONFIG_DIR"]))  # where its meters get paired
+    return proc, port
 
 
 def cpu_seconds(proc: psutil.Process) -> float:
@@ -97,7 +95,7 @@ def bare_read_cost(metric: str, reads: int, rate_hz: float | None = None) -> flo
 async def hold_device(port: int, seconds: float) -> int:
     received = 0
     async with connect(f"ws://127.0.0.1:{port}/device") as ws:
-        await ws.send(json.dumps({**HELLO, "id": "bench-cpu"}))
+        await live.link(ws, port, "bench-cpu")
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             try:
@@ -152,7 +150,7 @@ def latency_clients(
     async def one(index: int) -> list[float]:
         delays: list[float] = []
         async with connect(f"ws://127.0.0.1:{port}/device", max_queue=None) as ws:
-            await ws.send(json.dumps({**HELLO, "id": f"bench-{index}"}))
+            await live.link(ws, port, f"bench-{index}")
             deadline = time.monotonic() + seconds
             while (left := deadline - time.monotonic()) > 0:
                 try:
@@ -191,6 +189,8 @@ def latency(clients: int, seconds: float, rate_hz: float = 10.0) -> tuple[float,
         # the clients share out over a few processes, so one client process's own
         # parsing does not queue up behind the others and count as latency
         queue: multiprocessing.Queue[list[float]] = multiprocessing.Queue()
+        for index in range(clients):  # paired here: one writer of the keys file at a time
+            live.pairing(app.port, f"bench-{index}")
         procs = min(CLIENT_PROCESSES, clients)
         shares = [clients // procs + (1 if i < clients % procs else 0) for i in range(procs)]
         workers = []

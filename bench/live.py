@@ -31,14 +31,44 @@ from typing import Any
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
+# a v2 hello without a key or an id (strangers in the hostile tests add their own)
 HELLO = {
     "type": "hello",
-    "proto": 1,
+    "proto": 2,
     "fw": "bench",
     "board": "sim",
-    "output": "sim",
-    "calibration": [[0, 0], [100, 1]],
+    "nonce": "0" * 32,
+    "needles": [{"output": "sim", "calibration": [[0, 0], [100, 1]]}],
 }
+# port -> the config folder of the bench server listening there (its keys file is in it)
+_CONFIG_DIRS: dict[int, Path] = {}
+
+
+def register(port: int, config_dir: Path) -> None:
+    """Note where the server listening on `port` keeps its keys, so meters can pair with it."""
+    _CONFIG_DIRS[port] = config_dir
+
+
+def pairing(port: int, device_id: str) -> Any:
+    """Pair `device_id` with the server on `port`, as a USB deploy does: a key in the
+    server's pairs file (kept if it has one); the meter's half (tests.handshake.Pairing)."""
+    from sysboy_tray.config import Paths
+    from sysboy_tray.pairing import PairStore
+    from tests.handshake import Pairing
+
+    # a server of this process (an App in a test) keeps its keys in this process's folders
+    folder = _CONFIG_DIRS.get(port) or Paths.default().config_dir
+    store = PairStore(folder / "pairs.json")
+    key = store.pair(device_id, keep=True)
+    pc = json.loads((folder / "settings.json").read_text("utf-8"))["install_id"]
+    return Pairing(key, pc)
+
+
+async def link(ws: Any, port: int, device_id: str) -> None:
+    """Say hello on a websockets client as a meter paired with the server, and prove it."""
+    from tests.handshake import alink
+
+    await alink(ws, device_id, pairing(port, device_id))
 
 
 class ClockSource:
@@ -197,13 +227,15 @@ def start_server(
     if not match:
         proc.kill()
         raise RuntimeError(f"the server did not start: {line!r}\n{stderr_path.read_text()}")
-    return Server(proc, int(match.group(1)), stderr_path, env)
+    port = int(match.group(1))
+    register(port, Path(env["SYSBOY_CONFIG_DIR"]))
+    return Server(proc, port, stderr_path, env)
 
 
 # -- the well-behaved device -----------------------------------------------------------------
 
 
-def run_device(port: int, device_id: str) -> None:
+def run_device(port: int, device_id: str, key: str, pc: str) -> None:
     """Record (arrival, raw) of each clock sample until stdin closes; print them as JSON."""
     from websockets.asyncio.client import connect
 
@@ -217,7 +249,9 @@ def run_device(port: int, device_id: str) -> None:
             target=lambda: (sys.stdin.read(), loop.call_soon_threadsafe(done.set)), daemon=True
         ).start()
         async with connect(f"ws://127.0.0.1:{port}/device", max_queue=None) as ws:
-            await ws.send(json.dumps({**HELLO, "id": device_id}))
+            from tests.handshake import Pairing, alink
+
+            await alink(ws, device_id, Pairing(key, pc))
 
             async def receive() -> None:
                 async for text in ws:
@@ -300,8 +334,10 @@ class GoodDevice:
     """A well-behaved device in its own process."""
 
     def __init__(self, port: int, device_id: str = "good") -> None:
+        paired = pairing(port, device_id)
+        argv = ["--port", str(port), "--id", device_id, "--key", paired.key, "--pc", paired.pc]
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "device", "--port", str(port), "--id", device_id],
+            [sys.executable, __file__, "device", *argv],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -329,8 +365,10 @@ def main() -> int:
         parser = argparse.ArgumentParser()
         parser.add_argument("--port", type=int, required=True)
         parser.add_argument("--id", default="good")
+        parser.add_argument("--key", required=True)
+        parser.add_argument("--pc", required=True)
         args = parser.parse_args(sys.argv[2:])
-        run_device(args.port, args.id)
+        run_device(args.port, args.id, args.key, args.pc)
         return 0
     print(__doc__)
     return 2

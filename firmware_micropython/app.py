@@ -189,7 +189,10 @@ class Device:
             await asyncio.sleep(BUTTON_POLL_S)
 
     def queue_press(self, event):
-        """Keep a button event for the PC; while offline only the last 8 are kept."""
+        """Keep a button event for the PC (while offline only the last 8), unless it asks
+        to pair: see `Link.wants_pairing`."""
+        if self.link.wants_pairing(event):
+            return
         self.presses.append(event)
         if len(self.presses) > MAX_QUEUED_PRESSES:
             self.presses.pop(0)

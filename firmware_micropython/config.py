@@ -60,15 +60,25 @@ def defaults():
         "ap_password": "",  # open until a USB deploy sets one (the page says so)
         "ap_ip": "192.168.4.1",
         "wrong_password_count": 0,
+        # the pairing (docs/protocol.md, "Trust"), written by a USB deploy or the button:
+        # the key shared with one PC, and that PC's install id
+        "key": "",
+        "pc": "",
         # off: the radio answers at once instead of sleeping until the router's next beacon
         "wifi_power_save": False,
-        "pc": "",  # the install id of the PC this meter belongs to (written by a USB deploy)
         "name": "",  # the meter's own name, sent in hello (empty: the PC shows its id)
     }
 
 
 def _text(value, lo, hi):
     return isinstance(value, str) and lo <= len(value.encode("utf-8")) <= hi
+
+
+_ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
+
+
+def _chars(text, allowed):
+    return all(ch in allowed for ch in text)
 
 
 def _whole(value, lo, hi):
@@ -142,8 +152,9 @@ _CHECKS = {
     "ap_password": lambda v: v == "" or _text(v, 8, 63),
     "ap_ip": _ipv4,
     "wrong_password_count": lambda v: _whole(v, 0, 1000000),
-    "pc": lambda v: _text(v, 0, 64),
     "name": lambda v: _text(v, 0, 32),
+    "key": lambda v: v == "" or (_text(v, 64, 64) and _chars(v, "0123456789abcdef")),
+    "pc": lambda v: _text(v, 0, 32) and _chars(v, _ID_CHARS),
     "wifi_power_save": lambda v: v is True or v is False,
 }
 

@@ -79,7 +79,7 @@ def pick_server(msg, own_ip=None, sender_ip=None, server_id=None):
         for r in records:
             if r["type"] == dns.TYPE_TXT and r["name"].lower() == key:
                 fields.update(_txt(r["data"]))
-        if fields.get("proto", "1") != "1":
+        if fields.get("proto", "2") != "2":
             continue  # a PC speaking another protocol version
         if server_id is not None and fields.get("id") != server_id:
             continue
@@ -137,11 +137,12 @@ def _receive(sock):
     return data, f"{peer[4]}.{peer[5]}.{peer[6]}.{peer[7]}"
 
 
-async def find_server(own_ip=None, mdns_addr=None, timeout=2, server_id=None):
+async def find_server(own_ip=None, mdns_addr=None, timeout=2, server_id=None, skip=()):
     """Ask once for _sysboy._tcp.local; the first usable answer within `timeout` s, or None.
 
     Returns {"host", "port", "path", "id", "name"}. `mdns_addr` (or env SYSBOY_MDNS_ADDR)
-    overrides 224.0.0.251 and may carry ":port". With `server_id`, only that PC counts.
+    overrides 224.0.0.251 and may carry ":port". With `server_id`, only that PC counts;
+    answers naming a "host:port" in `skip` (they failed the handshake) are passed over.
     A malformed reply counts as no reply.
     """
     host, port = _target(mdns_addr)
@@ -160,7 +161,7 @@ async def find_server(own_ip=None, mdns_addr=None, timeout=2, server_id=None):
                 waited += POLL_S
                 continue
             server = _answer(got[0], got[1], qid, own_ip, server_id)
-            if server is not None:
+            if server is not None and "%s:%d" % (server["host"], server["port"]) not in skip:
                 return server
             await asyncio.sleep(0)  # a flood of stray datagrams must not starve the loop
     finally:

@@ -3,21 +3,33 @@
 OUTPUTS = ("dac", "pwm", "sim")
 
 
+def _needles(value, p):
+    if not isinstance(value, list) or not 1 <= len(value) <= p.MAX_NEEDLES:
+        p._refuse("needles", "must be a list of 1 to 4 needles")
+    needles = []
+    for item in value:
+        if not isinstance(item, dict):
+            p._refuse("needles", "must hold objects")
+        output = p._string(item, "output", 8)
+        if output not in OUTPUTS:
+            p._refuse("output", "must be one of " + ", ".join(OUTPUTS))
+        needles.append({"output": output, "calibration": p.check_points(item.get("calibration"))})
+    return needles
+
+
 def decode(kind, obj, p):
     """The normal form of a reserved message `kind` sent by a device, as a dict."""
     out = {"type": kind}
     if kind == "hello":
-        device_id = p._id(obj, "id")
-        output = p._string(obj, "output", 8)
-        if output not in OUTPUTS:
-            p._refuse("output", "must be one of " + ", ".join(OUTPUTS))
-        out["proto"] = p._number(obj.get("proto"), "proto", 1, 1000, True)
-        out["id"] = device_id
+        out["proto"] = p._proto(obj, "firmware too old to pair: update it over USB")
+        out["id"] = p._id(obj, "id")
         out["fw"] = p._string(obj, "fw", 32)
         out["board"] = p._string(obj, "board", 32)
-        out["output"] = output
-        out["calibration"] = p.check_points(obj.get("calibration"))
+        out["nonce"] = p._string(obj, "nonce", 32, 32, p._HEX)
+        out["needles"] = _needles(obj.get("needles"), p)
         p._copy(out, obj, "name", 32)
+        if "pc" in obj:
+            out["pc"] = p._id(obj, "pc")
     elif kind == "button":
         out["event"] = p._string(obj, "event", 8)
         if out["event"] not in ("press", "long"):

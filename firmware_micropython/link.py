@@ -15,7 +15,10 @@ import slots
 
 # the version when run from sources; a built bundle's manifest says it (slots.running)
 FW_VERSION = "0.1.0"
-PROTO = 1
+PROTO = 2
+PAIR_WINDOW_MS = 60000  # a button press lets the meter take a PC's key for a minute
+HANDSHAKE_S = 10  # the PC's hello must come this soon after ours
+SAVE_EVERY_MS = 1000  # the flash is written at most once a second
 STATUS_EVERY_S = 10
 READ_TIMEOUT_S = 30  # only silence reveals a dead Wi-Fi link
 CONNECT_TIMEOUT_S = 5
@@ -57,6 +60,14 @@ class Link:
         self.metric = ""
         self.labels = {}  # metric id -> label, from the PC's hello
         self.shown = {}  # needle number -> "id label" of the metric last announced there
+        # where the PC was last reached: kept in memory only, so no answer on the network
+        # (a spoofed one included) ever causes a flash write
+        self.cached = cfg["cached"]
+        self.pair_pressed_at = None  # ticks of the button press that asked to pair
+        self._pair_wake = False
+        self.refused = []  # "host:port" of the last answers that failed the handshake
+        self._dirty = False  # settings changed but not yet written
+        self._saved_at = None
         self._uptime_ms = 0
         self._uptime_at = hal.ticks_ms()
         self._note = None  # what the PC must hear of an update once the link is proven
@@ -86,7 +97,7 @@ class Link:
                 if cached_failures >= CACHED_TRIES:
                     log("link: the remembered PC address failed %d times" % CACHED_TRIES)
                     cached_failures = 0
-                    self._update(cached=None)
+                    self.cached = None
             elif linked_s is not None:
                 cached_failures = 0
                 delays.reset_if_healthy(linked_s)
@@ -98,10 +109,31 @@ class Link:
             await self._pause(delay)
 
     async def _pause(self, seconds):
-        """Sleep, but wake early when the portal is asked for."""
-        while seconds > 0 and not self.device.portal_reason:
+        """Sleep, but wake early when the portal is asked for or the button asks to pair."""
+        self._pair_wake = False
+        while seconds > 0 and not self.device.portal_reason and not self._pair_wake:
             await asyncio.sleep(min(seconds, HOUSEKEEPING_S))
             seconds -= HOUSEKEEPING_S
+            self._flush()
+
+    # -- pairing (docs/protocol.md, "Trust") -------------------------------------------
+
+    def pairing(self):
+        """True within a minute of a button press that asked to pair."""
+        at = self.pair_pressed_at
+        if at is not None and hal.ticks_diff(hal.ticks_ms(), at) >= PAIR_WINDOW_MS:
+            self.pair_pressed_at = at = None
+        return at is not None
+
+    def wants_pairing(self, event):
+        """Take a button event as a request to pair, if it is one: any press of an unpaired
+        meter, or a long press of one not linked to its own PC."""
+        if self.proven or (event != "long" and self.cfg["key"]):
+            return False
+        log("button: pairing; the PC takes a press for a minute")
+        self.pair_pressed_at = hal.ticks_ms()
+        self._pair_wake = True
+        return True
 
     def _station(self):
         if self.station is None:
@@ -139,8 +171,8 @@ class Link:
             if endpoint is not None:
                 return endpoint, "manual"
             log("link: the PC address %r is not host:port; searching instead" % manual)
-        cached = self.cfg["cached"]
-        if cached and cached_failures < CACHED_TRIES:
+        cached = self.cached
+        if cached and cached_failures < CACHED_TRIES and not self.pairing():
             return cached, "cached"
         # the WebSocket code and its 4 KiB buffer leave the heap while discovery needs it
         unload("wsclient", "wsframe")
@@ -156,8 +188,10 @@ class Link:
         retry = discovery.Retry()
         while not self.device.portal_reason and self._station().connected():
             self.device.beat("link")
+            # once paired, only our own PC's answers count (the TXT id); pairing, any PC's
+            own = self.cfg["pc"] if self.cfg["key"] and not self.pairing() else None
             try:
-                found = await discovery.find_server(own_ip=ip)
+                found = await discovery.find_server(own_ip=ip, server_id=own, skip=self.refused)
             except OSError as exc:
                 log("discovery: %r" % exc)
                 found = None
@@ -182,8 +216,6 @@ class Link:
             log("link: cannot reach %s:%d (%r)" % (host, port, exc))
             return None
         log("link: connected to %s:%d" % (host, port))
-        if source != "manual" and self.cfg["cached"] != endpoint:
-            self._update(cached=endpoint)
         self.ws = ws
         linked_at = hal.ticks_ms()
         try:
@@ -191,16 +223,40 @@ class Link:
         except (OSError, ValueError, MemoryError) as exc:  # WSClosed is a ValueError
             log("link: ended (%r)" % exc)
         finally:
+            proven, self.proven = self.proven, False
             self.ws = None
             await ws.close()
             self.device.needles.park()
             self.device.led.show(led.DISCOVERING)
+            self._flush(True)
             gc.collect()
+        if not proven:
+            # a failed handshake counts as no link: the backoff goes on, and discovery passes
+            # this answer over next time (a spoofed one costs one handshake, never a change)
+            where = "%s:%d" % (host, port)
+            if source == "found" and where not in self.refused:
+                self.refused.append(where)
+                del self.refused[:-4]
+            return None
+        if source != "manual":
+            self.cached = endpoint
         return hal.ticks_diff(hal.ticks_ms(), linked_at) / 1000
 
     async def _session(self, ws):
-        """Talk to the PC until the link ends (returns or raises)."""
-        await self._send(ws, self._hello())
+        """Prove the key with the PC, then talk to it until the link ends (returns or raises)."""
+        import trust
+
+        nonce = trust.nonce()
+        await self._send(ws, self._hello(nonce))
+        try:
+            proven = await self._handshake(ws, nonce, trust)
+        finally:
+            unload("trust")  # needed again only at the next connection
+        if not proven:
+            return
+        self.proven = True
+        self.pair_pressed_at = None
+        log("link: the PC proved our key")
         self.last_data = None
         self.device.led.show(led.NODATA)
         heard = hal.ticks_ms()
@@ -215,6 +271,7 @@ class Link:
                 await self._send(ws, {"type": "button", "event": self.device.presses[0]})
                 self.device.presses.pop(0)
             self._idle_park(now)
+            self._flush()
             if self.device.portal_reason:
                 await ws.close(1001)
                 return
@@ -239,6 +296,71 @@ class Link:
                 log("link: a message too big for the heap; dropped")
                 await self._send(ws, {"type": "error", "reason": "message too big for the meter"})
 
+    async def _handshake(self, ws, nonce, trust):
+        """True once the PC proved our key and we sent our proof. Until then nothing is
+        written and no needle moves; a PC without the key costs one failed handshake."""
+        msg = await self._recv(ws, HANDSHAKE_S)
+        if msg is None or msg["type"] != "hello":
+            if msg is not None and msg["type"] == "error":
+                log("link: the PC says: " + msg["reason"])
+            return False
+        key, pc, me = self.cfg["key"], self.cfg["pc"], hal.unique_id()
+        if not key or self.pairing():
+            await self._pair(ws)
+            return False
+        expected = trust.pc_proof(key, nonce, msg["nonce"], me, pc)
+        if msg["pc"] != pc or not trust.equal(msg.get("proof", ""), expected):
+            log("link: %r is not our PC (it did not prove our key)" % msg["server"])
+            await ws.close(1008)
+            return False
+        mac = trust.device_proof(key, nonce, msg["nonce"], me, pc)
+        await self._send(ws, {"type": "proof", "mac": mac})
+        return True
+
+    async def _pair(self, ws):
+        """Unpaired, or asked to pair again: send `pair` once the button asks for it, and take
+        the PC's key only within a minute of that press."""
+        asked = False
+        heard = hal.ticks_ms()
+        while hal.ticks_diff(hal.ticks_ms(), heard) < READ_TIMEOUT_S * 1000:
+            self.device.beat("link")
+            if self.pairing() and not asked:
+                await self._send(ws, {"type": "pair"})
+                asked = True
+            msg = await self._recv(ws, HOUSEKEEPING_S)
+            if msg is False:
+                continue  # nothing yet
+            if msg is None:
+                return
+            heard = hal.ticks_ms()
+            if msg["type"] == "pair" and asked and self.pairing():
+                log("link: paired with the PC %r" % msg["pc"])
+                self.pair_pressed_at = None
+                self.cached = None  # its address is learnt again, by its id
+                self._update(key=msg["key"], pc=msg["pc"])
+                self._flush(True)
+                await ws.close(1000)
+                return
+            if msg["type"] == "error":
+                log("link: the PC says: " + msg["reason"])
+                return
+
+    async def _recv(self, ws, timeout):
+        """The next message from the PC: None when the link should end, False on a timeout
+        (only when `timeout` is HOUSEKEEPING_S)."""
+        try:
+            text = await asyncio.wait_for(ws.recv(), timeout)
+        except asyncio.TimeoutError:
+            if timeout == HOUSEKEEPING_S:
+                return False
+            log("link: no answer from the PC")
+            return None
+        try:
+            return protocol.decode(text, "server")
+        except protocol.ProtocolError as exc:
+            log("link: bad message before the key was proven: %s" % exc)
+            return None
+
     async def on_message(self, ws, text):
         """Act on one frame from the PC; a bad one is answered with `error`."""
         try:
@@ -254,11 +376,6 @@ class Link:
             self.labels = {m["id"]: m["label"] for m in msg["metrics"]}
             for number, metric in enumerate(msg["needles"], 1):
                 self._announce(number, metric, None)
-        elif kind == "hello":
-            self.metric = msg["metric"]
-            self.labels = {m["id"]: m["label"] for m in msg["metrics"]}
-            log("link: the PC %r shows %s here" % (msg["server"], self.metric))
-            self._announce(1, self.metric, None)
         elif kind == "update" or kind == "chunk":
             await self._firmware(ws, kind, msg)
         elif kind == "error":
@@ -384,19 +501,26 @@ class Link:
             self._note["type"] = "update_status"
             slots.noted()
 
-    def _hello(self):
-        msg = {
+    def _hello(self, nonce):
+        sim = hal.output_kind() == "sim"
+        needles = []
+        for needle in self.device.needles.all:
+            output = "sim" if sim else needle.output.kind
+            needles.append({"output": output, "calibration": needle.calibration.as_list()})
+        hello = {
             "type": "hello",
             "proto": PROTO,
             "id": hal.unique_id(),
             "fw": slots.running or FW_VERSION,
             "board": hal.board(),
-            "output": hal.output_kind(),
-            "calibration": self.device.needle.calibration.as_list(),
+            "nonce": nonce,
+            "needles": needles,
         }
+        if self.cfg["key"] and not self.pairing():
+            hello["pc"] = self.cfg["pc"]
         if self.cfg.get("name"):  # the meter's own name, shown by the PC
-            msg["name"] = self.cfg["name"]
-        return msg
+            hello["name"] = self.cfg["name"]
+        return hello
 
     def _status(self):
         now = hal.ticks_ms()
@@ -418,14 +542,29 @@ class Link:
         await ws.send(protocol.encode(msg))
 
     def _update(self, **changes):
-        """Change settings and save them; a failed save is logged, the device carries on."""
+        """Change settings; they are saved when they really changed, at most once a second."""
         cfg = dict(self.cfg)
         cfg.update(changes)
+        if cfg == self.cfg:
+            return  # the same values again: the flash is not touched
         self.cfg = cfg
+        self._dirty = True
+        self._flush()
+
+    def _flush(self, now=False):
+        """Save changed settings, unless the last save is less than a second old (`now`
+        saves anyway); a failed save is logged, the device carries on."""
+        if not self._dirty:
+            return
+        at = self._saved_at
+        if not now and at is not None and hal.ticks_diff(hal.ticks_ms(), at) < SAVE_EVERY_MS:
+            return
+        self._dirty = False
+        self._saved_at = hal.ticks_ms()
         import config  # loaded for the save only: saves are rare, the heap is not
 
         try:
-            config.save(cfg)
+            config.save(self.cfg)
         except (OSError, ValueError) as exc:
             log("config: not saved (%r)" % exc)
         finally:

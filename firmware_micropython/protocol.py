@@ -120,6 +120,13 @@ def _copy_needle(out, obj):
     return out
 
 
+def _proto(obj, too_old="the PC app is too old for this meter: update it"):
+    proto = _number(obj.get("proto"), "proto", 1, 1000, True)
+    if proto < 2:
+        raise ProtocolError(too_old)
+    return proto
+
+
 def check_points(points):
     """Validate calibration points; return them as a list of [percent, fraction] floats.
 
@@ -175,13 +182,15 @@ def _decode_sample(kind, obj):
 def _from_server(kind, obj):
     out = {"type": kind}
     if kind == "hello":
-        metric = obj.get("metric")
-        if not is_metric_id(metric):
-            _refuse("metric", "must be a metric id")
-        out["proto"] = _number(obj.get("proto"), "proto", 1, 1000, True)
+        out["proto"] = _proto(obj)
         out["server"] = _string(obj, "server", 64, 1)
-        out["metric"] = metric
-        out["metrics"] = _metric_list(obj.get("metrics"))
+        out["pc"] = _id(obj, "pc")
+        out["nonce"] = _string(obj, "nonce", 32, 32, _HEX)
+        if not isinstance(obj.get("paired"), bool):
+            _refuse("paired", "must be true or false")
+        out["paired"] = obj["paired"]
+        if "proof" in obj:
+            out["proof"] = _string(obj, "proof", 64, 64, _HEX)
         return out
     if kind == "welcome":
         needles = obj.get("needles")

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
+import hmac
 import json
 import os
 import random
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -38,15 +41,9 @@ WINDOWS = sys.platform == "win32"
 SERVICE_TYPE = "_sysboy._tcp.local."
 # CI machines are slow and noisy, as in the tests
 FACTOR = float(os.environ.get("SYSBOY_TIMEOUT_FACTOR", "1"))
-HELLO = {
-    "type": "hello",
-    "proto": 1,
-    "id": "smoke-test",
-    "fw": "1.0.0",
-    "board": "sim",
-    "output": "sim",
-    "calibration": [[0, 0], [100, 1]],
-}
+DEVICE_ID = "smoke-test"
+# the key a USB deploy would have written into the app's pairs file and the meter's config
+KEY = "5e" * 32
 
 
 class SmokeFailure(Exception):
@@ -150,20 +147,55 @@ def read_json(path: Path) -> Any:
         return None
 
 
-async def talk(port: int) -> list[dict[str, Any]]:
-    """Be a device: send hello, return the server's hello and first sample."""
+def pair(config: Path) -> str:
+    """Pair DEVICE_ID with the app whose config folder is `config`, as a USB deploy does;
+    the app's install id."""
+    pairs = config / "pairs.json"
+    pairs.write_text(json.dumps({"version": 1, "pairs": {DEVICE_ID: {"key": KEY}}}), "utf-8")
+    os.chmod(pairs, 0o600)
+    return str(json.loads((config / "settings.json").read_text("utf-8"))["install_id"])
+
+
+def _mac(label: str, first: str, second: str, pc: str) -> str:
+    msg = "\n".join((label, first, second, DEVICE_ID, pc)).encode()
+    return hmac.new(bytes.fromhex(KEY), msg, hashlib.sha256).hexdigest()
+
+
+async def prove(ws: Any, config: Path) -> None:
+    """Say hello as the paired meter, check the app's proof, send ours (docs/protocol.md)."""
+    pc = pair(config)
+    nonce = secrets.token_hex(16)
+    points = [[0, 0], [100, 1]]
+    hello = {"type": "hello", "proto": 2, "id": DEVICE_ID, "fw": "1.0.0", "board": "sim"}
+    hello.update(nonce=nonce, pc=pc, needles=[{"output": "sim", "calibration": points}])
+    await ws.send(json.dumps(hello))
+    theirs = json.loads(await asyncio.wait_for(ws.recv(), 10 * FACTOR))
+    if theirs.get("type") != "hello" or theirs.get("proto") != 2:
+        raise SmokeFailure(f"the server's first message is not a v2 hello: {theirs}")
+    expected = _mac("sysboy2 pc", nonce, theirs["nonce"], pc)
+    if not hmac.compare_digest(str(theirs.get("proof", "")), expected):
+        raise SmokeFailure(f"the server did not prove the pairing key: {theirs}")
+    await ws.send(
+        json.dumps({"type": "proof", "mac": _mac("sysboy2 device", theirs["nonce"], nonce, pc)})
+    )
+
+
+async def talk(port: int, config: Path) -> list[dict[str, Any]]:
+    """Be a paired device: prove the key, return the server's welcome and first sample."""
     async with connect(f"ws://127.0.0.1:{port}/device", open_timeout=10 * FACTOR) as ws:
-        await ws.send(json.dumps(HELLO))
+        await prove(ws, config)
         first = json.loads(await asyncio.wait_for(ws.recv(), 10 * FACTOR))
         second = json.loads(await asyncio.wait_for(ws.recv(), 10 * FACTOR))
         return [first, second]
 
 
-async def parked(port: int, stop: Callable[[], None]) -> tuple[list[dict[str, Any]], int | None]:
+async def parked(
+    port: int, config: Path, stop: Callable[[], None]
+) -> tuple[list[dict[str, Any]], int | None]:
     """Connect as a device, stop the app, return what it said and its close code."""
     messages: list[dict[str, Any]] = []
     async with connect(f"ws://127.0.0.1:{port}/device", open_timeout=10 * FACTOR) as ws:
-        await ws.send(json.dumps(HELLO))
+        await prove(ws, config)
         messages.append(json.loads(await asyncio.wait_for(ws.recv(), 10 * FACTOR)))
         stop()
         try:
@@ -174,10 +206,10 @@ async def parked(port: int, stop: Callable[[], None]) -> tuple[list[dict[str, An
         return messages, ws.close_code
 
 
-async def while_linked(port: int, action: Callable[[], str]) -> str:
+async def while_linked(port: int, config: Path, action: Callable[[], str]) -> str:
     """Run `action` in a thread while a device is linked (and heard) on `port`."""
     async with connect(f"ws://127.0.0.1:{port}/device", open_timeout=10 * FACTOR) as ws:
-        await ws.send(json.dumps(HELLO))
+        await prove(ws, config)
         await asyncio.wait_for(ws.recv(), 10 * FACTOR)
 
         async def listen() -> None:
@@ -242,7 +274,7 @@ def calibration_window(app: Path, env: dict[str, str]) -> str:
     window = None
     try:
         window = subprocess.Popen(
-            [str(app), "calibrate", HELLO["id"]],
+            [str(app), "calibrate", DEVICE_ID],
             env={**env, "DISPLAY": display},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -413,12 +445,14 @@ def check_serve(
             if not line_at:
                 raise SmokeFailure(f"serve printed no 'listening on' line: {lines}")
             results["start to 'listening on' line"] = f"{line_at[0] - started:.2f} s"
-        hello, sample = asyncio.run(talk(port))
-        if hello.get("type") != "hello" or hello.get("proto") != 1 or not hello.get("metrics"):
-            raise SmokeFailure(f"the server's first message is not a hello: {hello}")
-        if sample.get("type") != hello.get("metric"):
-            raise SmokeFailure(f"no sample of {hello.get('metric')} after hello: {sample}")
-        results["hello"] = f"server {hello['server']!r}, metric {hello['metric']}"
+        config = Path(env["SYSBOY_CONFIG_DIR"])
+        welcome, sample = asyncio.run(talk(port, config))
+        if welcome.get("type") != "welcome" or not welcome.get("metrics"):
+            raise SmokeFailure(f"the server did not welcome the paired meter: {welcome}")
+        metric = welcome["needles"][0]
+        if sample.get("type") != metric:
+            raise SmokeFailure(f"no sample of {metric} after the welcome: {sample}")
+        results["handshake"] = f"key proven both ways, welcome, then {metric}"
         settings = read_json(settings_file) or {}
         name = find_on_mdns(str(settings.get("install_id", "")), port)
         results["mDNS"] = name
@@ -430,11 +464,13 @@ def check_serve(
         if has_calibrate and not WINDOWS and shutil.which("Xvfb") and shutil.which("xdotool"):
             # Tk, Pillow's Tk bridge and the control API, all from inside the binary
             results["calibrate"] = asyncio.run(
-                while_linked(port, lambda: calibration_window(app, env))
+                while_linked(port, config, lambda: calibration_window(app, env))
             )
         if not WINDOWS:
             # the needle parks when the app quits (Windows has no SIGTERM to send a window app)
-            messages, code = asyncio.run(parked(port, lambda: proc.send_signal(signal.SIGTERM)))
+            messages, code = asyncio.run(
+                parked(port, config, lambda: proc.send_signal(signal.SIGTERM))
+            )
             if {"type": "park", "reason": "quit"} not in messages or code != 1001:
                 raise SmokeFailure(f"no park and 1001 on SIGTERM: {messages}, close {code}")
             if proc.wait(15 * FACTOR) != 0:

@@ -40,6 +40,7 @@ from sysboy_tray.metrics import (
     list_gpus,
     pick_gpu,
 )
+from sysboy_tray.pairing import NewMeters, PairStore, Trust
 from sysboy_tray.sampler import Sampler
 from sysboy_tray.server import ControlHandler, DeviceServer
 from sysboy_tray.session import MIN_MOVE
@@ -142,7 +143,15 @@ class App:
         self.sampler = Sampler(
             self.sources, settings.interval_s if interval is None else interval, self._publish
         )
-        self.hub = Hub(self.store, self.sources, self.sampler.want, instance_name())
+        self.trust = Trust(settings.install_id, PairStore(self.paths.pairs_file), NewMeters())
+        self.hub = Hub(
+            self.store,
+            self.sources,
+            self.sampler.want,
+            instance_name(),
+            self.trust,
+            known=self._paired,
+        )
         # the firmware a meter is updated to: a built bundle (a release's, or a test's) when
         # named, else the app's own, built on first use
         given = firmware_bundle or os.environ.get("SYSBOY_FIRMWARE_BUNDLE")
@@ -496,8 +505,14 @@ class App:
         return device_id, self.on_loop(self.hub.known_devices)[device_id]
 
     def forget(self, device_id: str) -> None:
-        """Drop what the PC remembers of a device."""
+        """Drop what the PC remembers of a device, its pairing key included: it links
+        again only once paired again (by its button, or over USB)."""
         self.store.forget_device(device_id)
+        self.trust.pairs.forget(device_id)
+
+    def _paired(self, device_id: str) -> bool:
+        """Whether settings may be saved for this device id: only for a paired meter."""
+        return self.trust.pairs.key_for(device_id) is not None
 
     def _bundle(self) -> Bundle:
         """The firmware bundle updates carry (a worker thread: it may compile)."""

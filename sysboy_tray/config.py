@@ -54,6 +54,11 @@ class Paths:
         return self.config_dir / "settings.json"
 
     @property
+    def pairs_file(self) -> Path:
+        """The keys of the meters this PC is paired with (mode 0600)."""
+        return self.config_dir / "pairs.json"
+
+    @property
     def token_file(self) -> Path:
         return self.config_dir / "control-token"
 

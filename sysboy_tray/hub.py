@@ -18,6 +18,7 @@ from sysboy_tray import protocol
 from sysboy_tray.config import SettingsStore
 from sysboy_tray.errors import ConfigError, ControlError
 from sysboy_tray.metrics import MetricSource, Reading
+from sysboy_tray.pairing import Trust
 from sysboy_tray.session import sample_text
 
 if TYPE_CHECKING:
@@ -48,10 +49,12 @@ class Hub:
         sources: Mapping[str, MetricSource],
         want: Callable[[set[str]], None],
         server_name: str,
+        trust: Trust,
         *,
         known: Callable[[str], bool] | None = None,
     ) -> None:
         self.store = store
+        self.trust = trust  # this PC's id, the pairing keys, the meters waiting to pair
         # whether a device id may have settings saved for it (by default: the devices the
         # user already set up; with pairing, the paired ones); others' button presses last
         # only as long as their link

@@ -51,6 +51,8 @@ MAX_NEEDLES = 4
 MAX_CONTAINERS = 100
 KEY_HEX = 64  # a pairing key and a proof: 32 bytes in hex
 NONCE_HEX = 32  # 16 random bytes
+TOO_OLD = "firmware too old to pair: update it over USB"
+PC_TOO_OLD = "the PC app is too old for this meter: update it"
 
 _METRIC_ID = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _DEVICE_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
@@ -95,25 +97,41 @@ class MetricInfo:
 
 
 @dataclass(frozen=True)
+class NeedleInfo:
+    """One needle as the device's hello reports it."""
+
+    output: str
+    calibration: tuple[Point, ...]
+
+
+@dataclass(frozen=True)
 class DeviceHello:
-    """The device's first message."""
+    """The device's first message: who it is, its needles, and its challenge."""
 
     id: str
     fw: str
     board: str
-    output: str
-    calibration: tuple[Point, ...]
+    nonce: str
+    needles: tuple[NeedleInfo, ...]
     name: str | None = None
+    pc: str | None = None  # the PC it is paired with; None while unpaired
     proto: int = PROTOCOL_VERSION
+
+    @property
+    def calibration(self) -> tuple[Point, ...]:
+        """Needle 1's calibration."""
+        return self.needles[0].calibration
 
 
 @dataclass(frozen=True)
 class ServerHello:
-    """The server's answer to a device's hello."""
+    """The server's answer to a device's hello: its challenge, and its proof when paired."""
 
     server: str
-    metric: str
-    metrics: tuple[MetricInfo, ...]
+    pc: str
+    nonce: str
+    paired: bool
+    proof: str | None = None
     proto: int = PROTOCOL_VERSION
 
 
@@ -416,20 +434,38 @@ def _decode_sample(kind: str, obj: dict[str, Any]) -> Sample:
     )
 
 
-def _decode_from_device(kind: str, obj: dict[str, Any]) -> Message:
-    if kind == "hello":
-        device_id = _id(obj, "id")
-        output = _string(obj, "output", 8)
+def _device_needles(value: object) -> tuple[NeedleInfo, ...]:
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_NEEDLES:
+        raise ProtocolError(f"'needles' must be a list of 1 to {MAX_NEEDLES} needles")
+    needles = []
+    for item in value:
+        if not isinstance(item, dict):
+            raise ProtocolError("each entry of 'needles' must be an object")
+        output = _string(item, "output", 8)
         if output not in OUTPUTS:
             raise ProtocolError(f"'output' must be one of {', '.join(OUTPUTS)}")
+        needles.append(NeedleInfo(output, check_points(item.get("calibration"))))
+    return tuple(needles)
+
+
+def _proto(obj: dict[str, Any], too_old: str) -> int:
+    proto = _integer(obj, "proto", lo=1, hi=1000)
+    if proto < PROTOCOL_VERSION:
+        raise ProtocolError(too_old)
+    return proto
+
+
+def _decode_from_device(kind: str, obj: dict[str, Any]) -> Message:
+    if kind == "hello":
         return DeviceHello(
-            id=device_id,
+            proto=_proto(obj, TOO_OLD),
+            id=_id(obj, "id"),
             fw=_string(obj, "fw", 32),
             board=_string(obj, "board", 32),
-            output=output,
-            calibration=check_points(obj.get("calibration")),
+            nonce=_hex(obj, "nonce", NONCE_HEX),
+            needles=_device_needles(obj.get("needles")),
             name=_optional_string(obj, "name", 32),
-            proto=_integer(obj, "proto", lo=1, hi=1000),
+            pc=_id(obj, "pc") if "pc" in obj else None,
         )
     if kind == "button":
         event = _string(obj, "event", 8)
@@ -459,14 +495,16 @@ def _decode_from_device(kind: str, obj: dict[str, Any]) -> Message:
 
 def _decode_from_server(kind: str, obj: dict[str, Any]) -> Message:
     if kind == "hello":
-        metric = obj.get("metric")
-        if not is_metric_id(metric):
-            raise ProtocolError("'metric' must be a metric id")
+        paired = obj.get("paired")
+        if not isinstance(paired, bool):
+            raise ProtocolError("'paired' must be true or false")
         return ServerHello(
+            proto=_proto(obj, PC_TOO_OLD),
             server=_string(obj, "server", 64, min_len=1),
-            metric=str(metric),
-            metrics=_metric_list(obj.get("metrics")),
-            proto=_integer(obj, "proto", lo=1, hi=1000),
+            pc=_id(obj, "pc"),
+            nonce=_hex(obj, "nonce", NONCE_HEX),
+            paired=paired,
+            proof=_hex(obj, "proof", KEY_HEX) if "proof" in obj else None,
         )
     if kind == "needle":
         if obj.get("value", 0) is None:
@@ -660,22 +698,29 @@ def to_dict(message: Message) -> dict[str, Any]:
                 "id": message.id,
                 "fw": message.fw,
                 "board": message.board,
-                "output": message.output,
-                "calibration": [list(p) for p in message.calibration],
+                "nonce": message.nonce,
+                "needles": [
+                    {"output": n.output, "calibration": [list(p) for p in n.calibration]}
+                    for n in message.needles
+                ],
             }
             if message.name is not None:
                 out["name"] = message.name
+            if message.pc is not None:
+                out["pc"] = message.pc
             return out
         case ServerHello():
-            return {
+            out = {
                 "type": "hello",
                 "proto": message.proto,
                 "server": message.server,
-                "metric": message.metric,
-                "metrics": [
-                    {"id": m.id, "label": m.label, "unit": m.unit} for m in message.metrics
-                ],
+                "pc": message.pc,
+                "nonce": message.nonce,
+                "paired": message.paired,
             }
+            if message.proof is not None:
+                out["proof"] = message.proof
+            return out
         case Needle():
             return _with_needle({"type": "needle", "value": message.value}, message.needle)
         case Calibration():

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from sysboy_tray import protocol
+from sysboy_tray import handshake, protocol
 from sysboy_tray.errors import ControlError, ProtocolError
 from sysboy_tray.limits import FrameBudget, GuardedConnection
 from sysboy_tray.metrics import Reading
@@ -252,20 +252,24 @@ class DeviceSession:
         if not isinstance(hello, protocol.DeviceHello):
             await self._refuse_hello("the first message must be 'hello'")
             return
+        # a stranger, even one using a paired meter's id, goes no further than this
+        if not await handshake.prove(
+            self.ws, hello, self.hub.trust, self.hub.server_name, self.hub.changed
+        ):
+            return
         self.hello = hello
         self.feeds = [
             Feed(n, self.hub.metric_for(hello.id, n), points)
             for n, points in enumerate(hello_calibrations(hello), 1)
         ]
         log.info(
-            "device %s (%r, fw %r) linked from %s", hello.id, hello.board, hello.fw, self.address
+            "device %r (%r, fw %r) linked from %s", hello.id, hello.board, hello.fw, self.address
         )
         self.hub.attach(self)
         sender = asyncio.create_task(self._send_loop(), name=f"send-{hello.id}")
         try:
-            self.send(
-                protocol.ServerHello(self.hub.server_name, self.metric, self.hub.metric_infos())
-            )
+            self.send(protocol.Welcome(self.hub.metric_infos(), self.metrics))
+            self._restore_calibrations(hello)
             for feed in self.feeds:
                 reading = self.hub.readings.get(feed.metric)
                 if reading is not None:
@@ -285,6 +289,22 @@ class DeviceSession:
             if reply is not None and not reply.done():
                 reply.set_exception(ConnectionError("the link ended"))
             log.info("device %s unlinked (%s)", hello.id, self.ws.close_code)
+
+    def _restore_calibrations(self, hello: protocol.DeviceHello) -> None:
+        """Send the calibration the PC keeps for each needle whose copy on the meter differs."""
+        saved = self.hub.store.settings.devices.get(hello.id)
+        if saved is None:
+            return  # the PC keeps nothing for this meter: the meter's own copy stands
+        for feed in self.feeds:
+            if feed.number > len(saved.needles):
+                break
+            points = saved.needle(feed.number).calibration
+            if not same_points(points, feed.calibration):
+                log.info(
+                    "device %r needle %d: sending the saved calibration", hello.id, feed.number
+                )
+                self.send(protocol.Calibration(points, needle=feed.number))
+                feed.calibration = points
 
     async def _refuse_hello(self, reason: str) -> None:
         try:
@@ -423,7 +443,14 @@ class DeviceSession:
 
 def hello_calibrations(hello: protocol.DeviceHello) -> tuple[tuple[protocol.Point, ...], ...]:
     """The calibration each of the device's needles holds, needle 1 first."""
-    return (hello.calibration,)
+    return tuple(needle.calibration for needle in hello.needles)
+
+
+def same_points(a: tuple[protocol.Point, ...], b: tuple[protocol.Point, ...]) -> bool:
+    """True when two calibrations agree (to within what a float's text form can change)."""
+    return len(a) == len(b) and all(
+        abs(p - q) <= 1e-9 and abs(f - g) <= 1e-9 for (p, f), (q, g) in zip(a, b, strict=True)
+    )
 
 
 def sample_text(reading: Reading, label: str | None, needle: int | None = None) -> str:

@@ -10,11 +10,12 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from tests import handshake
 from tests.conftest import scaled
 
 
 class Meter:
-    """Says hello as a device, records every message, and acks calibrations if told to."""
+    """A paired device: proves its key, records every message, acks calibrations if told to."""
 
     def __init__(
         self,
@@ -24,6 +25,7 @@ class Meter:
         ack: bool = True,
         calibration: list[list[float]] | None = None,
         name: str | None = None,
+        pairing: handshake.Pairing | None = None,
     ) -> None:
         self.device_id = device_id
         self.ack = ack
@@ -31,19 +33,12 @@ class Meter:
         self._changed = threading.Condition()
         self._stack = contextlib.ExitStack()
         url = f"ws://127.0.0.1:{port}/device"
+        self.pairing = pairing or handshake.pair(device_id)
         self.ws = self._stack.enter_context(connect(url, open_timeout=scaled(5)))
-        hello: dict[str, Any] = {
-            "type": "hello",
-            "proto": 1,
-            "id": device_id,
-            "fw": "1.0.0",
-            "board": "sim",
-            "output": "sim",
-            "calibration": calibration or [[0, 0], [100, 1]],
-        }
-        if name is not None:
-            hello["name"] = name
-        self.ws.send(json.dumps(hello))
+        # the PC's hello is the handshake's; what follows the proof is recorded
+        self.server_hello = handshake.link(
+            self.ws, device_id, self.pairing, calibration=calibration, name=name
+        )
         self._thread = threading.Thread(target=self._listen, daemon=True)
         self._thread.start()
 

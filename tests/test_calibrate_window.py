@@ -152,7 +152,7 @@ def test_sliders_drive_the_needle_then_save_then_cancel(
         window.click(state["buttons"]["save"])
         state = window.wait_until(lambda s: s["status"].startswith("Saved to the device"))
         points = [[p, m / 1000] for p, m in zip((0, 25, 50, 75, 100), state["marks"], strict=True)]
-        kinds = [m["type"] for m in meter.messages if m["type"] not in ("hello", "cpu")]
+        kinds = [m["type"] for m in meter.messages if m["type"] not in ("welcome", "cpu")]
         assert kinds[-1] == "calibration" and set(kinds[:-1]) == {"needle"}
         assert meter.of_type("calibration")[-1]["points"] == points
         assert app.store.settings.devices["dev-a"].calibration == tuple(map(tuple, points))

@@ -240,7 +240,7 @@ def test_needle_sweep_identify_reach_the_device_and_raw_mode_ends_with_the_clien
                 control.needle(0.5, "ghost")
         # the client left without ending raw mode: the app ends it for the device
         meter.wait_until(lambda ms: {"type": "needle", "value": None} in ms)
-        kinds = [m["type"] for m in meter.messages if m["type"] not in ("cpu", "hello")]
+        kinds = [m["type"] for m in meter.messages if m["type"] not in ("cpu", "welcome")]
         assert kinds == ["needle", "sweep", "identify", "needle"]
         assert meter.of_type("needle")[0]["value"] == 0.25
 

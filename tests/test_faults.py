@@ -24,10 +24,11 @@ from hypothesis import strategies as st
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from bench.live import HELLO, isolated_home, start_server
+from bench.live import isolated_home, link, start_server
 from sysboy_tray import session as session_module
 from sysboy_tray.app import App
 from sysboy_tray.config import Paths, Settings, SettingsStore
+from tests import handshake
 from tests.conftest import SettableSource, scaled
 from tests.test_metrics_nvidia import Driver, FakeGpu
 
@@ -68,9 +69,9 @@ def test_nvml_errors_park_the_needle_then_samples_come_back(
 
     async def main() -> None:
         async with connect(url(app)) as ws, connect(url(app)) as other:
-            await ws.send(json.dumps({**HELLO, "id": "gpu-meter"}))
-            await other.send(json.dumps({**HELLO, "id": "cpu-meter"}))
-            assert (await recv(ws))["metric"] == "vram"
+            await handshake.alink(ws, "gpu-meter", handshake.pair("gpu-meter"))
+            await handshake.alink(other, "cpu-meter", handshake.pair("cpu-meter"))
+            assert (await recv(ws))["needles"] == ["vram"]
             assert (await recv_until(ws, "vram"))["value"] == pytest.approx(25.0)
             await asyncio.to_thread(app.set_metric, "ram", "cpu-meter")
             await recv_until(other, "ram")
@@ -125,8 +126,8 @@ def test_damaged_settings_are_kept_aside_and_defaults_serve(
 
     async def main() -> None:
         async with connect(url(app)) as ws:
-            await ws.send(json.dumps({**HELLO, "id": "after-damage"}))
-            assert (await recv(ws))["metric"] == "vram"  # the default metric
+            await handshake.alink(ws, "after-damage", handshake.pair("after-damage"))
+            assert (await recv(ws))["needles"] == ["vram"]  # the default metric
             assert (await recv_until(ws, "vram"))["value"] == 30.0
 
     try:
@@ -185,7 +186,7 @@ def test_kill_9_mid_stream_then_restart_serves_the_device_again(home: dict[str, 
             got: list[dict[str, Any]] = []
             links.append(got)
             try:
-                await ws.send(json.dumps({**HELLO, "id": "survivor"}))
+                await link(ws, port, "survivor")
                 async for text in ws:
                     got.append(json.loads(text))
                     if len(links) == 1 and len(got) == 4 and not pressed.is_set():
@@ -214,8 +215,8 @@ def test_kill_9_mid_stream_then_restart_serves_the_device_again(home: dict[str, 
                 try:
                     while len(links) < 2 or not any(m["type"] == metric for m in links[-1]):
                         await asyncio.sleep(0.05)
-                    assert links[-1][0]["type"] == "hello"
-                    assert links[-1][0]["metric"] == metric  # the choice survived the kill
+                    assert links[-1][0]["type"] == "welcome"
+                    assert links[-1][0]["needles"] == [metric]  # the choice survived the kill
                 finally:
                     assert second.stop() == 0
                 assert second.problems() == []
@@ -244,8 +245,8 @@ def test_sleep_parks_every_needle_and_the_next_readings_bring_them_back(
 
     async def main() -> None:
         async with connect(url(app)) as a, connect(url(app)) as b:
-            await a.send(json.dumps({**HELLO, "id": "a"}))
-            await b.send(json.dumps({**HELLO, "id": "b"}))
+            await handshake.alink(a, "a", handshake.pair("a"))
+            await handshake.alink(b, "b", handshake.pair("b"))
             for ws in (a, b):
                 assert (await recv_until(ws, "cpu"))["value"] == 12.0
             # what the sleep hook calls; the value does not move meanwhile

@@ -26,7 +26,7 @@ from bench.bench_hostile import (
     SlowResult,
     deaf,
     flood,
-    hello,
+    link_as,
     malformed,
     ping_flood,
     run_exhaustion,
@@ -47,6 +47,7 @@ from sysboy_tray import limits, protocol
 from sysboy_tray import session as session_module
 from sysboy_tray.app import App
 from sysboy_tray.config import Paths
+from tests import handshake
 from tests.conftest import scaled
 
 
@@ -194,12 +195,15 @@ def test_strangers_pressing_the_button_leave_the_settings_file_alone() -> None:
         before = settings.read_bytes(), settings.stat().st_ino, settings.stat().st_mtime_ns
         ids = [f"stranger-{i}" for i in range(3000)]
         pressed = asyncio.run(strangers_press(running.port, ids))
-        assert pressed.moved == 3000  # every press moved that stranger's needle ...
+        # no stranger holds a key: none is shown a metric, each press ends its link ...
+        assert pressed.moved == 0 and pressed.turned_away == 3000
         time.sleep(0.5)  # (a write would start at once, on the settings thread)
         after = settings.read_bytes(), settings.stat().st_ino, settings.stat().st_mtime_ns
         assert after == before  # ... and not one was written down
         # the meter the user set up: its press is remembered
-        known = asyncio.run(strangers_press(running.port, ["desk"], source="127.0.0.1"))
+        known = asyncio.run(
+            strangers_press(running.port, ["desk"], source="127.0.0.1", paired=True)
+        )
         assert known.moved == 1
         deadline = time.monotonic() + scaled(5)
         while settings.read_bytes() == before[0]:
@@ -220,10 +224,8 @@ def test_clients_that_read_nothing_leave_the_server_well(
     assert result.links == 10
 
 
-BIG = protocol.ServerHello(
-    "x" * 64,
-    "clock",
-    tuple(protocol.MetricInfo(f"m{i}", "L" * 32, "u" * 16) for i in range(32)),
+BIG = protocol.Welcome(
+    tuple(protocol.MetricInfo(f"m{i}", "L" * 32, "u" * 16) for i in range(32)), ("clock",)
 )
 
 
@@ -255,9 +257,9 @@ def test_a_device_that_stops_reading_has_a_bounded_backlog_and_is_cut(
 
     async def main() -> None:
         async with connect(f"ws://127.0.0.1:{app.port}/device") as ws:
-            await ws.send(protocol.encode(_hello("good")))
+            await handshake.alink(ws, "good", handshake.pair("good"))
             link = await RawLink.open(app.port, rcvbuf=4096)
-            await link.send(hello("deaf"))
+            await link_as(link, app.port, "deaf")
             peak_queue, peak_buffer = await asyncio.to_thread(
                 app.call, flood_until_cut(), scaled(30)
             )
@@ -274,7 +276,3 @@ def test_a_device_that_stops_reading_has_a_bounded_backlog_and_is_cut(
     finally:
         app.stop()
     assert "device deaf stopped reading" in caplog.text  # cut by the stall guard
-
-
-def _hello(device_id: str) -> protocol.DeviceHello:
-    return protocol.DeviceHello(device_id, "1.0", "sim", "sim", protocol.LINEAR)

@@ -18,6 +18,7 @@ from sysboy_tray import limits
 from sysboy_tray.config import MAX_DEVICES, Paths, SettingsStore
 from sysboy_tray.errors import ConfigError, ControlError
 from sysboy_tray.limits import ConnectionGuard, FrameBudget, total_for
+from tests import handshake
 from tests.conftest import SettableSource, running_app, scaled
 
 STRANGER = "127.0.0.2"
@@ -53,8 +54,8 @@ def test_one_address_holds_at_most_its_share_and_others_still_get_in(
         assert not any(closed_by_server(sock, 0.2) for sock in held)
         # this PC's own address is counted apart: a meter links at once
         with connect(f"ws://127.0.0.1:{app.port}/device", open_timeout=scaled(5)) as ws:
-            ws.send(json.dumps(_hello("good")))
-            assert json.loads(ws.recv(scaled(5)))["type"] == "hello"
+            handshake.link(ws, "good", handshake.pair("good"))
+            assert json.loads(ws.recv(scaled(5)))["type"] == "welcome"
         # one of the stranger's sockets ends: it may open one more
         held.pop().close()
         deadline = time.monotonic() + scaled(5)
@@ -118,18 +119,6 @@ def test_the_open_file_limit_is_raised_to_the_hard_limit() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=scaled(30)
     )
     assert done.stdout.split(None, 1) == ["2048", "(2048, 2048)\n"], done.stderr
-
-
-def _hello(device_id: str) -> dict[str, object]:
-    return {
-        "type": "hello",
-        "proto": 1,
-        "id": device_id,
-        "fw": "1.0.0",
-        "board": "sim",
-        "output": "sim",
-        "calibration": [[0, 0], [100, 1]],
-    }
 
 
 # -- the settings file: bounded, and written only when something changed --------------------

@@ -65,7 +65,7 @@ def test_zeroconf_browser_resolves_port_and_txt(app: App) -> None:
                 if candidate is not None and candidate.port == app.port:
                     info = candidate
         assert info is not None, f"the service was not found by browsing ({found.names})"
-        assert info.properties[b"proto"] == b"1"
+        assert info.properties[b"proto"] == b"2"
         assert info.properties[b"path"] == b"/device"
         assert info.properties[b"id"] == app.store.settings.install_id.encode()
         assert set(info.parsed_addresses()) == set(app.advertised)

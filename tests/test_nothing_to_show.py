@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.live import HELLO
 from sysboy_tray import session as session_module
 from sysboy_tray.app import App
 from sysboy_tray.config import Paths
 from sysboy_tray.simulator.device import device_id, find_micropython
+from tests import handshake
 from tests.conftest import SettableSource, running_app, scaled
 from tests.console import Console, child_env, sysboy, sysboy_argv
 from tests.test_metrics_command import has_gpu
@@ -52,15 +52,15 @@ def test_first_run_without_a_gpu_shows_cpu_within_4_s() -> None:
 
         async def device() -> list[dict[str, Any]]:
             async with connect(f"ws://127.0.0.1:{found.group(1)}/device") as ws:
-                await ws.send(json.dumps({**HELLO, "id": "first-run"}))
-                hello = await recv(ws)
+                await handshake.alink(ws, "first-run", handshake.pair("first-run"))
+                welcome = await recv(ws)
                 async with asyncio.timeout(scaled(4)):
-                    while (sample := await recv(ws))["type"] != hello["metric"]:
+                    while (sample := await recv(ws))["type"] != welcome["needles"][0]:
                         pass
-                return [hello, sample]
+                return [welcome, sample]
 
-        hello, sample = asyncio.run(device())
-        assert hello["metric"] == "cpu"
+        welcome, sample = asyncio.run(device())
+        assert welcome["needles"] == ["cpu"]
         assert sample["type"] == "cpu" and 0 <= sample["value"] <= 100
         status = sysboy("status")
         assert status.returncode == 0, status.stderr
@@ -89,8 +89,8 @@ def test_a_chosen_metric_that_cannot_be_read_is_kept_and_the_link_kept_alive(
 
         async def device() -> list[dict[str, Any]]:
             async with connect(url(app)) as ws:
-                await ws.send(json.dumps({**HELLO, "id": "no-gpu"}))
-                assert (await recv(ws))["metric"] == "vram"
+                await handshake.alink(ws, "no-gpu", handshake.pair("no-gpu"))
+                assert (await recv(ws))["needles"] == ["vram"]
                 return [await recv(ws, timeout=2) for _ in range(4)]
 
         frames = asyncio.run(device())
@@ -110,7 +110,7 @@ def test_an_expired_push_keeps_its_label() -> None:
 
         async def device() -> dict[str, Any]:
             async with connect(url(app)) as ws:
-                await ws.send(json.dumps({**HELLO, "id": "pushed"}))
+                await handshake.alink(ws, "pushed", handshake.pair("pushed"))
                 await recv(ws)
                 await asyncio.to_thread(app.push, "build", 40.0, "%", "Build")
                 await asyncio.to_thread(app.set_metric, "build", "pushed")

@@ -19,7 +19,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection, serve
 
-from bench.bench_hostile import STRANGER, RawLink, frame
+from bench.bench_hostile import STRANGER, RawLink, frame, link_as
 from bench.live import HELLO, Server, start_server
 from sysboy_tray.commands.status import describe
 from sysboy_tray.config import Paths
@@ -172,11 +172,10 @@ def test_a_hostile_meter_s_escape_codes_reach_neither_status_nor_the_log(server:
             await link.until_closed()
             link.close()
         # taken by the protocol (no control character), but it reverses what follows it
+        # a paired meter, so it links: taken by the protocol (no control character),
+        # but its name reverses what follows it
         link = await RawLink.open(server.port, source=STRANGER)
-        await link.send(
-            frame(json.dumps({**HELLO, "id": "evil-3", "name": "met\u202eer"}).encode())
-        )
-        await link.next_frame()  # the server's hello: linked
+        await link_as(link, server.port, "evil-3", name="met\u202eer")
         await link.send(frame(json.dumps({"type": "error", "reason": "x\u202ey"}).encode()))
         await link.send(frame(json.dumps({"type": "error", "reason": OSC52}).encode()))
         outputs = []

@@ -15,17 +15,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from tests import handshake
 from tests.conftest import scaled
-
-HELLO = {
-    "type": "hello",
-    "proto": 1,
-    "id": "cli-test",
-    "fw": "1.0.0",
-    "board": "sim",
-    "output": "sim",
-    "calibration": [[0, 0], [100, 1]],
-}
 
 
 def start_serve(*args: str) -> subprocess.Popen[str]:
@@ -58,7 +49,7 @@ def test_serve_logs_vram_unavailable_and_serves_cpu_samples(user_dirs: Path) -> 
 
         async def client() -> list[dict[str, object]]:
             async with connect(f"ws://127.0.0.1:{port}/device") as ws:
-                await ws.send(json.dumps(HELLO))
+                await handshake.alink(ws, "cli-test", handshake.pair("cli-test"))
                 messages = [json.loads(await asyncio.wait_for(ws.recv(), scaled(5)))]
                 messages.append(json.loads(await asyncio.wait_for(ws.recv(), scaled(5))))
                 proc.send_signal(signal.SIGTERM)
@@ -70,7 +61,7 @@ def test_serve_logs_vram_unavailable_and_serves_cpu_samples(user_dirs: Path) -> 
                 return messages
 
         messages = asyncio.run(client())
-        assert messages[0]["type"] == "hello" and messages[0]["metric"] == "cpu"
+        assert messages[0]["type"] == "welcome" and messages[0]["needles"] == ["cpu"]
         assert messages[1]["type"] == "cpu"
         value = messages[1]["value"]
         assert isinstance(value, float) and 0.0 <= value <= 100.0

@@ -15,17 +15,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from sysboy_tray import session as session_module
 from sysboy_tray.app import App
 from sysboy_tray.config import Paths
+from tests import handshake
 from tests.conftest import SettableSource, running_app, scaled
-
-HELLO = {
-    "type": "hello",
-    "proto": 1,
-    "id": "dev-a",
-    "fw": "1.0.0",
-    "board": "sim",
-    "output": "sim",
-    "calibration": [[0, 0], [100, 1]],
-}
 
 
 @pytest.fixture
@@ -47,9 +38,10 @@ def url(app: App) -> str:
     return f"ws://127.0.0.1:{app.port}/device"
 
 
-async def link(app: App, **hello: Any) -> ClientConnection:
+async def link(app: App, id: str = "dev-a", **hello: Any) -> ClientConnection:
+    """A paired meter that proved its key: the next message is the PC's welcome."""
     ws = await connect(url(app))
-    await ws.send(json.dumps({**HELLO, **hello}))
+    await handshake.alink(ws, id, handshake.pair(id), **hello)
     return ws
 
 
@@ -70,10 +62,9 @@ async def recv_until(ws: ClientConnection, kind: str, timeout: float = 5.0) -> d
 def test_hello_then_samples_of_the_chosen_metric(app: App) -> None:
     async def main() -> None:
         async with await link(app) as ws:
-            hello = await recv(ws)
-            assert hello["type"] == "hello" and hello["proto"] == 1
-            assert hello["metric"] == "cpu"
-            assert {m["id"] for m in hello["metrics"]} == {"cpu", "ram", "vram"}
+            welcome = await recv(ws)
+            assert welcome["type"] == "welcome" and welcome["needles"] == ["cpu"]
+            assert {m["id"] for m in welcome["metrics"]} == {"cpu", "ram", "vram"}
             sample = await recv(ws)
             assert sample["type"] == "cpu" and sample["value"] == 12.3
 
@@ -209,7 +200,7 @@ def test_small_moves_are_not_sent_but_real_moves_are(
 
 
 def test_button_press_cycles_this_devices_metric(app: App) -> None:
-    app.set_metric("cpu", "dev-a")  # the user set dev-a up; dev-b is a stranger
+    app.set_metric("cpu", "dev-a")  # the user set dev-a up; dev-b was only paired
 
     async def main() -> None:
         async with await link(app) as ws, await link(app, id="dev-b") as other:
@@ -220,16 +211,15 @@ def test_button_press_cycles_this_devices_metric(app: App) -> None:
             # vram is unavailable, so the next press skips it and wraps to cpu
             await ws.send('{"type": "button", "event": "press"}')
             await recv_until(ws, "cpu")
-            # the stranger's press moves its own needle, for this link only
+            # a paired meter's press is its own, and kept (only paired meters link at all)
             await other.send('{"type": "button", "event": "press"}')
             await recv_until(other, "ram")
             assert app.on_loop(lambda: app.hub.metric_for("dev-b")) == "ram"
         assert app.store.settings.devices["dev-a"].metric == "cpu"
-        assert "dev-b" not in app.store.settings.devices
         async with asyncio.timeout(scaled(5)):
-            while await asyncio.to_thread(app.on_loop, lambda: "dev-b" in app.hub.sessions):
+            while "dev-b" not in app.store.settings.devices:
                 await asyncio.sleep(0.05)
-        assert app.on_loop(lambda: app.hub.metric_for("dev-b")) == "cpu"  # forgotten
+        assert app.store.settings.devices["dev-b"].metric == "ram"
 
     asyncio.run(main())
 
@@ -239,8 +229,8 @@ def test_unavailable_metric_parks_the_needle(app: App) -> None:
 
     async def main() -> None:
         async with await link(app) as ws:
-            hello = await recv(ws)
-            assert hello["metric"] == "vram"
+            welcome = await recv(ws)
+            assert welcome["needles"] == ["vram"]
             park = await recv_until(ws, "park")
             assert park["reason"] == "unavailable"
 

@@ -466,7 +466,9 @@ def test_two_faces_on_a_screenshot_each_with_its_needle_and_label(user_dirs: Pat
         pc = await PC().start()
         ports.put(pc.port)
         link = await pc.link(timeout=60)
-        await link.greet()
+        # the simulator paired itself with this computer's keys file: play that PC
+        saved = json.loads((device_folder("twin") / "sysboy.json").read_text("utf-8"))
+        await link.greet(saved["key"], saved["pc"])
         while not done.is_set():  # fresh values, so the idle park never comes
             await link.send({"type": "demo", "value": 40, "label": "Demo"})
             await link.send({"type": "load", "value": 80, "label": "Load", "needle": 2})

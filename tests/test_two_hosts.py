@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from sysboy_tray.simulator.device import device_id, find_micropython
+from tests import handshake
 from tests.console import Console, child_env, sysboy, sysboy_argv
 from tests.debian import needs
 from tests.firmware.upy import FIRMWARE
@@ -143,12 +144,12 @@ def show(hosts: Hosts, value: float) -> None:
 def start_device(hosts: Hosts, folder: Path) -> Console:
     """The firmware under MicroPython in the device namespace; it must find the PC itself."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "sysboy.json").write_text(
-        json.dumps(
-            # no idle park within the test: a park it sees comes from the link ending
-            {"version": 1, "ssid": "SysboyHome", "password": "hunter2hunter2", "idle_park_s": 3600}
-        )
-    )
+    # paired with the PC as a USB deploy does it (the PC must have started: its id is needed)
+    pairing = handshake.pair(device_id("two-hosts"))
+    cfg = {"version": 1, "ssid": "SysboyHome", "password": "hunter2hunter2"}
+    cfg.update(key=pairing.key, pc=pairing.pc)
+    cfg["idle_park_s"] = 3600  # no idle park within the test: a park comes from the link ending
+    (folder / "sysboy.json").write_text(json.dumps(cfg))
     binary = find_micropython()
     assert binary is not None
     env = child_env(SYSBOY_DEVICE_DIR=str(folder), SYSBOY_SIM_ID=device_id("two-hosts"))

@@ -120,10 +120,12 @@ def test_a_stuck_link_starves_the_watchdog():
 
 def test_presses_wait_offline_and_only_the_last_eight_are_kept():
     dev = device()
-    for i in range(11):
-        dev.queue_press("press" if i % 2 else "long")
-    assert len(dev.presses) == 8
-    assert dev.presses[0] == "press" and dev.presses[-1] == "long"  # the oldest three dropped
+    dev.link.cfg["key"], dev.link.cfg["pc"] = "5a" * 32, "pc-1"  # paired, not linked
+    for _ in range(11):
+        dev.queue_press("press")
+    assert len(dev.presses) == 8 and not dev.link.pairing()
+    dev.queue_press("long")  # not linked: a long press asks to pair again instead
+    assert len(dev.presses) == 8 and dev.link.pairing()
 
 
 def test_a_portal_request_restarts_the_board_into_setup_mode_once():

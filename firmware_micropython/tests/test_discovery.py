@@ -40,7 +40,7 @@ def _reply(qid=7, servers=(), extra_a=()):
     return header + b"".join(answers) + b"".join(additional)
 
 
-TXT = (b"proto=1", b"path=/device", b"id=pc1")
+TXT = (b"proto=2", b"path=/device", b"id=pc1")
 
 
 def test_ptr_srv_txt_and_a_make_a_server():
@@ -92,7 +92,7 @@ def test_behind_a_reflector_the_a_record_wins_over_the_sender():
 
 
 def test_other_protocol_versions_and_other_services_are_skipped():
-    msg = dns.parse(_reply(servers=[("New", "n.local", 1, ["10.0.0.1"], (b"proto=2",))]))
+    msg = dns.parse(_reply(servers=[("Old", "o.local", 1, ["10.0.0.1"], (b"proto=1",))]))
     assert discovery.pick_server(msg) is None
     other = _reply(servers=[("Desk", "desk.local", 8765, ["10.0.0.1"], TXT)])
     other = other.replace(b"\x07_sysboy", b"\x07_sysbox")

@@ -1,5 +1,7 @@
 """The link task: the idle park, the PC address typed by hand, hello and status as sent."""
 
+import json
+
 import app
 import config
 import hal
@@ -42,9 +44,11 @@ def test_a_manual_pc_address_is_host_and_port():
 
 def test_hello_describes_the_device_as_the_protocol_wants():
     dev = device()
-    hello = dev.link._hello()
+    hello = dev.link._hello("0" * 32)
     assert protocol.decode(protocol.encode(hello), "device") == hello
-    assert hello["output"] == "sim" and hello["id"] == hal.unique_id()
+    assert hello["proto"] == 2 and hello["nonce"] == "0" * 32
+    assert hello["needles"][0]["output"] == "sim" and hello["id"] == hal.unique_id()
+    assert "pc" not in hello  # unpaired
     status = dev.link._status()
     assert protocol.decode(protocol.encode(status), "device")["heap"] >= 0
 
@@ -60,3 +64,62 @@ async def test_a_metric_with_nothing_to_show_parks_and_keeps_its_name():
     assert dev.link.shown[1] == "build Build"  # the pushed label, not the bare id
     await dev.link.on_message(None, '{"type":"park","reason":"unavailable","metric":"vram"}')
     assert dev.link.shown[1] == "vram vram"  # switched to a metric with nothing to show
+
+
+KEY = "5a" * 32
+
+
+def _paired():
+    cfg = config.defaults()
+    cfg["key"], cfg["pc"] = KEY, "pc-1"
+    return app.Device(cfg)
+
+
+def _saved():
+    """The settings file as it stands (None before the first save)."""
+    try:
+        with open(FOLDER + "/sysboy.json") as f:
+            return json.loads(f.read())
+    except OSError:
+        return None
+
+
+def test_a_paired_meter_names_its_pc_unless_asked_to_pair():
+    dev = _paired()
+    assert dev.link._hello("1" * 32)["pc"] == "pc-1"
+    dev.queue_press("press")  # paired: a short press is for the PC
+    assert dev.presses == ["press"] and not dev.link.pairing()
+    dev.queue_press("long")  # not linked: a long press asks to pair again
+    assert dev.presses == ["press"] and dev.link.pairing()
+    assert "pc" not in dev.link._hello("1" * 32)
+
+
+def test_an_unpaired_meter_pairs_on_any_press_and_only_for_a_minute():
+    dev = device()
+    dev.queue_press("press")
+    assert dev.presses == [] and dev.link.pairing()
+    dev.link.pair_pressed_at = hal.ticks_ms() - link.PAIR_WINDOW_MS
+    assert not dev.link.pairing()
+
+
+def test_a_linked_meter_keeps_its_long_press_for_the_pc():
+    dev = _paired()
+    dev.link.proven = True
+    dev.queue_press("long")
+    assert dev.presses == ["long"] and not dev.link.pairing()
+
+
+def test_settings_are_written_only_on_a_real_change_and_at_most_once_a_second():
+    dev = device()
+    before = _saved()
+    dev.link._update(idle_park_s=dev.link.cfg["idle_park_s"])
+    assert _saved() == before  # the same value again: nothing written
+    dev.link._update(idle_park_s=20)
+    dev.link._update(idle_park_s=30)
+    dev.link._update(idle_park_s=40)
+    assert _saved()["idle_park_s"] == 20  # the first at once, the others wait for the second
+    dev.link._flush()
+    assert _saved()["idle_park_s"] == 20
+    dev.link._saved_at = hal.ticks_ms() - link.SAVE_EVERY_MS
+    dev.link._flush()
+    assert _saved()["idle_park_s"] == 40

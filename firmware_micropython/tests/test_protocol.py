@@ -85,7 +85,7 @@ def test_metric_ids():
 
 
 def test_metric_list_with_unhashable_id_is_refused():
-    text = '{"type":"hello","proto":1,"server":"pc","metric":"cpu","metrics":[{"id":[1]}]}'
+    text = '{"type":"welcome","needles":["cpu"],"metrics":[{"id":[1]}]}'
     with raises(protocol.ProtocolError, "metric"):
         protocol.decode(text, "server")
 

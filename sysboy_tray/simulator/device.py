@@ -23,8 +23,9 @@ from typing import Any
 
 from sysboy_tray import DEFAULT_PORT
 from sysboy_tray.config import Paths, atomic_write
-from sysboy_tray.errors import SysboyError
+from sysboy_tray.errors import ConfigError, SysboyError
 from sysboy_tray.firmware_tool import firmware_dir
+from sysboy_tray.pairing import pair_by_cable
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 # one of the sim HAL's fake networks: with these saved the device joins at once
@@ -172,10 +173,14 @@ def saved_needle_count(folder: Path) -> int:
 
 
 def prepare_folder(
-    folder: Path, server: str = "", needles: int | None = None, name: str = ""
+    folder: Path,
+    server: str = "",
+    needles: int | None = None,
+    name: str = "",
+    pairing: tuple[str, str] | None = None,
 ) -> None:
-    """Save Wi-Fi credentials (so the device joins at once), the manual PC address and,
-    when given, the number of needles.
+    """Save Wi-Fi credentials (so the device joins at once), the manual PC address, the
+    pairing (key, PC id) a USB deploy would write and, when given, the number of needles.
 
     Everything else the device saved (calibration, settings, the PC it found) is kept;
     an empty `server` means: find the PC on the network, as the device does.
@@ -190,6 +195,8 @@ def prepare_folder(
         cfg["name"] = name  # the meter's own name: the PC shows it
     if needles is not None:
         cfg["needles"] = needles_config(cfg, check_needles(needles))
+    if pairing is not None:
+        cfg["key"], cfg["pc"] = pairing
     atomic_write(folder / CONFIG_NAME, json.dumps(cfg, indent=1).encode())
 
 
@@ -258,6 +265,7 @@ class SimulatedDevice:
         self.name = check_name(name)
         self.needles = None if needles is None else check_needles(needles)
         self.id = device_id(name)
+        self.paths = paths
         self.folder = device_folder(name, paths)
         self.needle_count = needles or saved_needle_count(self.folder)
         self.argv, self.runtime = firmware_command(runtime)
@@ -269,8 +277,17 @@ class SimulatedDevice:
 
     def start(self, server: str = "") -> None:
         """Prepare the device folder and start the firmware."""
+        try:
+            # paired with this PC through its own keys file, as a USB deploy would do
+            pairing = pair_by_cable(self.id, self.paths)
+        except (ConfigError, OSError) as exc:
+            raise SimulatorError(f"the simulator cannot pair with this PC: {exc}") from None
         prepare_folder(
-            self.folder, check_server(server) if server else "", self.needles, name=self.name
+            self.folder,
+            check_server(server) if server else "",
+            self.needles,
+            name=self.name,
+            pairing=pairing,
         )
         self._spawn()
         self._reader = threading.Thread(target=self._read, name="firmware-console", daemon=True)

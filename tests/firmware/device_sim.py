@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import scaled
+from tests.firmware.fake_pc import TEST_KEY, TEST_PC
 from tests.firmware.upy import FIRMWARE, REPO, micropython
 
 ENTRY = FIRMWARE / "main.py"
@@ -28,9 +29,16 @@ RESET_EXIT = 3  # the sim HAL's reset(): the board would restart
 
 
 def firmware_settings(device_dir: Path, **settings: Any) -> Path:
-    """Write the device's sysboy.json (Wi-Fi credentials included unless told otherwise)."""
+    """Write the device's sysboy.json: Wi-Fi credentials and a pairing with the fake PC
+    (TEST_KEY, TEST_PC), as a USB deploy would, unless told otherwise."""
     device_dir.mkdir(parents=True, exist_ok=True)
-    cfg: dict[str, Any] = {"version": 1, "ssid": "SysboyHome", "password": "hunter2hunter2"}
+    cfg: dict[str, Any] = {
+        "version": 1,
+        "ssid": "SysboyHome",
+        "password": "hunter2hunter2",
+        "key": TEST_KEY,
+        "pc": TEST_PC,
+    }
     cfg.update(settings)
     path = device_dir / "sysboy.json"
     path.write_text(json.dumps(cfg))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -14,12 +15,14 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from sysboy_tray import protocol
 from tests.conftest import scaled
 
-SERVER_HELLO = {
-    "type": "hello",
-    "proto": 1,
-    "server": "test-pc",
-    "metric": "cpu",
+# the pairing every simulated meter gets by default (`firmware_settings`), as a USB deploy
+# would write it: this key, shared with the PC whose install id is TEST_PC
+TEST_KEY = "a5" * 32
+TEST_PC = "test-pc-1"
+WELCOME = {
+    "type": "welcome",
     "metrics": [{"id": "cpu", "label": "CPU", "unit": "%"}],
+    "needles": ["cpu"],
 }
 
 
@@ -84,11 +87,27 @@ class Link:
     async def send(self, message: dict[str, Any] | str) -> None:
         await self.ws.send(message if isinstance(message, str) else json.dumps(message))
 
-    async def greet(self) -> dict[str, Any]:
-        """Take the device's hello and answer with ours."""
+    async def greet(self, key: str = TEST_KEY, pc: str = TEST_PC) -> dict[str, Any]:
+        """Take the device's hello, prove the key, check the device's proof, welcome it."""
         hello = await self.recv()
         assert hello["type"] == "hello", hello
-        await self.send(SERVER_HELLO)
+        nonce = secrets.token_hex(16)
+        args = (key, hello["nonce"], nonce, hello["id"], pc)
+        await self.send(
+            {
+                "type": "hello",
+                "proto": 2,
+                "server": "test-pc",
+                "pc": pc,
+                "nonce": nonce,
+                "paired": True,
+                "proof": protocol.pc_proof(*args),
+            }
+        )
+        answer = await self.recv()
+        assert answer["type"] == "proof", answer
+        assert protocol.same_proof(answer["mac"], protocol.device_proof(*args)), answer
+        await self.send(WELCOME)
         return hello
 
     def end(self) -> None:

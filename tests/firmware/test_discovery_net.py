@@ -109,7 +109,7 @@ def reply_to(query: dns.message.Message, ips: list[str], port: int = 8765) -> by
         dns.rrset.from_text(instance, 120, "IN", "SRV", f"0 0 {port} deskpc.local.")
     )
     reply.additional.append(
-        dns.rrset.from_text(instance, 120, "IN", "TXT", '"proto=1" "path=/device" "id=abc"')
+        dns.rrset.from_text(instance, 120, "IN", "TXT", '"proto=2" "path=/device" "id=abc"')
     )
     reply.additional.append(dns.rrset.from_text("deskpc.local.", 120, "IN", "A", *ips))
     return reply.to_wire()
@@ -183,7 +183,7 @@ def test_real_zeroconf_answers_the_multicast_query() -> None:
             SERVICE_TYPE,
             f"Probe {server_id}.{SERVICE_TYPE}",
             port=43210,
-            properties={"proto": "1", "path": "/device", "id": server_id},
+            properties={"proto": "2", "path": "/device", "id": server_id},
             server=f"probe-{server_id}.local.",
             parsed_addresses=addresses,
         )
@@ -218,7 +218,7 @@ reply = dns.message.make_response(query)
 reply.flags |= dns.flags.AA
 reply.answer.append(dns.rrset.from_text(SERVICE, 120, "IN", "PTR", instance))
 reply.additional.append(dns.rrset.from_text(instance, 120, "IN", "SRV", "0 0 8765 deskpc.local."))
-reply.additional.append(dns.rrset.from_text(instance, 120, "IN", "TXT", '"proto=1" "id=abc"'))
+reply.additional.append(dns.rrset.from_text(instance, 120, "IN", "TXT", '"proto=2" "id=abc"'))
 reply.additional.append(dns.rrset.from_text("deskpc.local.", 120, "IN", "A", "10.99.5.1"))
 sock.sendto(reply.to_wire(), peer)
 print("answered", peer[0], flush=True)

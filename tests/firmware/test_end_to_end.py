@@ -15,6 +15,7 @@ import signal
 import sys
 from pathlib import Path
 
+from tests import handshake
 from tests.conftest import scaled
 from tests.firmware.device_sim import SimDevice, firmware_settings, settles_within
 from tests.firmware.netns import private_network
@@ -22,6 +23,7 @@ from tests.firmware.upy import REPO
 
 CURVED = [[0.0, 0.0], [50.0, 0.8], [100.0, 1.0]]
 SMOOTHING_MS = 200
+DEVICE_ID = "sysboy-e2e"
 LISTENING = re.compile(r"listening on ws://([\d.]+):(\d+)/device")
 # what `sysboy calibrate` does once the user has set the points in its window
 CALIBRATE = (
@@ -93,12 +95,16 @@ class PC:
 def test_device_finds_the_pc_follows_it_parks_and_recovers(tmp_path: Path) -> None:
     async def body(prefix: list[str] | None) -> None:
         folder = tmp_path / "device"
-        firmware_settings(folder, smoothing_ms=SMOOTHING_MS)
         pc = await PC(prefix or []).start()
+        # paired as a USB deploy does it: the key in the PC's pairs file and in the meter's
+        pairing = handshake.pair(DEVICE_ID)
+        firmware_settings(folder, smoothing_ms=SMOOTHING_MS, key=pairing.key, pc=pairing.pc)
         await pc.command("push", "demo", "20")
         await pc.command("metric", "demo")
         # in the namespace the query is the real multicast one; outside, it goes to the PC
-        env = {} if prefix else {"SYSBOY_MDNS_ADDR": pc.address}
+        env = {"SYSBOY_SIM_ID": DEVICE_ID}
+        if not prefix:
+            env["SYSBOY_MDNS_ADDR"] = pc.address
         async with SimDevice(folder, prefix=prefix, **env) as device:
             await device.needle_at(0.2, timeout=30)
             assert any("discovery: found" in line for line in device.lines), device.output()
