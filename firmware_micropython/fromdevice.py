@@ -1,5 +1,7 @@
 """Decoding what a device sends, for the PC's side of the parity check (never on the device)."""
 
+import updatemsg
+
 OUTPUTS = ("dac", "pwm", "sim")
 
 
@@ -62,11 +64,11 @@ def _update_status(out, obj, p):
     if out["state"] not in STATES:
         p._refuse("state", "must be one of " + ", ".join(STATES))
     if "file" in obj:
-        out["file"] = p.file_name(obj.get("file"), "file")
+        out["file"] = updatemsg.file_name(obj.get("file"), "file", p)
     if "offset" in obj:
-        out["offset"] = p._number(obj.get("offset"), "offset", 0, p.MAX_FILE_BYTES, True)
+        out["offset"] = p._number(obj.get("offset"), "offset", 0, updatemsg.MAX_FILE_BYTES, True)
     if "version" in obj:
-        out["version"] = p._string(obj, "version", 32, 1, p._VERSION_CHARS)
+        out["version"] = p._string(obj, "version", 32, 1, updatemsg._VERSION_CHARS)
     if "reason" in obj:
         out["reason"] = p._string(obj, "reason", 200, 1)
     state = out["state"]

@@ -25,18 +25,12 @@ RESERVED = (
     "chunk",
     "update_status",
 )
-MAX_UPDATE_FILES = 40
-MAX_FILE_BYTES = 1048576
-CHUNK_B64 = 2732  # base64 of 2048 bytes: a chunk's data, well inside a frame
 MAX_NEEDLES = 4
 
 _LOWER = "abcdefghijklmnopqrstuvwxyz"
 _ID_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
 _DEVICE_ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
 _HEX = "0123456789abcdef"
-_NAME_CHARS = _DEVICE_ID_CHARS + "."
-_VERSION_CHARS = _NAME_CHARS + "+"
-_BASE64_CHARS = _DEVICE_ID_CHARS[:62] + "+/"
 _CPYTHON = sys.implementation.name == "cpython"
 # Servers send the same few metric ids over and over: remember the good ones.
 _known_ids = {}
@@ -120,7 +114,7 @@ def _copy_needle(out, obj):
     return out
 
 
-def _proto(obj, too_old="the PC app is too old for this meter: update it"):
+def _proto(obj, too_old="the PC app is too old: update it"):
     proto = _number(obj.get("proto"), "proto", 1, 1000, True)
     if proto < 2:
         raise ProtocolError(too_old)
@@ -206,22 +200,11 @@ def _from_server(kind, obj):
         out["key"] = _string(obj, "key", 64, 64, _HEX)
         out["pc"] = _id(obj, "pc")
         return out
-    if kind == "update":
-        out["version"] = _string(obj, "version", 32, 1, _VERSION_CHARS)
-        out["files"] = _update_files(obj.get("files"))
-        return out
-    if kind == "chunk":
-        out["file"] = file_name(obj.get("file"), "file")
-        out["offset"] = _number(obj.get("offset"), "offset", 0, MAX_FILE_BYTES, True)
-        data = _string(obj, "data", CHUNK_B64, 4)
-        pad = 2 if data.endswith("==") else 1 if data.endswith("=") else 0
-        if len(data) % 4:
-            _refuse("data", "must be base64")
-        for i in range(len(data) - pad):  # no slice: a chunk's copy would cost 2.7 KB of heap
-            if data[i] not in _BASE64_CHARS:
-                _refuse("data", "must be base64")
-        out["data"] = data
-        return out
+    if kind == "update" or kind == "chunk":
+        # needed only while an update runs: that code stays off the heap until then
+        import updatemsg
+
+        return updatemsg.decode(kind, obj, out, sys.modules[__name__])
     if kind == "needle":
         value = obj.get("value")
         # null ends raw mode; a missing value is an error
@@ -245,44 +228,6 @@ def _from_server(kind, obj):
     elif kind != "sweep" and kind != "identify":
         raise ProtocolError("a server may not send '" + kind + "'")
     return _copy_needle(out, obj)
-
-
-def _all_in(text, chars):
-    return all(ch in chars for ch in text)
-
-
-def file_name(value, key):
-    """A file's path in an update: 1 to 4 plain names joined by "/", none "." or ".."."""
-    parts = value.split("/") if isinstance(value, str) else ()
-    if not 1 <= len(parts) <= 4:
-        _refuse(key, "must be a file path of up to 4 plain names")
-    for part in parts:
-        if not 1 <= len(part) <= 32 or not _all_in(part, _NAME_CHARS):
-            _refuse(key, "must be a file path of up to 4 plain names")
-    for part in parts:
-        if part == "." or part == "..":
-            _refuse(key, "must not climb out of its folder")
-    return value
-
-
-def _update_files(value):
-    if not isinstance(value, list) or not 1 <= len(value) <= MAX_UPDATE_FILES:
-        _refuse("files", "must be a list of 1 to %d files" % MAX_UPDATE_FILES)
-    names = []
-    for item in value:
-        if not isinstance(item, list) or len(item) != 3:
-            raise ProtocolError("each entry of 'files' is [name, size, sha256]")
-        size = item[1]
-        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_FILE_BYTES:
-            raise ProtocolError("a file's size must be 1 to %d bytes" % MAX_FILE_BYTES)
-        digest = item[2]
-        if not isinstance(digest, str) or len(digest) != 64 or not _all_in(digest, _HEX):
-            raise ProtocolError("a file's sha256 must be 64 lowercase hex digits")
-        names.append(file_name(item[0], "files"))
-    for i in range(len(names)):
-        if names[i] in names[i + 1 :]:
-            _refuse("files", "names a file twice")
-    return value
 
 
 def _text_of(data):

@@ -1,0 +1,67 @@
+"""Decoding a firmware update's `update` and `chunk` frames (docs/protocol.md): imported by
+the protocol module only when one arrives, so the linked heap does not carry this code."""
+
+MAX_UPDATE_FILES = 40
+MAX_FILE_BYTES = 1048576
+CHUNK_B64 = 2732  # base64 of 2048 bytes: a chunk's data, well inside a frame
+_NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-."
+_VERSION_CHARS = _NAME_CHARS + "+"
+_BASE64_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/"
+
+
+def decode(kind, obj, out, p):
+    """The normal form of an `update` or `chunk` frame, filled into `out`; `p` is the
+    protocol module (its checks and its ProtocolError)."""
+    if kind == "update":
+        out["version"] = p._string(obj, "version", 32, 1, _VERSION_CHARS)
+        out["files"] = _update_files(obj.get("files"), p)
+        return out
+    out["file"] = file_name(obj.get("file"), "file", p)
+    out["offset"] = p._number(obj.get("offset"), "offset", 0, MAX_FILE_BYTES, True)
+    data = p._string(obj, "data", CHUNK_B64, 4)
+    pad = 2 if data.endswith("==") else 1 if data.endswith("=") else 0
+    if len(data) % 4:
+        p._refuse("data", "must be base64")
+    for i in range(len(data) - pad):  # no slice: a chunk's copy would cost 2.7 KB of heap
+        if data[i] not in _BASE64_CHARS:
+            p._refuse("data", "must be base64")
+    out["data"] = data
+    return out
+
+
+def _all_in(text, chars):
+    return all(ch in chars for ch in text)
+
+
+def file_name(value, key, p):
+    """A file's path in an update: 1 to 4 plain names joined by "/", none "." or ".."."""
+    parts = value.split("/") if isinstance(value, str) else ()
+    if not 1 <= len(parts) <= 4:
+        p._refuse(key, "must be a file path of up to 4 plain names")
+    for part in parts:
+        if not 1 <= len(part) <= 32 or not _all_in(part, _NAME_CHARS):
+            p._refuse(key, "must be a file path of up to 4 plain names")
+    for part in parts:
+        if part == "." or part == "..":
+            p._refuse(key, "must not climb out of its folder")
+    return value
+
+
+def _update_files(value, p):
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_UPDATE_FILES:
+        p._refuse("files", "must be a list of 1 to %d files" % MAX_UPDATE_FILES)
+    names = []
+    for item in value:
+        if not isinstance(item, list) or len(item) != 3:
+            raise p.ProtocolError("each entry of 'files' is [name, size, sha256]")
+        size = item[1]
+        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_FILE_BYTES:
+            raise p.ProtocolError("a file's size must be 1 to %d bytes" % MAX_FILE_BYTES)
+        digest = item[2]
+        if not isinstance(digest, str) or len(digest) != 64 or not _all_in(digest, p._HEX):
+            raise p.ProtocolError("a file's sha256 must be 64 lowercase hex digits")
+        names.append(file_name(item[0], "files", p))
+    for i in range(len(names)):
+        if names[i] in names[i + 1 :]:
+            p._refuse("files", "names a file twice")
+    return value
