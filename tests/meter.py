@@ -26,6 +26,7 @@ class Meter:
         calibration: list[list[float]] | None = None,
         name: str | None = None,
         pairing: handshake.Pairing | None = None,
+        needles: int = 1,
     ) -> None:
         self.device_id = device_id
         self.ack = ack
@@ -37,7 +38,7 @@ class Meter:
         self.ws = self._stack.enter_context(connect(url, open_timeout=scaled(5)))
         # the PC's hello is the handshake's; what follows the proof is recorded
         self.server_hello = handshake.link(
-            self.ws, device_id, self.pairing, calibration=calibration, name=name
+            self.ws, device_id, self.pairing, calibration=calibration, name=name, needles=needles
         )
         self._thread = threading.Thread(target=self._listen, daemon=True)
         self._thread.start()
