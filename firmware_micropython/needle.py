@@ -14,6 +14,7 @@ LINEAR = ((0.0, 0.0), (100.0, 1.0))
 SWEEP = ((1.0, 1200), (1.0, 300), (0.0, 1200))  # (fraction, ms to get there)
 IDENTIFY_SWING = 0.15
 IDENTIFY_LEG_MS = 180
+RAW_TOP = 1.05  # raw mode's ceiling, in full scales (calibration needs a little headroom)
 
 
 class Calibration:
@@ -87,8 +88,13 @@ class Needle:
         self._poke()
 
     def set_raw(self, fraction):
-        """Hold the output at `fraction` exactly (None ends raw mode and glides back)."""
-        self.raw = None if fraction is None else min(1.0, max(0.0, float(fraction)))
+        """Hold the output at `fraction` exactly (None ends raw mode and glides back), never
+        above RAW_TOP times the meter's full scale: past that the meter is driven beyond its
+        design, whoever asks."""
+        import hal
+
+        top = min(1.0, RAW_TOP * hal.FULL_SCALE)
+        self.raw = None if fraction is None else min(top, max(0.0, float(fraction)))
         self._poke()
 
     def park(self):

@@ -210,3 +210,21 @@ async def test_one_task_moves_every_needle_each_to_its_own_place():
     task.cancel()
     assert first.writes[-1] == 0.5  # full scale on needle 1's own calibration
     assert close(second.writes[-1], 0.5)  # half scale on needle 2's own
+
+
+def test_raw_mode_stops_at_105_percent_of_full_scale():
+    import hal
+
+    real = hal.FULL_SCALE
+    hal.FULL_SCALE = 2.5 / 3.3  # the ESP32 build: 2.5 V of the DAC's 3.3 V is 100 %
+    try:
+        out = Meter()
+        meter = Needle(out)
+        meter.set_raw(1.0)
+        meter.step(20)
+        assert close(out.writes[-1], 1.05 * 2.5 / 3.3)
+        meter.set_raw(0.5)
+        meter.step(20)
+        assert out.writes[-1] == 0.5  # below the ceiling: exactly as asked
+    finally:
+        hal.FULL_SCALE = real
