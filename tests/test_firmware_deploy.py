@@ -116,6 +116,9 @@ def test_deploy_with_wifi_sets_the_meter_up_and_the_password_shows_nowhere(
     assert saved["ssid"] == "Home Net"
     assert saved["password"] == PASSWORD
     assert saved["pc"] == _install_id(tmp_path / "config")
+    # paired by the cable: the board's id (its MAC) holds the same key on both sides
+    pairs = json.loads((tmp_path / "config" / "pairs.json").read_text())["pairs"]
+    assert saved["key"] == pairs["240ac4123456"]["key"] and len(saved["key"]) == 64
     assert saved["idle_park_s"] == 42
     assert saved["wrong_password_count"] == 0
     ap_password = saved["ap_password"]

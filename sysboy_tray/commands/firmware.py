@@ -15,6 +15,7 @@ from sysboy_tray.commands._client import EPILOG, EXIT_REFUSED, with_client
 from sysboy_tray.config import Paths, SettingsStore
 from sysboy_tray.control_client import ControlClient, UpdateProgress
 from sysboy_tray.firmware_tool import DEFAULT_MPY_VERSION, FirmwareError, WifiSettings
+from sysboy_tray.pairing import pair_by_cable
 from sysboy_tray.terminal import printable
 
 DEFAULT_OUT = "sysboy-firmware"
@@ -103,6 +104,8 @@ def _deploy(args: argparse.Namespace) -> int:
     def settings_for(device_id: str) -> dict[str, Any]:
         """What the meter with `device_id` gets in its config: all of it is built here."""
         written.update(firmware_tool.device_settings(pc_id, wifi))
+        # the pairing: a key for this meter in this PC's keys file, and in the meter's config
+        written["key"], written["pc"] = pair_by_cable(device_id)
         return written
 
     if args.bundle is not None:
