@@ -52,7 +52,10 @@ class Meter:
                     self.messages.append(message)
                     self._changed.notify_all()
                 if message["type"] == "calibration" and self.ack:
-                    self.ws.send('{"type": "ack", "of": "calibration"}')
+                    ack = {"type": "ack", "of": "calibration"}
+                    if "needle" in message:  # as the firmware does: the ack names the needle
+                        ack["needle"] = message["needle"]
+                    self.ws.send(json.dumps(ack))
         except ConnectionClosed:
             pass
 
