@@ -7,7 +7,6 @@ the needle is told.
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import subprocess
@@ -189,10 +188,6 @@ def test_cancel_restores_the_previous_calibration(app: App, display: str, tmp_pa
         assert [list(p) for p in kept] == DEVICE_POINTS
 
 
-@pytest.mark.skipif(
-    "needles" not in inspect.signature(Meter.__init__).parameters,
-    reason="the test meter reports its needles only with the v2 hello (tests/meter.py)",
-)
 def test_the_needle_picker_drives_and_saves_the_chosen_needle(
     app: App, display: str, tmp_path: Path
 ) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import os
 import sys
 import time
@@ -21,14 +20,6 @@ from sysboy_tray.tray.menu import TrayMenu
 from tests.conftest import SettableSource, running_app, scaled
 from tests.console import sysboy
 from tests.meter import Meter
-
-# A meter says how many needles it has in the v2 hello; until the test meter speaks it,
-# the tests of a two-needle meter on the PC side wait (the firmware's own two-needle test
-# runs now: tests/firmware/test_two_needles.py).
-needs_two_needle_meter = pytest.mark.skipif(
-    "needles" not in inspect.signature(Meter.__init__).parameters,
-    reason="the test meter reports its needles only with the v2 hello (tests/meter.py)",
-)
 
 
 @pytest.fixture
@@ -119,7 +110,6 @@ def shows(meter: Meter, metric: str, needle: int | None) -> bool:
     return bool(latest)
 
 
-@needs_two_needle_meter
 def test_each_needle_shows_its_own_metric_and_only_shown_metrics_are_read(
     app: App, client: ControlClient, sources: dict[str, SettableSource]
 ) -> None:
@@ -151,7 +141,6 @@ def test_each_needle_shows_its_own_metric_and_only_shown_metrics_are_read(
     assert app.store.settings.devices["dev-a"].needle(2).metric == "cpu"
 
 
-@needs_two_needle_meter
 def test_the_button_cycles_its_needle_and_a_long_press_moves_it(app: App) -> None:
     with Meter(app.port, "dev-a", needles=2) as meter:
         meter.wait_for("vram")
@@ -168,7 +157,6 @@ def test_the_button_cycles_its_needle_and_a_long_press_moves_it(app: App) -> Non
         assert meter.wait_for("identify", count=2)[-1]["needle"] == 1  # round again
 
 
-@needs_two_needle_meter
 def test_tray_and_cli_choices_per_needle_survive_a_restart(
     sources: dict[str, SettableSource], tmp_path: Path
 ) -> None:

@@ -48,7 +48,9 @@ def test_vram_on_needle_1_and_cpu_on_needle_2_each_with_its_own_calibration(
         folder = two_needles(tmp_path, pc)
         async with SimDevice(folder) as device:
             link = await pc.link()
-            await link.greet()
+            hello = await link.greet()
+            # the hello reports each needle with the calibration it holds
+            assert [n["calibration"] for n in hello["needles"]] == [LINEAR, CURVED]
             assert device.at(1) == 0.0 and device.at(2) == 0.0  # both rest at first
 
             await link.send({"type": "vram", "value": 50, "label": "VRAM"})
