@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.live import ROOT, Server, link, start_server
+from bench.live import _CONFIG_DIRS, ROOT, Server, link, start_server
 
 INTERVAL = 0.1
 
@@ -43,7 +43,11 @@ def run_devices(port: int, devices: int, seconds: float) -> None:
         async with connect(
             f"ws://127.0.0.1:{port}/device", open_timeout=30, local_addr=local
         ) as ws:
-            await link(ws, port, f"load-{index}")
+            try:
+                await link(ws, port, f"load-{index}")
+            except Exception as exc:  # one meter that cannot link ends the run, not a hang
+                print(f"load-{index} did not link: {exc!r}", file=sys.stderr, flush=True)
+                os._exit(1)
             ready.set()
             try:
                 while not stop.is_set():
@@ -120,11 +124,13 @@ def run_load(devices: int, seconds: float, idle_seconds: float = 5.0) -> LoadRes
         rss_idle = server.rss_mb()
         idle_cpu_s = idle_cpu(server, idle_seconds) * seconds / idle_seconds
         command = [sys.executable, __file__, "--device-process", str(server.port)]
+        config_dir = _CONFIG_DIRS[server.port]
         proc = subprocess.Popen(
             [*command, str(devices), str(seconds)],
             stdout=subprocess.PIPE,
             text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            # the meters pair through the server's own keys file, as a USB deploy would
+            env={**os.environ, "PYTHONPATH": str(ROOT), "SYSBOY_CONFIG_DIR": str(config_dir)},
         )
         assert proc.stdout is not None
         line = proc.stdout.readline()
