@@ -598,7 +598,7 @@ DESKTOP_FILES = (1024, 4096)  # soft, hard: a common desktop session's limits
 
 
 async def meter_link_s(port: int, device_id: str, timeout: float) -> float:
-    """Seconds for a meter on this PC's own address to connect, say hello and be answered."""
+    """Seconds for a meter on this PC's own address to connect, prove its key and be welcomed."""
     from websockets.asyncio.client import connect
 
     started = time.monotonic()
@@ -606,7 +606,7 @@ async def meter_link_s(port: int, device_id: str, timeout: float) -> float:
     async with asyncio.timeout(timeout), connect(f"ws://127.0.0.1:{port}/device") as ws:
         await link_meter(ws, port, device_id)
         reply = json.loads(await ws.recv())
-        if reply.get("type") != "hello":
+        if reply.get("type") != "welcome":  # the proven link's first word (protocol v2)
             raise ConnectionError(f"the server answered {reply!r}")
         linked = time.monotonic() - started
     return linked
