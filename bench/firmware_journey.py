@@ -38,7 +38,7 @@ from websockets.exceptions import ConnectionClosed
 from sysboy_tray.advertise import Advertiser
 from tests.conftest import scaled
 from tests.firmware.device_sim import ENTRY, SimDevice, firmware_settings
-from tests.firmware.fake_pc import PC
+from tests.firmware.fake_pc import PC, TEST_PC
 from tests.firmware.netns import private_network
 from tests.firmware.upy import REPO, micropython
 
@@ -174,6 +174,8 @@ async def probe(mode: str, binary: str, heap: str, entry: Path, frames: int) -> 
     folder = Path(tempfile.mkdtemp(prefix="sysboy-journey-"))
     if mode == "linked":
         firmware_settings(folder)
+    else:  # paired over USB as deploy pairs it; the Wi-Fi is left to the portal
+        firmware_settings(folder, ssid="", password="")
     http_port = _free_port(socket.SOCK_STREAM)
     env = {
         "SYSBOY_PORTAL_HTTP_PORT": str(http_port),
@@ -182,7 +184,7 @@ async def probe(mode: str, binary: str, heap: str, entry: Path, frames: int) -> 
     if os.environ.get("SYSBOY_JOURNEY_NETNS") != "1":
         env["SYSBOY_MDNS_ADDR"] = "127.0.0.1"  # no private network: ask the advert directly
     pc = await PC().start()
-    advert = Advertiser("journey")
+    advert = Advertiser(TEST_PC)  # the PC the meter is paired with
     await advert.start(pc.port, ["127.0.0.1"])
     detail = "ok"
     ok = False
