@@ -240,7 +240,9 @@ def test_the_portal_says_what_happens_next_before_the_radio_moves(tmp_path: Path
     async def body() -> None:
         air = Air(tmp_path / "air.json")
         pc = await PC().start()
-        folder = tmp_path / "device"  # a new meter: no settings, so the portal opens
+        folder = tmp_path / "device"
+        # paired over USB with no Wi-Fi settings, so the portal opens
+        firmware_settings(folder, ssid="", password="")
         env = portal_env(air)
         async with SimDevice(folder, **env) as device:
             await portal_open(device)
