@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -92,10 +91,12 @@ def find(menu: TrayMenu, *path: str) -> Any:
 
 
 def tray_menu(app: App, tmp_path: Path, opened: list[tuple[Any, ...]]) -> TrayMenu:
-    os.environ["PYSTRAY_BACKEND"] = "dummy"
+    with pytest.MonkeyPatch.context() as patch:  # the backend choice must not leak to later tests
+        patch.setenv("PYSTRAY_BACKEND", "dummy")
+        toolkit = load_tray()
     return TrayMenu(
         app,
-        load_tray(),
+        toolkit,
         XdgAutostartFile([sys.executable, "-m", "sysboy_tray"], tmp_path / "xdg"),
         open_calibration=lambda *args: opened.append(args),
         open_folder=lambda: None,

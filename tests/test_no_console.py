@@ -45,7 +45,8 @@ def _close_output() -> None:
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    desktop = ("DISPLAY", "WAYLAND_DISPLAY", "PYSTRAY_BACKEND")
+    env = {k: v for k, v in os.environ.items() if k not in desktop}
     env.pop("PYTHONUTF8", None)
     env.pop("PYTHONIOENCODING", None)
     env["SYSBOY_TEST_CRASH"] = str(tmp_path / "crash.txt")
