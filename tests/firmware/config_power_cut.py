@@ -24,9 +24,9 @@ sys.path.insert(0, (sys.argv[0].rsplit("/", 1)[0] if "/" in sys.argv[0] else "."
 sys.path.insert(0, sys.path[0] + "/firmware_micropython")
 
 import config
+import cut_flash
 
 _open = open
-STEP = ["start"]
 
 
 def old_settings():
@@ -155,43 +155,8 @@ def save_until(folder, stop):
 # -- cut at a block write (MicroPython: its own littlefs and FAT) --------------------------
 
 
-class Flash:
-    """A RAM flash; while `log` is a list, every write and erase is recorded in it."""
-
-    def __init__(self, image, block_size):
-        self.image = image
-        self.block_size = block_size
-        self.log = None
-
-    def readblocks(self, block, buf, off=0):
-        at = block * self.block_size + off
-        buf[:] = self.image[at : at + len(buf)]
-
-    def writeblocks(self, block, buf, off=None):
-        at = block * self.block_size + (off or 0)
-        if self.log is not None:
-            self.log.append((STEP[0], at, bytes(buf)))
-        self.image[at : at + len(buf)] = buf
-
-    def ioctl(self, op, arg):
-        if op == 4:  # block count
-            return len(self.image) // self.block_size
-        if op == 5:  # block size
-            return self.block_size
-        if op == 6:  # erase: flash erases to 0xFF
-            at = arg * self.block_size
-            if self.log is not None:
-                self.log.append((STEP[0], at, b"\xff" * self.block_size))
-            self.image[at : at + self.block_size] = b"\xff" * self.block_size
-            return 0
-        return None
-
-
 def _mount(kind, flash):
-    import vfs
-
-    fs = (vfs.VfsLfs2 if kind == "lfs2" else vfs.VfsFat)(flash)
-    vfs.mount(fs, "/flash")
+    cut_flash.mount(kind, flash, "/flash")
 
 
 def _umount():
@@ -201,12 +166,7 @@ def _umount():
 
 
 def blocks(kind, scenario):
-    import vfs
-
-    # the ESP32 runs littlefs on 4096-byte flash sectors; the unix port's FAT wants 512
-    block_size, count = (4096, 16) if kind == "lfs2" else (512, 128)
-    flash = Flash(bytearray(block_size * count), block_size)
-    (vfs.VfsLfs2 if kind == "lfs2" else vfs.VfsFat).mkfs(flash)
+    flash = cut_flash.formatted(kind, 16 if kind == "lfs2" else 128)
     _mount(kind, flash)
     if scenario == "overwrite":
         config.save(old_settings(), "/flash")
@@ -218,10 +178,10 @@ def blocks(kind, scenario):
     flash.log = []
 
     def hook(step):
-        STEP[0] = step  # writes are tagged with the step in progress, or the last one done
+        flash.tag = step  # writes are tagged with the step in progress, or the last one done
 
     undo = stepping(hook)
-    STEP[0] = "start"
+    flash.tag = "start"
     config.save(new_settings(), "/flash")
     undo()
     log = flash.log
@@ -229,25 +189,17 @@ def blocks(kind, scenario):
     _umount()
     print("writes %d" % len(log))
 
-    for n in range(len(log) + 1):
-        for torn in (False, True):
-            if torn and n == len(log):
-                continue
-            image = bytearray(before)
-            for _step, at, data in log[:n]:
-                image[at : at + len(data)] = data
-            step = log[n][0] if n < len(log) else "after save"
-            if torn:  # the write in flight lands only half
-                _s, at, data = log[n]
-                image[at : at + len(data) // 2] = data[: len(data) // 2]
-            print("cut %d %s %s %s" % (n, step.replace(" ", "_"), torn, reboot(kind, image)))
-            gc.collect()
+    for n, torn, image in cut_flash.cuts(before, log):
+        step = log[n][0] if n < len(log) else "after save"
+        print("cut %d %s %s %s" % (n, step.replace(" ", "_"), torn, reboot(kind, image)))
+        image = None
+        gc.collect()
 
 
 def reboot(kind, image):
     """Mount `image`, load the settings, save again: the outcome of the load, in a word."""
     try:
-        _mount(kind, Flash(image, 4096 if kind == "lfs2" else 512))
+        _mount(kind, cut_flash.Flash(image, cut_flash.BLOCK_SIZE[kind]))
     except OSError as exc:
         return "crash mount: %r" % exc
     try:

@@ -23,6 +23,7 @@ import sys
 sys.path.insert(0, (sys.argv[0].rsplit("/", 1)[0] if "/" in sys.argv[0] else ".") + "/../..")
 sys.path.insert(0, sys.path[0] + "/firmware_micropython")
 
+import cut_flash
 import ota
 import pointer
 import slots
@@ -77,45 +78,8 @@ def write_version(folder, version):
             f.write(data)
 
 
-class Flash:
-    """A RAM flash; while `log` is a list, every write and erase is recorded in it."""
-
-    def __init__(self, image, block_size):
-        self.image = image
-        self.block_size = block_size
-        self.log = None
-
-    def readblocks(self, block, buf, off=0):
-        at = block * self.block_size + off
-        buf[:] = self.image[at : at + len(buf)]
-
-    def writeblocks(self, block, buf, off=None):
-        at = block * self.block_size + (off or 0)
-        if self.log is not None:
-            self.log.append((at, bytes(buf)))
-        self.image[at : at + len(buf)] = buf
-
-    def ioctl(self, op, arg):
-        if op == 4:  # block count
-            return len(self.image) // self.block_size
-        if op == 5:  # block size
-            return self.block_size
-        if op == 6:  # erase: flash erases to 0xFF
-            at = arg * self.block_size
-            if self.log is not None:
-                self.log.append((at, b"\xff" * self.block_size))
-            self.image[at : at + self.block_size] = b"\xff" * self.block_size
-            return 0
-        return None
-
-
-def geometry(kind):
-    # the ESP32 runs littlefs on 4096-byte flash sectors; the unix port's FAT wants 512
-    return (4096, 48) if kind == "lfs2" else (512, 384)
-
-
 def mount(kind, flash):
-    vfs.mount((vfs.VfsLfs2 if kind == "lfs2" else vfs.VfsFat)(flash), ROOT)
+    cut_flash.mount(kind, flash, ROOT)
 
 
 def start():
@@ -137,9 +101,7 @@ def start():
 
 def prepare(kind, scenario):
     """The flash before the scenario, and the scenario's steps (run while recording)."""
-    block_size, count = geometry(kind)
-    flash = Flash(bytearray(block_size * count), block_size)
-    (vfs.VfsLfs2 if kind == "lfs2" else vfs.VfsFat).mkfs(flash)
+    flash = cut_flash.formatted(kind, 48 if kind == "lfs2" else 384)
     mount(kind, flash)
     write_version(ROOT, "0.1.0")  # what a USB deploy leaves
     with open(ROOT + "/manifest.json", "w") as f:
@@ -190,30 +152,21 @@ def main(kind, scenario):
     flash.log = None
     vfs.umount(ROOT)
     print("writes %d" % len(log))
-    for n in range(len(log) + 1):
-        for torn in (False, True):
-            if torn and n == len(log):
-                continue
-            image = bytearray(before)
-            for at, data in log[:n]:
-                image[at : at + len(data)] = data
-            if torn:  # the write in flight lands only half
-                at, data = log[n]
-                image[at : at + len(data) // 2] = data[: len(data) // 2]
-            try:
-                mount(kind, Flash(image, flash.block_size))
-            except OSError as exc:
-                print("cut %d %s bad mount %r" % (n, torn, exc))
-                continue
-            try:
-                booted = start()
-                resumed = after_resume(target) if not booted.startswith("bad") else "-"
-            except Exception as exc:
-                booted, resumed = "bad crash", "%s: %s" % (type(exc).__name__, exc)
-            vfs.umount(ROOT)
-            print("cut %d %s %s %s" % (n, torn, booted, resumed))
-            image = None
-            gc.collect()
+    for n, torn, image in cut_flash.cuts(before, log):
+        try:
+            mount(kind, cut_flash.Flash(image, flash.block_size))
+        except OSError as exc:
+            print("cut %d %s bad mount %r" % (n, torn, exc))
+            continue
+        try:
+            booted = start()
+            resumed = after_resume(target) if not booted.startswith("bad") else "-"
+        except Exception as exc:
+            booted, resumed = "bad crash", "%s: %s" % (type(exc).__name__, exc)
+        vfs.umount(ROOT)
+        print("cut %d %s %s %s" % (n, torn, booted, resumed))
+        image = None
+        gc.collect()
 
 
 if __name__ == "__main__":
