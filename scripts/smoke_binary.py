@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from checklist import run_checks
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 from zeroconf import ServiceBrowser, ServiceListener, Zeroconf
@@ -558,23 +559,7 @@ def main(argv: list[str] | None = None) -> int:
             fw_out = scratch / "firmware"
             checks.append(("firmware build", lambda: check_firmware(console, env, fw_out)))
             checks.append(("firmware deploy", lambda: check_deploy(console, env, fw_out)))
-        passed = failed = 0
-        for name, check in checks:
-            try:
-                result = check()
-            except (SmokeFailure, subprocess.TimeoutExpired, OSError) as exc:
-                failed += 1
-                print(f"FAIL {name}: {exc}")
-                continue
-            passed += 1
-            if isinstance(result, dict):
-                print(f"ok   {name}")
-                for key, value in result.items():
-                    print(f"       {key}: {value}")
-            else:
-                print(f"ok   {name}: {result}")
-        print(f"smoke: {passed} passed, {failed} failed")
-        return 1 if failed else 0
+        return run_checks(checks, SmokeFailure, "smoke")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from checklist import run_checks
+
 WINDOWS = sys.platform == "win32"
 FACTOR = float(os.environ.get("SYSBOY_TIMEOUT_FACTOR", "1"))
 SERVICE_TYPE = "_sysboy._tcp.local."
@@ -291,22 +293,7 @@ def main(argv: list[str] | None = None) -> int:
                     lambda: check_single_instance(app, console, user_env(scratch / "c")),
                 )
             )
-        failed = 0
-        for name, check in checks:
-            try:
-                result = check()
-            except (CheckFailure, subprocess.TimeoutExpired, OSError) as exc:
-                failed += 1
-                print(f"FAIL {name}: {exc}", flush=True)
-                continue
-            if isinstance(result, dict):
-                print(f"ok   {name}")
-                for key, value in result.items():
-                    print(f"       {key}: {value}")
-            else:
-                print(f"ok   {name}: {result}")
-        print(f"windows checks: {len(checks) - failed} passed, {failed} failed")
-        return 1 if failed else 0
+        return run_checks(checks, CheckFailure, "windows checks")
 
 
 if __name__ == "__main__":
