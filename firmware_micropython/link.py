@@ -66,6 +66,7 @@ class Link:
         self.pair_pressed_at = None  # ticks of the button press that asked to pair
         self._pair_wake = False
         self.refused = []  # "host:port" of the last answers that failed the handshake
+        self._failed = False  # this connection's PC failed the handshake (not a pairing talk)
         self._dirty = False  # settings changed but not yet written
         self._saved_at = None
         self._uptime_ms = 0
@@ -217,6 +218,7 @@ class Link:
             return None
         log("link: connected to %s:%d" % (host, port))
         self.ws = ws
+        self._failed = True  # until the PC proves the key, or the talk is about pairing
         linked_at = hal.ticks_ms()
         try:
             await self._session(ws)
@@ -232,9 +234,10 @@ class Link:
             gc.collect()
         if not proven:
             # a failed handshake counts as no link: the backoff goes on, and discovery passes
-            # this answer over next time (a spoofed one costs one handshake, never a change)
+            # this answer over next time (a spoofed one costs one handshake, never a change).
+            # A pairing talk is no failure: that PC is the one to pair with, or now paired.
             where = "%s:%d" % (host, port)
-            if source == "found" and where not in self.refused:
+            if self._failed and source == "found" and where not in self.refused:
                 self.refused.append(where)
                 del self.refused[:-4]
             return None
@@ -306,6 +309,7 @@ class Link:
             return False
         key, pc, me = self.cfg["key"], self.cfg["pc"], hal.unique_id()
         if not key or self.pairing():
+            self._failed = False
             await self._pair(ws)
             return False
         expected = trust.pc_proof(key, nonce, msg["nonce"], me, pc)
@@ -337,6 +341,7 @@ class Link:
                 log("link: paired with the PC %r" % msg["pc"])
                 self.pair_pressed_at = None
                 self.cached = None  # its address is learnt again, by its id
+                self.refused = []  # answers refused under the old key deserve a new try
                 self._update(key=msg["key"], pc=msg["pc"])
                 self._flush(True)
                 await ws.close(1000)

@@ -40,7 +40,7 @@ from sysboy_tray.metrics import (
     list_gpus,
     pick_gpu,
 )
-from sysboy_tray.pairing import NewMeters, PairStore, Trust
+from sysboy_tray.pairing import NewMeter, NewMeters, PairStore, Trust
 from sysboy_tray.sampler import Sampler
 from sysboy_tray.server import ControlHandler, DeviceServer
 from sysboy_tray.session import MIN_MOVE
@@ -568,6 +568,12 @@ class App:
             return views
 
         return self.on_loop(run)
+
+    def new_meters(self) -> list[NewMeter]:
+        """Unpaired meters that said hello and pair if their button is pressed now."""
+        waiting = self.on_loop(self.trust.new_meters.waiting)
+        # one paired meanwhile over USB waits no more (the keys file is read off the loop)
+        return [m for m in waiting if self.trust.pairs.key_for(m.id) is None]
 
     def readings(self) -> dict[str, Reading]:
         """The latest reading of every metric read so far."""

@@ -358,6 +358,10 @@ class ControlAPI:
                 }
                 for d in devices
             ],
+            "new_meters": [
+                {"id": m.id, "name": m.name, "address": m.address, "seconds_left": m.seconds_left()}
+                for m in await _in_thread(app.new_meters)
+            ],
             "firmware": app.updater.version,
             "updates": {
                 device_id: {

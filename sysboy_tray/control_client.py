@@ -89,6 +89,17 @@ class AppStatus:
     metric_note: str = ""  # how the app chose the metric on its first run
     firmware: str = ""  # the firmware version the app carries for updates
     updates: dict[str, UpdateProgress] = field(default_factory=dict)  # by device id
+    new_meters: tuple[NewMeterStatus, ...] = ()  # unpaired meters waiting for their button
+
+
+@dataclass(frozen=True)
+class NewMeterStatus:
+    """An unpaired meter waiting for its button: a press within `seconds_left` pairs it."""
+
+    id: str
+    name: str
+    address: str
+    seconds_left: int
 
 
 @dataclass(frozen=True)
@@ -186,6 +197,10 @@ def _status(reply: dict[str, Any]) -> AppStatus:
             )
             for device_id, u in (reply.get("updates") or {}).items()
         },
+        new_meters=tuple(
+            NewMeterStatus(str(m["id"]), str(m["name"]), str(m["address"]), int(m["seconds_left"]))
+            for m in reply.get("new_meters") or ()
+        ),
     )
 
 

@@ -27,6 +27,8 @@ MAX_PAIRS = 256  # far more meters than a desk holds; a cap on what strangers co
 PAIRING_WINDOW_S = 60.0
 MAX_NEW_METERS = 8  # meters shown as waiting to pair at once; the oldest make room
 KEY_BYTES = 32
+# what the tray and `sysboy status` say while an unpaired meter waits for its button
+PRESS_TO_PAIR = "New meter found — press its button to pair"
 
 
 def new_key() -> str:
@@ -165,6 +167,10 @@ class NewMeter:
     name: str
     address: str
     until: float  # time.monotonic() when the window closes
+
+    def seconds_left(self) -> int:
+        """Whole seconds until the window closes (0 once it has)."""
+        return max(0, int(self.until - time.monotonic() + 0.999))
 
 
 class NewMeters:

@@ -7,6 +7,7 @@ import argparse
 from sysboy_tray import DEVICE_PATH
 from sysboy_tray.commands._client import EPILOG, with_client
 from sysboy_tray.control_client import AppStatus, ControlClient, MetricStatus
+from sysboy_tray.pairing import PRESS_TO_PAIR
 from sysboy_tray.terminal import json_text, printable
 
 
@@ -43,6 +44,12 @@ def describe(status: AppStatus) -> list[str]:
     if status.metric_note:
         lines.append(status.metric_note[:1].upper() + status.metric_note[1:])
     lines.append("")
+    for meter in status.new_meters:
+        # the meter's own name when it has one; its id says which board it is
+        named = f"{meter.name} ({meter.id})" if meter.name != meter.id else meter.id
+        lines.append(f"{PRESS_TO_PAIR}: {named} at {meter.address}, {meter.seconds_left} s left")
+    if status.new_meters:
+        lines.append("")
     if not status.devices:
         lines.append("Devices: none connected")
     else:

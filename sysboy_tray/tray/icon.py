@@ -10,6 +10,7 @@ from PIL import Image
 
 from sysboy_tray.app import App
 from sysboy_tray.metrics import Reading
+from sysboy_tray.pairing import PRESS_TO_PAIR
 from sysboy_tray.tray.backend import TrayToolkit, stop_icon
 from sysboy_tray.tray.gauge import GaugeFace, GaugeState, draw_gauge, needs_redraw
 from sysboy_tray.tray.menu import TrayMenu
@@ -26,9 +27,12 @@ FIREWALL_TITLE = "Meters cannot reach Sysboy"
 FIREWALL_HINT = " Open the gauge icon's menu and choose Allow meters on this network…"
 
 
-def tooltip(label: str, reading: Reading | None, devices: int, updates: str = "") -> str:
+def tooltip(
+    label: str, reading: Reading | None, devices: int, updates: str = "", new_meters: int = 0
+) -> str:
     """For example: `VRAM 60.5 % (9.7 / 16.0 GiB) · 1 device`; a firmware update under way
-    comes first (`meter1: updating to 0.2.0: 45 % · VRAM ...`)."""
+    comes first (`meter1: updating to 0.2.0: 45 % · VRAM ...`), and before it a meter
+    waiting to pair (`New meter found — press its button to pair · ...`)."""
     linked = f"{devices} device" + ("" if devices == 1 else "s")
     if reading is None:
         text = f"{label} · {linked}"
@@ -39,6 +43,9 @@ def tooltip(label: str, reading: Reading | None, devices: int, updates: str = ""
         text = f"{label} {reading.percent:.1f} %{detail} · {linked}"
     if updates:
         text = f"{updates} · {text}"
+    if new_meters:
+        several = f" ({new_meters} meters)" if new_meters > 1 else ""
+        text = f"{PRESS_TO_PAIR}{several} · {text}"
     return text if len(text) <= TOOLTIP_MAX else text[: TOOLTIP_MAX - 1] + "…"
 
 
@@ -67,6 +74,7 @@ class TrayIcon:
         self._told_firewall: object = None
         self.told: list[tuple[str, str]] = []
         self._told_updates: dict[str, str] = {}  # device id -> the update outcome told
+        self._told_new: set[str] = set()  # unpaired meters the user was told of
         self.menu_updates = 0
         self._changed = threading.Event()
         self._stopping = threading.Event()
@@ -105,7 +113,13 @@ class TrayIcon:
             self.redraws += 1
         updates = self.app.updates()
         busy = "; ".join(f"{d}: {u.text()}" for d, u in sorted(updates.items()) if not u.finished)
-        title = tooltip(label, reading, len(devices), busy)
+        new_meters = self.app.new_meters()
+        title = tooltip(label, reading, len(devices), busy, len(new_meters))
+        for meter in new_meters:
+            # once per meter while the app runs: an unpaired meter comes back every minute
+            if meter.id not in self._told_new:
+                self._told_new.add(meter.id)
+                self.tell(f"{PRESS_TO_PAIR}: {meter.name} ({meter.address}).", "New meter")
         for device_id, update in updates.items():
             if update.finished and self._told_updates.get(device_id) != update.text():
                 self._told_updates[device_id] = update.text()

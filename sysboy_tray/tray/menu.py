@@ -13,6 +13,7 @@ from sysboy_tray.app import App, DeviceView
 from sysboy_tray.autostart import Autostart
 from sysboy_tray.errors import SysboyError
 from sysboy_tray.metrics import GIB, GpuInfo, Reading
+from sysboy_tray.pairing import PRESS_TO_PAIR, NewMeter
 from sysboy_tray.tray.backend import TrayToolkit
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,11 @@ def needle_text(device: DeviceView, number: int) -> str:
 def gpu_text(gpu: GpuInfo) -> str:
     """A GPU's menu text: its number, name and memory."""
     return f"{gpu.index}: {gpu.name} ({gpu.total_bytes / GIB:.0f} GiB)"
+
+
+def new_meter_text(meter: NewMeter) -> str:
+    """The menu's line for an unpaired meter waiting for its button."""
+    return f"{PRESS_TO_PAIR} ({meter.name})"
 
 
 def device_text(device: DeviceView) -> str:
@@ -126,6 +132,7 @@ class TrayMenu:
                 self.app.sampler.interval,
                 self.autostart.is_enabled(),
                 self.app.firewall(),
+                [(m.id, m.name) for m in self.app.new_meters()],
             )
         )
 
@@ -136,6 +143,9 @@ class TrayMenu:
         firewall = self.app.firewall()
         if firewall is not None and firewall.blocked and firewall.fixable:
             yield self._item(ALLOW_METERS, self._allow_meters)
+        for meter in self.app.new_meters():
+            # a line to read, not to click: the press on the meter itself pairs it
+            yield self._item(new_meter_text(meter), lambda: None, enabled=False)
         yield self._submenu("Metric", lambda: self._metric_items(None, readings))
         yield from self._gpu_menu()
         yield self._submenu(
