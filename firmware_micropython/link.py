@@ -306,6 +306,9 @@ class Link:
         if msg is None or msg["type"] != "hello":
             if msg is not None and msg["type"] == "error":
                 log("link: the PC says: " + msg["reason"])
+            elif msg is not None:  # a PC that skips the handshake is not ours
+                log("link: refused: %r came before the PC's hello" % msg["type"])
+            await ws.close(1008)
             return False
         key, pc, me = self.cfg["key"], self.cfg["pc"], hal.unique_id()
         if not key or self.pairing():

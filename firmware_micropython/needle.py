@@ -15,6 +15,9 @@ SWEEP = ((1.0, 1200), (1.0, 300), (0.0, 1200))  # (fraction, ms to get there)
 IDENTIFY_SWING = 0.15
 IDENTIFY_LEG_MS = 180
 RAW_TOP = 1.05  # raw mode's ceiling, in full scales (calibration needs a little headroom)
+# raw mode's fastest travel: the whole output range in this many ms, so a PC alternating
+# 0 and full scale moves the needle like a quick sweep instead of slamming it into its stops
+RAW_SLEW_MS = 250
 
 
 class Calibration:
@@ -90,7 +93,7 @@ class Needle:
     def set_raw(self, fraction):
         """Hold the output at `fraction` exactly (None ends raw mode and glides back), never
         above RAW_TOP times the meter's full scale: past that the meter is driven beyond its
-        design, whoever asks."""
+        design, whoever asks. The output travels there at most RAW_SLEW_MS per full range."""
         import hal
 
         top = min(1.0, RAW_TOP * hal.FULL_SCALE)
@@ -145,7 +148,8 @@ class Needle:
         if self._moves:
             new = self._step_moves(dt_ms)
         elif self.raw is not None:
-            new = self.raw
+            most = dt_ms / RAW_SLEW_MS
+            new = max(self.position - most, min(self.position + most, self.raw))
         else:
             new = glide(self.position, self.target, dt_ms, self.smoothing_ms)
             if abs(new - self.target) < ARRIVED:

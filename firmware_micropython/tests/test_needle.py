@@ -2,7 +2,16 @@
 
 import math
 
-from needle import ARRIVED, MAX_STEP_MS, TICK_MS, Calibration, Needle, Needles, glide
+from needle import (
+    ARRIVED,
+    MAX_STEP_MS,
+    RAW_SLEW_MS,
+    TICK_MS,
+    Calibration,
+    Needle,
+    Needles,
+    glide,
+)
 from support import raises
 
 
@@ -124,7 +133,8 @@ def test_raw_mode_bypasses_calibration_and_smoothing_until_null():
     needle.show(50)
     run(needle, 200)
     needle.set_raw(0.1)
-    assert needle.step(TICK_MS) == 0.1  # exactly, at once
+    run(needle, RAW_SLEW_MS)
+    assert needle.step(TICK_MS) == 0.1  # exactly, within the slew limit's time
     needle.show(90)  # samples keep coming; raw mode wins
     assert needle.step(TICK_MS) == 0.1
     assert not needle.parked
@@ -221,10 +231,32 @@ def test_raw_mode_stops_at_105_percent_of_full_scale():
         out = Meter()
         meter = Needle(out)
         meter.set_raw(1.0)
-        meter.step(20)
+        run(meter, 2 * RAW_SLEW_MS)
+        assert close(max(out.writes), 1.05 * 2.5 / 3.3)
         assert close(out.writes[-1], 1.05 * 2.5 / 3.3)
         meter.set_raw(0.5)
-        meter.step(20)
+        run(meter, 2 * RAW_SLEW_MS)
         assert out.writes[-1] == 0.5  # below the ceiling: exactly as asked
     finally:
         hal.FULL_SCALE = real
+
+
+def test_raw_mode_is_slew_limited_so_a_slammed_needle_only_sweeps():
+    out = Meter()
+    needle = Needle(out)
+    most = TICK_MS / RAW_SLEW_MS  # the farthest one 50 Hz step may go
+    needle.set_raw(1.0)
+    up = run(needle, RAW_SLEW_MS + 2 * TICK_MS)
+    assert up[-1] == 1.0  # it gets there, exactly
+    assert len([p for p in up if p < 1.0]) >= RAW_SLEW_MS // TICK_MS - 1  # not at once
+    # a PC alternating 0 and full scale at every step: the needle hardly moves
+    for i in range(50):
+        needle.set_raw(float(i % 2))
+        needle.step(TICK_MS)
+    w = out.writes
+    steps = [abs(w[i] - w[i - 1]) for i in range(1, len(w))]
+    assert max(steps) <= most + 1e-9
+    assert out.writes[-1] >= 1.0 - 2 * most  # it stayed near the top, never slammed to 0
+    # a stall does not let it leap: one step covers at most MAX_STEP_MS of travel
+    needle.set_raw(0.0)
+    assert needle.step(5000) >= 1.0 - MAX_STEP_MS / RAW_SLEW_MS - 1e-9

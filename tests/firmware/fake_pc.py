@@ -35,8 +35,9 @@ class PC:
         self.server: Server | None = None
         self.port = 0
 
-    async def start(self, port: int = 0) -> PC:
-        self.server = await serve(self._handle, "127.0.0.1", port)
+    async def start(self, port: int = 0, host: str = "127.0.0.1") -> PC:
+        """Listen on `host` (a stranger's: 127.0.0.2) and `port` (0: any free one)."""
+        self.server = await serve(self._handle, host, port)
         self.port = next(iter(self.server.sockets)).getsockname()[1]
         return self
 
