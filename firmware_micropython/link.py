@@ -300,7 +300,7 @@ class Link:
                 await self._send(ws, {"type": "error", "reason": "message too big for the meter"})
 
     async def _handshake(self, ws, nonce, trust):
-        """True once the PC proved our key and we sent our proof. Until then nothing is
+        """True once the PC proved our key and welcomed our proof. Until then nothing is
         written and no needle moves; a PC without the key costs one failed handshake."""
         msg = await self._recv(ws, HANDSHAKE_S)
         if msg is None or msg["type"] != "hello":
@@ -322,7 +322,20 @@ class Link:
             return False
         mac = trust.device_proof(key, nonce, msg["nonce"], me, pc)
         await self._send(ws, {"type": "proof", "mac": mac})
+        # proven only once the PC took our proof: a version whose proof is wrong must not
+        # count as linked (that would confirm it, and it could never roll back)
+        msg = await self._recv(ws, HANDSHAKE_S)
+        if msg is None or msg["type"] != "welcome":
+            if msg is not None and msg["type"] == "error":
+                log("link: the PC says: " + msg["reason"])
+            return False
+        self._welcome(msg)
         return True
+
+    def _welcome(self, msg):
+        self.labels = {m["id"]: m["label"] for m in msg["metrics"]}
+        for number, metric in enumerate(msg["needles"], 1):
+            self._announce(number, metric, None)
 
     async def _pair(self, ws):
         """Unpaired, or asked to pair again: send `pair` once the button asks for it, and take
@@ -381,9 +394,7 @@ class Link:
         if kind not in protocol.RESERVED or kind in NEEDLE_COMMANDS:
             await self._to_needles(ws, kind, msg)
         elif kind == "welcome":
-            self.labels = {m["id"]: m["label"] for m in msg["metrics"]}
-            for number, metric in enumerate(msg["needles"], 1):
-                self._announce(number, metric, None)
+            self._welcome(msg)
         elif kind == "update" or kind == "chunk":
             await self._firmware(ws, kind, msg)
         elif kind == "error":
@@ -507,7 +518,8 @@ class Link:
             # rollback, before anything else this link sends (see _send)
             self._note = dict(note)
             self._note["type"] = "update_status"
-            slots.noted()
+            if note["state"] == "confirmed":
+                slots.noted()  # at once: a lost link must not cost a good version its trial
 
     def _hello(self, nonce):
         sim = hal.output_kind() == "sim"
@@ -547,6 +559,8 @@ class Link:
         if note is not None and self.proven:
             self._note = None
             await ws.send(protocol.encode(note))
+            if note["state"] == "rolled_back":
+                slots.noted()  # only once sent: a link lost first tells it at the next one
         await ws.send(protocol.encode(msg))
 
     def _update(self, **changes):

@@ -28,6 +28,9 @@ COPIES = ("ota-1.json", "ota-2.json")
 FOLDER = "ota"
 SLOTS = ("a", "b")
 BOOT_TRIES = 3
+# the watchdog a version on trial starts under: app.py's own timeout, so its feeds keep it
+TRIAL_WATCHDOG_MS = 20000
+NO_WATCHDOG_FLAG = "nowatchdog"  # a USB deploy is copying: no watchdog (hal.watchdog too)
 
 
 def flash():
@@ -139,7 +142,27 @@ def boot(folder=None):
         slots.running = (state or {}).get("version") or root_version(folder)
         return None
     slots.running = state["version"]
+    if state.get("trial"):
+        _watch(folder)
     return path(folder, FOLDER, state["slot"])
+
+
+def _watch(folder):
+    """Start the board's watchdog before a version on trial runs any of its code: one that
+    hangs before it would start it (a busy loop at import, say) restarts the board, and
+    that start counts against it as a crash does. The version's own hal.watchdog() gets
+    the same watchdog (the ESP32 has one) and feeds it."""
+    try:
+        os.stat(path(folder, NO_WATCHDOG_FLAG))
+        return
+    except OSError:
+        pass
+    try:
+        import machine
+
+        machine.WDT(timeout=TRIAL_WATCHDOG_MS)
+    except (ImportError, AttributeError):
+        pass  # the unix port has none (unless the simulated board brings one)
 
 
 def rolled_back(was, reason):

@@ -158,6 +158,7 @@ class App:
         self._firmware_bundle = Path(given) if given else None
         self._built_bundle: Path | None = None
         self.updater = Updater(self.hub, self._bundle, _bundle_version(self._firmware_bundle))
+        self.hub.on_update_note = self._update_noted
         self._control_factory = control
         self.server: DeviceServer | None = None
         self.advertiser = Advertiser(settings.install_id) if advertise else None
@@ -510,6 +511,15 @@ class App:
         self.store.forget_device(device_id)
         self.trust.pairs.forget(device_id)
 
+    def _update_noted(self, device_id: str, note: protocol.UpdateStatus) -> None:
+        """A meter says it went back to its previous firmware: tell the user, unless an
+        update this app watches is waiting for that word (it tells the outcome itself)."""
+        watched = self.updater.states.get(device_id)
+        if note.state != "rolled_back" or (watched is not None and not watched.finished):
+            return
+        name = self.hub.known_devices().get(device_id, device_id)
+        self.notice(f"Meter {name}: {_rollback_text(note)}; it runs its previous version.")
+
     def _paired(self, device_id: str) -> bool:
         """Whether settings may be saved for this device id: only for a paired meter."""
         return self.trust.pairs.key_for(device_id) is not None
@@ -547,6 +557,7 @@ class App:
                 hello = session.hello
                 assert hello is not None
                 update = self.updater.states.get(hello.id)
+                note = self.hub.update_notes.get(hello.id)
                 saved = self.store.settings.devices.get(hello.id)
                 views.append(
                     DeviceView(
@@ -561,7 +572,7 @@ class App:
                         tuple(NeedleView(f.number, f.metric, f.calibration) for f in session.feeds),
                         session.button_needle,
                         self.updater.available(hello.fw),
-                        update.text() if update is not None else "",
+                        _update_text(update, note),
                         update is not None and not update.finished,
                     )
                 )
@@ -606,6 +617,21 @@ class App:
         with contextlib.suppress(OSError, ValueError, AttributeError):
             if json.loads(self.paths.state_file.read_bytes()).get("pid") == os.getpid():
                 self.paths.state_file.unlink()
+
+
+def _update_text(update: UpdateState | None, note: protocol.UpdateStatus | None) -> str:
+    """How a meter's firmware update went, in a few words: the update this app runs, or a
+    rollback it did not see coming (the update began before a restart, or gave up early);
+    "" when there is nothing to say."""
+    unseen = update is None or (update.finished and update.state != "rolled back")
+    if note is not None and note.state == "rolled_back" and unseen:
+        return _rollback_text(note)
+    return update.text() if update is not None else ""
+
+
+def _rollback_text(note: protocol.UpdateStatus) -> str:
+    """A meter's word of a rollback, as the tray and `sysboy status` show it."""
+    return f"update to {note.version} rolled back: {note.reason}"
 
 
 def _bundle_version(bundle: Path | None) -> str:

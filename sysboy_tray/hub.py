@@ -71,6 +71,8 @@ class Hub:
         self.sleeping = False
         # device id -> what its firmware said last after an update (confirmed, rolled back)
         self.update_notes: dict[str, protocol.UpdateStatus] = {}
+        # told of each such note as it comes (the app tells the user of a rollback)
+        self.on_update_note: Callable[[str, protocol.UpdateStatus], None] | None = None
 
     # -- metrics ----------------------------------------------------------------
 
@@ -276,6 +278,8 @@ class Hub:
         else:
             log.info("device %s runs firmware %r now", device_id, status.version)
         self.update_notes[device_id] = status
+        if self.on_update_note is not None:
+            self.on_update_note(device_id, status)
         self.changed()
 
     def attach(self, session: DeviceSession) -> None:

@@ -142,11 +142,19 @@ NO_WATCHDOG_FLAG = "nowatchdog"  # as on the board: written by a deploy while it
 
 
 def watchdog(timeout_ms):
-    """A watchdog that only records its feeds; None while the deploy flag file exists."""
+    """A watchdog that only records its feeds, or the simulated board's own `machine.WDT`
+    when it has one (tests/firmware/watchdog_board.py: it resets an unfed board); switched
+    off while the deploy flag file exists."""
     try:
         os.stat(device_dir() + "/" + NO_WATCHDOG_FLAG)
     except OSError:
-        return Watchdog(timeout_ms)
+        try:
+            import machine
+
+            board = getattr(machine, "WDT", None)
+        except ImportError:  # CPython
+            board = None
+        return Watchdog(timeout_ms) if board is None else board(timeout=timeout_ms)
     _say("watchdog off: a firmware deploy is under way (file %s)" % NO_WATCHDOG_FLAG)
     return Watchdog(None)
 

