@@ -34,9 +34,13 @@ def sources() -> dict[str, SettableSource]:
     }
 
 
+# how long a push lasts: longer than a loaded machine takes from the push to the status
+PUSH_TTL_S = scaled(3)
+
+
 @pytest.fixture
 def app(sources: dict[str, SettableSource]) -> Iterator[App]:
-    with running_app(sources, {"metric": "cpu", "custom_ttl_s": 1}) as running:
+    with running_app(sources, {"metric": "cpu", "custom_ttl_s": PUSH_TTL_S}) as running:
         yield running
 
 
@@ -278,13 +282,13 @@ def test_calibrate_without_ack_is_an_error_in_words(
 def test_pushed_metric_reaches_a_device_and_expires(app: App, client: ControlClient) -> None:
     with Meter(app.port, "dev-a") as meter:
         meter.wait_for("cpu")
-        assert client.push("build", 42, unit="%", label="Build") == 1.0
+        assert client.push("build", 42, unit="%", label="Build") == PUSH_TTL_S  # its TTL
         client.set_metric("build", "dev-a")
         sample = meter.wait_for("build")[0]
         assert (sample["value"], sample["label"]) == (42.0, "Build")
         metrics = {m.id: m for m in client.status().metrics}
         assert metrics["build"].pushed and metrics["build"].value == 42.0
-        # not pushed again within custom_ttl_s (1 s here): the needle parks
-        meter.wait_for("park", timeout=5)
+        # not pushed again within custom_ttl_s: the needle parks
+        meter.wait_for("park", timeout=PUSH_TTL_S + 5)
         reason = {m.id: m for m in client.status().metrics}.get("build")
         assert reason is None or not reason.available

@@ -17,6 +17,10 @@ import pytest
 from tests.conftest import scaled
 from tests.meter import Meter
 
+# how long a push lasts: far longer than a loaded machine takes to start a `sysboy` command,
+# or the value could expire between the push and the status that should show it
+PUSH_TTL_S = scaled(10)
+
 
 def sysboy_command() -> list[str]:
     script = shutil.which("sysboy", path=str(Path(sys.executable).parent))
@@ -37,7 +41,7 @@ def sysboy(*args: str) -> subprocess.CompletedProcess[str]:
 def serve(user_dirs: Path) -> Iterator[int]:
     """A running `sysboy serve` (real metrics, no mDNS); yields its port."""
     settings = Path(os.environ["SYSBOY_CONFIG_DIR"]) / "settings.json"
-    settings.write_text(json.dumps({"metric": "ram", "custom_ttl_s": 4}))
+    settings.write_text(json.dumps({"metric": "ram", "custom_ttl_s": PUSH_TTL_S}))
     proc = subprocess.Popen(
         [*sysboy_command(), "serve", "--port", "0", "--no-mdns", "--interval", "0.2"],
         stdout=subprocess.PIPE,
@@ -95,7 +99,7 @@ def test_pushed_value_reaches_a_device_then_expires(serve: int) -> None:
         assert done.returncode == 0, done.stderr
         assert done.stdout == (
             "Build queue (build) = 42.5: no needle shows it (`sysboy metric build` puts it on "
-            "every needle); it expires in 4 s unless pushed again\n"
+            f"every needle); it expires in {PUSH_TTL_S:g} s unless pushed again\n"
         )
         assert sysboy("metric", "BUILD").returncode == 0  # names in any case
         again = sysboy("push", "Build", "42.5")
@@ -105,8 +109,8 @@ def test_pushed_value_reaches_a_device_then_expires(serve: int) -> None:
         assert (sample["unit"], sample["label"]) == ("jobs", "Build queue")
         status = sysboy("status").stdout
         assert re.search(r"^\* build\s+Build queue\s+42.5 %.*pushed by a script", status, re.M)
-        # custom_ttl_s is 4 here: with no new push the needle parks; the label stays
-        park = meter.wait_for("park", timeout=15)[-1]
+        # with no new push within custom_ttl_s the needle parks; the label stays
+        park = meter.wait_for("park", timeout=PUSH_TTL_S + 15)[-1]
         assert park == {"type": "park", "reason": "unavailable", "metric": "build"} | {
             "label": "Build queue"
         }
