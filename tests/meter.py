@@ -63,7 +63,7 @@ class Meter:
         with self._changed:
             return [m for m in self.messages if m["type"] == kind]
 
-    def wait_for(self, kind: str, count: int = 1, timeout: float = 5.0) -> list[dict[str, Any]]:
+    def wait_for(self, kind: str, count: int = 1, timeout: float = 15.0) -> list[dict[str, Any]]:
         """Wait until `count` messages of this type arrived; return all of them so far."""
         with self._changed:
             if not self._changed.wait_for(
@@ -72,7 +72,7 @@ class Meter:
                 raise AssertionError(f"{self.device_id} got no {kind!r} ({self.messages[-5:]})")
         return self.of_type(kind)
 
-    def wait_until(self, check: Any, timeout: float = 5.0) -> None:
+    def wait_until(self, check: Any, timeout: float = 15.0) -> None:
         """Wait until `check(messages)` is true."""
         with self._changed:
             if not self._changed.wait_for(lambda: check(self.messages), scaled(timeout)):

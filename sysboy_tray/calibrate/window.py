@@ -317,6 +317,7 @@ class CalibrationWindow:
             "saved": [list(p) for p in self.editor.saved],
             "status": self.status.get(),
             "busy": self._busy,
+            "cancel": str(self.cancel_button.cget("text")),  # Close once Cancel has failed
             "mapped": bool(self.root.winfo_viewable()),
             "window": box(self.root),
             "sliders": sliders,
