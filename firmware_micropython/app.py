@@ -243,11 +243,16 @@ def run():
     setup = config.setup_asked()
     if setup is None and not cfg["ssid"]:
         setup = FIRST_SETUP
+    # loaded again only for a rare save (the setup form, a calibration): its code leaves
+    # the heap, and so does what its checks loaded
     del config
-    if setup is None:
-        # linked mode loads it again only for a rare save: its code leaves the heap (setup
-        # keeps it, loaded while the heap is whole, for the one save it exists to make)
-        sys.modules.pop("config", None)
+    sys.modules.pop("config", None)
+    sys.modules.pop("protocol", None)
+    gc.collect()
+    if setup is not None:
+        # the setup code goes in while the heap is still in one piece: loaded later, between
+        # live objects, it would leave the heap in holes
+        import portal  # noqa: F401
     device = Device(cfg, setup)
     try:
         asyncio.run(device.supervise())

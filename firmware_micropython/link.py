@@ -26,6 +26,7 @@ CONNECT_TIMEOUT_S = 5
 NEEDLE_COMMANDS = ("needle", "park", "calibration", "settings", "sweep", "identify")
 HOUSEKEEPING_S = 0.5  # how often a session sends queued presses and checks the idle park
 CACHED_TRIES = 3  # failures on the remembered PC address before asking the network again
+RX_BYTES = 4096 + 14  # a whole frame (wsframe's MAX_PAYLOAD + MAX_HEADER): the receive buffer
 
 
 def log(text):
@@ -74,6 +75,10 @@ class Link:
         self._note = None  # what the PC must hear of an update once the link is proven
         self.proven = False
         self.receiver = None  # a firmware update being received (ota.py)
+        # taken at boot, while the heap is in one piece: after discovery has come and gone
+        # there may be no 4 KiB left in one block; the WebSocket code leaves the heap while
+        # discovery runs, the buffer stays
+        self.rx = bytearray(RX_BYTES)
 
     async def run(self):
         import backoff
@@ -175,7 +180,7 @@ class Link:
         cached = self.cached
         if cached and cached_failures < CACHED_TRIES and not self.pairing():
             return cached, "cached"
-        # the WebSocket code and its 4 KiB buffer leave the heap while discovery needs it
+        # the WebSocket code leaves the heap while discovery needs it
         unload("wsclient", "wsframe")
         try:
             return await self._discover(ip)
@@ -212,7 +217,7 @@ class Link:
 
         host, port, path = endpoint["host"], endpoint["port"], endpoint["path"]
         try:
-            ws = await wsclient.connect(host, port, path, timeout=CONNECT_TIMEOUT_S)
+            ws = await wsclient.connect(host, port, path, CONNECT_TIMEOUT_S, self.rx)
         except (OSError, ValueError) as exc:  # WSError is a ValueError
             log("link: cannot reach %s:%d (%r)" % (host, port, exc))
             return None

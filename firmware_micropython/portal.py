@@ -11,6 +11,9 @@ user asks, not by itself."""
 import asyncio
 import socket
 
+import dns
+import pages
+import wifi
 from httpparse import HTTPError, decode_form, head_end, parse_head, response
 
 DEFAULT_AP_IP = "192.168.4.1"
@@ -27,6 +30,8 @@ JOINED_GRACE_S = 20  # keep serving after a join so the browser can show the res
 RESCAN_GAP_S = 5
 MAX_CLIENTS = 6  # sockets are scarce on the ESP32; browsers open several at once
 PER_CLIENT = 3  # one address cannot take every slot
+# Requests are read side by side (a browser's idle preconnection must not hold the others
+# up) but answered one at a time: the heap holds one page being built and sent, not six.
 
 _NOT_FOUND = ("/favicon.ico", "/wpad.dat")
 
@@ -161,6 +166,7 @@ class Portal:
         self.joined_at = None
         self.background = False  # the join that worked was the saved network's, retried
         self.token = _token()  # the form must send it back: another site's page cannot
+        self.turn = asyncio.Lock()  # held while a request is answered
 
     async def serve(self, idle_s=IDLE_S, max_s=MAX_OPEN_S):
         """Serve until a join worked (returns the saved config), or `idle_s` passed without a
@@ -225,14 +231,10 @@ class Portal:
         self.pending = None
         channel = self.station.channel(ssid)
         if self.ap is not None and channel:
-            import wifi
-
             wifi.move_ap(self.ap, channel)  # the phone drops now, not in the middle of the join
         self.joining = asyncio.create_task(self._join(ssid, password))
 
     async def _dns(self, sock):
-        import dns
-
         while True:
             await _readable(sock)
             try:
@@ -261,20 +263,16 @@ class Portal:
                 return
             try:
                 request = await _read_request(reader)
-                if request is None:
-                    return
-                self.used_at = _ticks()
-                reply = self._route(request)
             except HTTPError as exc:
-                print("portal refused: %d %s" % (exc.status, exc.message))
-                await _send(writer, _error(exc.status, exc.message))
+                await _refuse(writer, exc)
                 await _discard(reader)
                 return
-            if request.method == "HEAD":
-                reply = (
-                    reply[:1] if isinstance(reply, list) else reply[: reply.find(b"\r\n\r\n") + 4]
-                )
-            await _send(writer, reply)
+            if request is None:
+                return
+            async with self.turn:
+                refused = await self._answer(writer, request)
+            if refused:
+                await _discard(reader)
         except (OSError, asyncio.TimeoutError) as exc:
             print("portal client dropped:", repr(exc))
         except Exception as exc:  # a fault in one page must not take the portal down
@@ -293,6 +291,20 @@ class Portal:
                 await writer.wait_closed()
             except OSError:
                 pass
+
+    async def _answer(self, writer, request):
+        """Send the reply to `request`; True when it was refused (the rest of it is read
+        after the turn is given back)."""
+        self.used_at = _ticks()
+        try:
+            reply = self._route(request)
+        except HTTPError as exc:
+            await _refuse(writer, exc)
+            return True
+        if request.method == "HEAD":
+            reply = reply[:1] if isinstance(reply, list) else reply[: reply.find(b"\r\n\r\n") + 4]
+        await _send(writer, reply)
+        return False
 
     def _route(self, request):
         method = request.method
@@ -328,9 +340,6 @@ class Portal:
             raise foreign  # "null" too: a sandboxed or local page
 
     def _setup_page(self, ssid, server=None, problem=None, status=200):
-        import pages
-        import wifi
-
         idle = self.joining is None and self.pending is None
         networks = self.scans.get() if idle else self.scans.networks
         if server is None:
@@ -380,8 +389,6 @@ class Portal:
         print("portal saved settings for network %r" % cfg["ssid"])
 
     async def _join(self, ssid, password, background=False):
-        import wifi
-
         try:
             result, ip = await self.station.join(ssid, password)
             words = wifi.describe(result, ssid, ip)
@@ -400,9 +407,6 @@ class Portal:
                 self.used_at = _ticks()
 
     def _result_page(self):
-        import pages
-        import wifi
-
         if self.pending is not None or self.joining is not None:
             self.told = True
             return response(200, pages.joining_page(self.cfg.get("ssid", ""), wifi.ap_name()))
@@ -441,8 +445,6 @@ def _redirect(location, status=302):
 
 
 def _error(status, message):
-    import pages
-
     return response(status, pages.error_page(status, message))
 
 
@@ -506,6 +508,11 @@ async def _send(writer, data):
         await asyncio.wait_for(writer.drain(), READ_TIMEOUT_S)
 
 
+async def _refuse(writer, exc):
+    print("portal refused: %d %s" % (exc.status, exc.message))
+    await _send(writer, _error(exc.status, exc.message))
+
+
 async def _discard(reader):
     """Read what the client still sends for a moment, so closing does not reset the
     connection before it has read our error page."""
@@ -524,7 +531,6 @@ async def run_portal(cfg, reason, retry_saved=False):
     saved network. `retry_saved`: the saved network is what failed, so keep trying it.
     """
     import hal
-    import wifi
 
     ip = cfg.get("ap_ip") or DEFAULT_AP_IP
     # A meter set up over USB has its own random password; one that never was has none,

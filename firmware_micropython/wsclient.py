@@ -76,7 +76,11 @@ def _check_response(head, key):
 _spare = []
 
 
-def _parser():
+def _parser(buf=None):
+    if buf is not None:
+        parser = wsframe.FrameParser(buf=buf)
+        parser.lent = True  # the caller's buffer: never kept here
+        return parser
     if _spare:
         parser = _spare.pop()
         parser.start = parser.end = 0
@@ -91,7 +95,7 @@ def reserve():
 
 
 def _release(parser):
-    if not _spare:
+    if not _spare and not getattr(parser, "lent", False):
         _spare.append(parser)
 
 
@@ -151,13 +155,16 @@ async def open_stream(host, port, timeout):
     return stream, stream
 
 
-async def connect(host, port, path="/device", timeout=5):
-    """Open a WebSocket to ws://host:port/path; raises WSError or OSError."""
+async def connect(host, port, path="/device", timeout=5, buf=None):
+    """Open a WebSocket to ws://host:port/path; raises WSError or OSError.
+
+    `buf`: the receive buffer (a bytearray of at least MAX_PAYLOAD + MAX_HEADER bytes), so
+    a caller can take it once while the heap is in one piece; by default one kept here."""
     try:
         reader, writer = await open_stream(host, port, timeout)
     except asyncio.TimeoutError:
         raise OSError(_ETIMEDOUT, "no answer from the server") from None
-    parser = _parser()
+    parser = _parser(buf)
     try:
         await asyncio.wait_for(_handshake(reader, writer, host, port, path, parser), timeout)
     except asyncio.TimeoutError:

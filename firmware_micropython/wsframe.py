@@ -135,8 +135,9 @@ class FrameParser:
     frames with `next()`. Masked frames are refused: a server never masks.
     """
 
-    def __init__(self, size=MAX_PAYLOAD + MAX_HEADER):
-        self.buf = bytearray(size)
+    def __init__(self, size=MAX_PAYLOAD + MAX_HEADER, buf=None):
+        """`buf`: a bytearray to use (one taken early, while the heap is in one piece)."""
+        self.buf = bytearray(size) if buf is None else buf
         self.view = memoryview(self.buf)
         self.start = 0
         self.end = 0
