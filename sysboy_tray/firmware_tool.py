@@ -221,8 +221,18 @@ def find_compiler(mpy_version: str = DEFAULT_MPY_VERSION) -> Compiler:
 def compile_file(compiler: Compiler, source: Path, relative: Path, target: Path) -> None:
     """Compile one firmware file; FirmwareError with mpy-cross's complaint if it fails."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    # -s keeps tracebacks short on the board: "protocol.py", not this PC's path
-    command = [*compiler.command, "-s", relative.as_posix(), "-o", str(target), str(source)]
+    # -s keeps tracebacks short on the board: "protocol.py", not this PC's path. -O3 drops
+    # the line-number tables: the code is loaded into the heap, where that is about 2 KB a
+    # mode (docs/performance.md); a traceback still names the file and the function.
+    command = [
+        *compiler.command,
+        "-O3",
+        "-s",
+        relative.as_posix(),
+        "-o",
+        str(target),
+        str(source),
+    ]
     try:
         done = subprocess.run(
             command, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S, check=False
