@@ -194,10 +194,14 @@ class Link:
         retry = discovery.Retry()
         while not self.device.portal_reason and self._station().connected():
             self.device.beat("link")
-            # once paired, only our own PC's answers count (the TXT id); pairing, any PC's
-            own = self.cfg["pc"] if self.cfg["key"] and not self.pairing() else None
+            # once paired, only our own PC's answers count (the TXT id), and not those that
+            # failed the handshake; pairing, any PC's (the one to pair with may have failed it:
+            # it forgot this meter, or was never its PC)
+            pairing = self.pairing()
+            own = self.cfg["pc"] if self.cfg["key"] and not pairing else None
+            skip = () if pairing else self.refused
             try:
-                found = await discovery.find_server(own_ip=ip, server_id=own, skip=self.refused)
+                found = await discovery.find_server(own_ip=ip, server_id=own, skip=skip)
             except OSError as exc:
                 log("discovery: %r" % exc)
                 found = None

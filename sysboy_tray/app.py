@@ -511,6 +511,14 @@ class App:
         self.store.forget_device(device_id)
         self.trust.pairs.forget(device_id)
 
+        def end_link() -> None:
+            # proven with the key just dropped: the link must not go on as if still paired
+            session = self.hub.sessions.get(device_id)
+            if session is not None:
+                session.end("this PC forgot the meter: pair it again")
+
+        self.on_loop(end_link)
+
     def _update_noted(self, device_id: str, note: protocol.UpdateStatus) -> None:
         """A meter says it went back to its previous firmware: tell the user, unless an
         update this app watches is waiting for that word (it tells the outcome itself)."""

@@ -233,6 +233,10 @@ class DeviceSession:
         """The same device connected again: close this older link."""
         self._closing = asyncio.ensure_future(self.ws.close(1000, "replaced by a newer connection"))
 
+    def end(self, reason: str) -> None:
+        """This PC no longer trusts the meter (its key was dropped): close the link now."""
+        self._closing = asyncio.ensure_future(self.ws.close(CLOSE_POLICY, reason))
+
     # -- the connection ---------------------------------------------------------
 
     async def run(self) -> None:

@@ -62,7 +62,8 @@ def test_a_stranger_with_a_paired_meters_id_is_refused_and_the_meter_stays_linke
             handshake.proof(handshake.hello("desk", wrong), theirs, wrong)  # ... not this one
         assert code == 1008 and [m["type"] for m in after] == ["error"]
         count = len(meter.of_type("cpu"))
-        meter.wait_for("cpu", count + 1)  # the real meter is still served
+        # the real meter is still served (a value that does not move comes every 5 s)
+        meter.wait_for("cpu", count + 1, timeout=15)
         assert app.on_loop(lambda: app.hub.sessions["desk"]) is linked
 
 

@@ -21,7 +21,7 @@ from sysboy_tray.tray.backend import load_tray
 from sysboy_tray.tray.gauge import GaugeState
 from sysboy_tray.tray.icon import TrayIcon, face_for, tooltip
 from sysboy_tray.tray.menu import TrayMenu
-from tests.conftest import SettableSource, running_app
+from tests.conftest import SettableSource, running_app, scaled
 from tests.meter import Meter
 
 
@@ -159,6 +159,10 @@ def test_device_actions(menu: TrayMenu, app: App, launched: Launched) -> None:
         meter.wait_for("ram")
         click(menu, "Devices", "dev-a", "Forget")
         assert "dev-a" not in app.store.settings.devices
+        # its key is gone, and so is the link that key proved
+        meter._thread.join(scaled(5))
+        assert not meter._thread.is_alive() and meter.ws.close_code == 1008
+        assert app.trust.pairs.key_for("dev-a") is None
 
 
 def test_calibrate_asks_which_device_when_there_are_several(

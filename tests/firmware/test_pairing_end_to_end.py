@@ -33,6 +33,7 @@ from sysboy_tray.pairing import PRESS_TO_PAIR
 from sysboy_tray.tray.backend import load_tray
 from sysboy_tray.tray.icon import TrayIcon
 from sysboy_tray.tray.menu import TrayMenu
+from tests import handshake
 from tests.conftest import SettableSource, running_app, scaled
 from tests.firmware.device_sim import SimDevice, firmware_settings
 
@@ -230,5 +231,45 @@ def test_an_unpaired_meter_is_shown_and_pairs_when_its_button_is_pressed(
             assert not any(t.startswith(PRESS_TO_PAIR) for t in texts), texts
             await asyncio.to_thread(icon.refresh)
             assert icon.icon.title == "CPU 40.0 % · 1 device"
+
+    run(body)
+
+
+def test_a_forgotten_meter_pairs_again_by_a_long_press(app: App, tmp_path: Path) -> None:
+    flash = tmp_path / "device"
+    old = handshake.pair(NEW_ID)  # paired over USB, as a deploy pairs it
+    firmware_settings(flash, key=old.key, pc=old.pc)
+
+    async def body() -> None:
+        async with (
+            advertised(app),
+            SimDevice(flash, SYSBOY_SIM_ID=NEW_ID, SYSBOY_MDNS_ADDR="127.0.0.1") as device,
+        ):
+            await device.needle_at(0.4, timeout=60)
+            await asyncio.to_thread(app.forget, NEW_ID)  # the tray's Devices ▸ meter ▸ Forget
+            await device.needle_at(0.0)  # its link ends at once: parked
+            assert NEW_ID not in pairs(app)
+            # it knows its PC no more: each try is refused, at its remembered address and
+            # then where discovery finds it, which it then passes over
+            await device.wait_for(
+                lambda: (
+                    sum(x.startswith("link: ") and "is not our PC" in x for x in device.lines) >= 4
+                ),
+                "the forgotten meter to be refused at both addresses",
+                timeout=60,
+            )
+            assert await asyncio.to_thread(app.devices) == []
+            assert await asyncio.to_thread(app.new_meters) == []  # it names its old PC
+
+            # a long press (1 to 5 s) while not linked: it pairs with the PC that answers
+            (flash / "button").touch()
+            await asyncio.sleep(1.5)
+            (flash / "button").unlink()
+            await until(lambda: app.devices(), "the meter to link again")
+            await device.needle_at(0.4, timeout=30)
+            saved = json.loads((flash / "sysboy.json").read_text())
+            key = pairs(app)[NEW_ID]["key"]
+            assert saved["key"] == key != old.key and saved["pc"] == app.trust.pc_id
+            assert private(app.paths.pairs_file)
 
     run(body)

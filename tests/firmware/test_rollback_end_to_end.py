@@ -37,7 +37,9 @@ CRASH = "raise ImportError('a module this build lacks')\n"
 WRONG_PROOF = "\n\ndef device_proof(*args):\n    return '0' * 64\n"
 # a build that never gets as far as starting its own watchdog
 HANG = "while True:\n    pass\n"
-WDT_MS = 5000  # the simulated board's watchdog, shortened (SYSBOY_SIM_WDT_MS)
+# the simulated board's watchdog, shortened (SYSBOY_SIM_WDT_MS); a slow machine needs
+# more room between the old version's feeds, a second apart
+WDT_MS = int(scaled(6000))
 
 
 def broken_bundle(root: Path, file: str, change: Callable[[str], str]) -> Path:
