@@ -4,6 +4,7 @@ never printed raw (issue 11, must-show 8 and 9)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -24,9 +25,11 @@ from bench.live import HELLO, Server, start_server
 from sysboy_tray.commands.status import describe
 from sysboy_tray.config import Paths
 from sysboy_tray.control import new_token
-from sysboy_tray.control_client import AppStatus, DeviceStatus, MetricStatus
+from sysboy_tray.control_client import AppStatus, DeviceStatus, MetricStatus, NewMeterStatus
 from sysboy_tray.logs import SafeFormatter
+from sysboy_tray.pairing import PRESS_TO_PAIR
 from sysboy_tray.terminal import json_text, printable
+from sysboy_tray.tray.icon import tooltip
 from tests.conftest import scaled
 
 # OSC 52 sets the terminal's clipboard; CSI 2J clears the screen; U+009B is a one-byte CSI
@@ -213,6 +216,22 @@ def test_status_shows_network_strings_escaped() -> None:
     as_json = json_text({"name": OSC52, "board": "\x9b31m", "label": "é\u202e"})
     assert no_raw_controls(as_json)
     assert json.loads(as_json) == {"name": OSC52, "board": "\x9b31m", "label": "é\u202e"}
+
+
+def test_status_and_tooltip_say_which_new_meters_wait_for_their_button() -> None:
+    waiting = (
+        NewMeterStatus("02ab", "Shelf", "192.0.2.7", 42),
+        NewMeterStatus("02cd", "02cd", "192.0.2.8", 5),  # no name of its own
+    )
+    status = AppStatus("1", 47800, ("192.0.2.1",), (), "cpu", 1.0, (), (), new_meters=waiting)
+    lines = describe(status)
+    assert f"{PRESS_TO_PAIR}: Shelf (02ab) at 192.0.2.7, 42 s left" in lines
+    assert f"{PRESS_TO_PAIR}: 02cd at 192.0.2.8, 5 s left" in lines
+    assert "Devices: none connected" in lines  # waiting to pair is not linked
+    paired = dataclasses.replace(status, new_meters=())
+    assert not any(PRESS_TO_PAIR in line for line in describe(paired))
+    assert tooltip("CPU", None, 0, "", 2) == f"{PRESS_TO_PAIR} (2 meters) · CPU · 0 devices"
+    assert tooltip("CPU", None, 0, "", 1) == f"{PRESS_TO_PAIR} · CPU · 0 devices"
 
 
 def test_the_log_writes_network_strings_as_escapes() -> None:
