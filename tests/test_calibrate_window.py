@@ -210,8 +210,9 @@ def test_the_needle_picker_drives_and_saves_the_chosen_needle(
         state = window.state
         assert state["needle"] == 1 and len(state["buttons"]["needles"]) == 2
         window.click(state["buttons"]["needles"][1])
-        state = window.wait_until(lambda s: s["needle"] == 2 and not s["busy"])
-        assert state["status"].startswith("Needle 2")
+        # the switch is done once the window says so (it is not busy a moment before that)
+        state = window.wait_until(lambda s: s["status"].startswith("Needle 2") and not s["busy"])
+        assert state["needle"] == 2
         assert state["marks"] == [0, 225, 450, 715, 980]  # needle 2's own calibration
         # leaving needle 1 put it back as the device holds it and ended its raw mode (that
         # last is not confirmed by the device: it may still be on its way)
