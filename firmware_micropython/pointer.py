@@ -150,8 +150,8 @@ def boot(folder=None):
 def _watch(folder):
     """Start the board's watchdog before a version on trial runs any of its code: one that
     hangs before it would start it (a busy loop at import, say) restarts the board, and
-    that start counts against it as a crash does. The version's own hal.watchdog() gets
-    the same watchdog (the ESP32 has one) and feeds it."""
+    that start counts against it as a crash does. The version's own hal.watchdog() hands
+    out this one (slots.watchdog) and the version feeds it."""
     try:
         os.stat(path(folder, NO_WATCHDOG_FLAG))
         return
@@ -160,7 +160,7 @@ def _watch(folder):
     try:
         import machine
 
-        machine.WDT(timeout=TRIAL_WATCHDOG_MS)
+        slots.watchdog = machine.WDT(timeout=TRIAL_WATCHDOG_MS)
     except (ImportError, AttributeError):
         pass  # the unix port has none (unless the simulated board brings one)
 

@@ -14,6 +14,9 @@ LINK_DEADLINE_S = 180  # a new version must link to its PC this soon after it st
 # its version (None when run from sources)
 state = None
 running = None
+# the board's watchdog, when pointer.boot() started it for a version on trial: the board
+# has one, so hal.watchdog() hands out this one rather than starting it twice
+watchdog = None
 
 
 def deadline_s():
