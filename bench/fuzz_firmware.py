@@ -61,6 +61,7 @@ def _load(name: str) -> ModuleType:
 sys.modules["updatemsg"] = _load("updatemsg")  # decodes update and chunk frames
 sys.modules["fromdevice"] = _load("fromdevice")  # the protocol's decoder of device frames
 sys.modules["utf8"] = _load("utf8")  # strict UTF-8, for wsframe's close reasons and forms
+sys.modules["portaldns"] = _load("portaldns")  # the portal's DNS answer, which dns.py offers too
 FW = {target: _load(name) for target, name in MODULES.items()}
 targets.use(FW["protocol"], FW["dns"], FW["wsframe"], FW["http"])
 

@@ -1,6 +1,9 @@
-"""Pure DNS codec (RFC 1035 with name compression) for discovery and the portal's DNS server."""
+"""Pure DNS codec (RFC 1035 with name compression) for discovery; the portal's DNS answer is
+portaldns.py's (here too, as `portal_reply`)."""
 
 import struct
+
+from portaldns import DNSError, portal_reply  # noqa: F401  one error class for both
 
 TYPE_A = 1
 TYPE_PTR = 12
@@ -13,11 +16,6 @@ CLASS_IN = 1
 _HEADER = "!HHHHHH"
 _MAX_NAME = 255
 _MAX_HOPS = 32
-_PORTAL_TTL = 60
-
-
-class DNSError(ValueError):
-    """A DNS packet or name that cannot be read or written."""
 
 
 def encode_name(name):
@@ -177,57 +175,3 @@ def parse(buf):
         "authority": sections[1],
         "additional": sections[2],
     }
-
-
-def _ip_bytes(ip):
-    parts = ip.split(".")
-    if len(parts) != 4:
-        raise DNSError("not an IPv4 address: " + repr(ip))
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        raise DNSError("not an IPv4 address: " + repr(ip)) from None
-    for value in values:
-        if not 0 <= value <= 255:
-            raise DNSError("not an IPv4 address: " + repr(ip))
-    return bytes(values)
-
-
-def _has_pointer(buf, pos):
-    # only called on a name already read whole, so every length byte is in range
-    while buf[pos]:
-        if buf[pos] & 0xC0:
-            return True
-        pos += 1 + buf[pos]
-    return False
-
-
-def portal_reply(query_buf, ip):
-    """The captive portal's answer to `query_buf`: every A query gets `ip`.
-
-    AAAA and other types get NOERROR with no answer. Returns None (drop it) for
-    anything that is not a well-formed standard query with one question.
-    """
-    address = _ip_bytes(ip)
-    if len(query_buf) < 12:
-        return None
-    qid, flags, qdcount = struct.unpack_from("!HHH", query_buf, 0)
-    # Only standard queries (QR=0, opcode 0) with exactly one question are answered.
-    if flags & 0xF800 or qdcount != 1:
-        return None
-    try:
-        (_, qtype, qclass), end = _question(query_buf, 12)
-    except DNSError:
-        return None
-    if _has_pointer(query_buf, 12):
-        return None  # it points into the header, which the reply changes: drop it
-    answer = qtype in (TYPE_A, TYPE_ANY) and qclass in (CLASS_IN, TYPE_ANY)
-    # QR + AA, RD copied from the query, RCODE 0 (NOERROR).
-    reply_flags = 0x8400 | (flags & 0x0100)
-    header = struct.pack(_HEADER, qid, reply_flags, 1, 1 if answer else 0, 0, 0)
-    question = bytes(query_buf[12:end])
-    if not answer:
-        return header + question
-    # The answer's name points back at the question (offset 12).
-    record = struct.pack("!HHHIH", 0xC00C, TYPE_A, CLASS_IN, _PORTAL_TTL, 4) + address
-    return header + question + record

@@ -11,8 +11,8 @@ user asks, not by itself."""
 import asyncio
 import socket
 
-import dns
 import pages
+import portaldns
 import wifi
 from httpparse import HTTPError, decode_form, head_end, parse_head, response
 
@@ -174,9 +174,9 @@ class Portal:
         import hal
 
         self.scans.get()
-        dns = _udp_socket(self.bind_ip, self.dns_port)
+        dns_sock = _udp_socket(self.bind_ip, self.dns_port)
         server = await asyncio.start_server(self._client, self.bind_ip, self.http_port, backlog=4)
-        dns_task = asyncio.create_task(self._dns(dns))
+        dns_task = asyncio.create_task(self._dns(dns_sock))
         print("portal http %s dns %d ap %s" % (self.home, self.dns_port, self.ip))
         try:
             while not self._finished():
@@ -193,7 +193,7 @@ class Portal:
                 self._retry_saved()
         finally:
             dns_task.cancel()
-            dns.close()
+            dns_sock.close()
             server.close()
             await server.wait_closed()
         return self.cfg
@@ -242,7 +242,7 @@ class Portal:
             except OSError:
                 continue
             try:
-                reply = dns.portal_reply(query, self.ip)
+                reply = portaldns.portal_reply(query, self.ip)
             except Exception as exc:  # one odd packet must never stop the DNS server
                 print("portal dns dropped a packet:", repr(exc))
                 reply = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from types import ModuleType
 
 import dns.flags
@@ -17,15 +18,17 @@ import pytest
 from tests.firmware.upy import FIRMWARE
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fw_dns", FIRMWARE / "dns.py")
+def _load(name: str) -> ModuleType:
+    # by file, under another name: the firmware's `dns` would shadow dnspython's
+    spec = importlib.util.spec_from_file_location("fw_" + name, FIRMWARE / f"{name}.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-fw = _load()
+sys.modules.setdefault("portaldns", _load("portaldns"))  # the portal's answer, dns.py's too
+fw = _load("dns")
 
 
 @pytest.mark.parametrize("use_edns", [False, True])
