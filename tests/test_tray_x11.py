@@ -18,6 +18,7 @@ from PIL import Image, ImageChops, ImageGrab
 from sysboy_tray.tray.gauge import FACE_COLOURS, GaugeState, draw_gauge
 from sysboy_tray.tray.xorg import icon_box, over
 from tests.conftest import scaled
+from tests.console import Console
 from tests.test_gauge import close_to
 from tests.xvfb import docked_icon, tray_app, trayer, wait_for, xvfb
 
@@ -199,3 +200,43 @@ def test_a_moving_metric_for_a_minute_never_collapses_the_icon(
     # the needle really moved: many different faces were on screen
     assert len(set(shots)) >= 10, f"only {len(set(shots))} different faces in a minute"
     assert complaints == 0, f"trayer logged {complaints} GTK criticals"
+
+
+# The icon's main thread loses the processor just after pystray marks it ready (as on a
+# loaded machine): the setup thread then shows the icon before pystray has noted which
+# thread runs its loop.
+LATE_LOOP = textwrap.dedent(
+    """
+    import time
+    import pystray._base
+    from sysboy_tray.tray.backend import load_tray
+    from sysboy_tray.tray.gauge import GaugeState, draw_gauge
+    from sysboy_tray.tray.xorg import x11_icon
+    mark_ready = pystray._base.Icon._mark_ready
+    def late(icon):
+        mark_ready(icon)
+        time.sleep(1.0)
+    pystray._base.Icon._mark_ready = late
+    toolkit = load_tray()
+    icon = x11_icon(toolkit.Icon)("sysboy", draw_gauge(60, GaugeState.LINKED), "Sysboy test")
+    icon.paint = lambda side: draw_gauge(60, GaugeState.LINKED, side)
+    def setup(icon):
+        icon.visible = True
+        print("shown", flush=True)
+    icon.run(setup)
+    """
+)
+
+
+def test_an_icon_shown_before_its_loop_runs_still_docks(display: str) -> None:
+    with trayer(display):
+        icon = Console(
+            [sys.executable, "-c", LATE_LOOP],
+            env={**os.environ, "DISPLAY": display, "PYSTRAY_BACKEND": "xorg"},
+        )
+        try:
+            icon.wait_line("shown", "the setup thread to show the icon", timeout=20)
+            wait_for(lambda: docked_icon(display), 20, "the tray icon never docked")
+        finally:
+            icon.stop()
+        assert "Traceback" not in icon.output()

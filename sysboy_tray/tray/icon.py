@@ -186,8 +186,10 @@ class TrayIcon:
 
         def setup(icon: Any) -> None:
             icon.visible = True
-            self.app.add_listener(self._changed.set)
+            # following first: should the listener not be added (a loop too busy to answer
+            # in time), the icon still looks again every few seconds
             self._thread.start()
+            self.app.add_listener(self._changed.set)
             self._changed.set()
 
         self.icon.run(setup=setup)

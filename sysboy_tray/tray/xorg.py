@@ -102,6 +102,13 @@ def x11_icon(icon_class: type[Any]) -> type[Any]:
         self._draw()
         self._icon_valid = True
 
+    def _run(self: Any) -> None:
+        # pystray starts the setup thread before it notes which thread runs its loop, and
+        # setup's first call (showing the icon) asks which: note it first, or that call
+        # can fail and the icon never shows
+        self._thread = threading.current_thread()
+        icon_class._run(self)
+
     def _show(self: Any) -> None:
         icon_class._show(self)
         threading.Thread(
@@ -174,6 +181,7 @@ def x11_icon(icon_class: type[Any]) -> type[Any]:
             "_on_button_press": _on_button_press,
             "_update_icon": _update_icon,
             "_update_title": _update_title,
+            "_run": _run,
             "_show": _show,
             "_on_expose": _on_expose,
             "_draw": _draw,
