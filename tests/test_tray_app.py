@@ -56,10 +56,12 @@ def test_tray_app_docks_follows_a_device_and_quits_cleanly(display: str) -> None
             meter.wait_for("cpu")
             # linked: the face turns green
             green = FACE_COLOURS[GaugeState.LINKED]
+            seen: list[str] = ["nothing"]  # the last look, for the failure message
 
             def face_is_green() -> bool:
                 # where the icon is now: the tray host may still be laying it out
                 place = docked_icon(display)
+                seen[0] = f"the icon at {place}"
                 if place is None or min(place[2:]) < 16:
                     return False
                 x, y, width, height = place
@@ -71,9 +73,14 @@ def test_tray_app_docks_follows_a_device_and_quits_cleanly(display: str) -> None
                     for p in pixels
                     if max(abs(a - b) for a, b in zip(p, green, strict=True)) <= 12
                 ]
+                seen[0] += f", {len(near)} of its {len(pixels)} pixels green"
                 return len(near) > len(pixels) // 8
 
-            wait_for(face_is_green, 20, "the icon did not turn green for a linked device")
+            try:
+                wait_for(face_is_green, 20, "the icon did not turn green for a linked device")
+            except AssertionError as exc:
+                log = (Path(os.environ["SYSBOY_LOG_DIR"]) / "sysboy.log").read_text()
+                raise AssertionError(f"{exc}: last seen {seen[0]}; the app's log:\n{log}") from None
             app.send_signal(signal.SIGTERM)
             meter.wait_until(
                 lambda messages: {"type": "park", "reason": "quit"} in messages, timeout=10

@@ -124,10 +124,16 @@ def screenshot(display: str, size: int) -> tuple[Image.Image, tuple[int, int, in
 
             def painted() -> Image.Image | None:
                 shot = ImageGrab.grab(bbox=(x - 1, y, x + width, y + height), xdisplay=display)
-                centre = shot.convert("RGB").getpixel((1 + size // 2, size * 3 // 4))
-                return shot.convert("RGB") if close_to(centre, face, 12) else None  # type: ignore[arg-type]
+                rgb = shot.convert("RGB")
+                centre = rgb.getpixel((1 + size // 2, size * 3 // 4))
+                # drawn over the panel: a drawing made before the tray showed the window has
+                # no panel to draw over yet, and the one made when it shows it comes a moment
+                # later (a corner, outside the dial, is the panel's once that one is up)
+                corner, panel = rgb.getpixel((1, 0)), rgb.getpixel((0, size // 2))
+                done = close_to(centre, face, 12) and corner == panel  # type: ignore[arg-type]
+                return rgb if done else None
 
-            shot = wait_for(painted, 20, "the icon was never painted")
+            shot = wait_for(painted, 20, "the icon was never painted over the panel")
             # the panel, just left of the icon
             panel = shot.getpixel((0, size // 2))
             assert isinstance(panel, tuple)

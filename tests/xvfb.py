@@ -103,6 +103,7 @@ def _wait_for_tray_owner(display: str) -> None:
 def docked_icon(display: str) -> tuple[int, int, int, int] | None:
     """Where our icon sits on screen, once a tray host has taken it in."""
     import Xlib.display
+    import Xlib.error
 
     conn = Xlib.display.Display(display)
     try:
@@ -110,14 +111,18 @@ def docked_icon(display: str) -> tuple[int, int, int, int] | None:
         todo: list[Any] = [root]
         while todo:
             window = todo.pop()
-            tree = window.query_tree()
-            todo.extend(tree.children)
-            if window.get_wm_class() != ("sysboySystemTrayIcon", "sysboy"):
+            try:
+                tree = window.query_tree()
+                todo.extend(tree.children)
+                if window.get_wm_class() != ("sysboySystemTrayIcon", "sysboy"):
+                    continue
+                if tree.parent.id == root.id:
+                    return None  # not docked (yet)
+                geometry = window.get_geometry()
+                origin = window.translate_coords(root, 0, 0)
+            except Xlib.error.XError:
+                # gone while we looked (the tray host makes and drops windows as it docks)
                 continue
-            if tree.parent.id == root.id:
-                return None  # not docked (yet)
-            geometry = window.get_geometry()
-            origin = window.translate_coords(root, 0, 0)
             return (-origin.x, -origin.y, geometry.width, geometry.height)
         return None
     finally:
@@ -166,10 +171,11 @@ def tray_app(display: str, trayer_log: Path | None = None) -> Iterator[TrayRun]:
         )
         run = TrayRun(proc, env, {})
         try:
-            wait_for(lambda: docked_icon(display), 20, "the tray icon never docked")
+            # a loaded machine takes its time to start Python, the app and the tray
+            wait_for(lambda: docked_icon(display), 60, "the tray icon never docked")
             run.state = wait_for(
                 lambda: paths.state_file.exists() and json.loads(paths.state_file.read_text()),
-                20,
+                60,
                 "the app never wrote where it listens",
             )
             yield run
