@@ -64,6 +64,8 @@ def trayer(
     What trayer says (GTK's warnings) goes to the file `log`, if given.
     """
     need("trayer")
+    # the last trayer on this display may not be forgotten by the X server yet
+    before = _tray_owner(display)
     out = open(log, "wb") if log is not None else None  # noqa: SIM115  # closed below
     proc = subprocess.Popen(
         [
@@ -75,7 +77,7 @@ def trayer(
         stderr=out or subprocess.DEVNULL,
     )
     try:
-        _wait_for_tray_owner(display)
+        _wait_for_tray_owner(display, before)
         yield proc
     finally:
         _stop(proc)
@@ -83,21 +85,28 @@ def trayer(
             out.close()
 
 
-def _wait_for_tray_owner(display: str) -> None:
-    """Until some window owns the system tray selection of screen 0."""
+def _tray_owner(display: str) -> int:
+    """The window that owns the system tray selection of screen 0 (0: none)."""
     import Xlib.display
-    import Xlib.X
 
     conn = Xlib.display.Display(display)
     try:
-        atom = conn.intern_atom("_NET_SYSTEM_TRAY_S0")
-        deadline = time.monotonic() + scaled(20)
-        while conn.get_selection_owner(atom) == Xlib.X.NONE:
-            if time.monotonic() > deadline:
-                raise RuntimeError("trayer did not take the system tray")
-            time.sleep(0.05)
+        owner = conn.get_selection_owner(conn.intern_atom("_NET_SYSTEM_TRAY_S0"))
+        return owner if isinstance(owner, int) else int(owner.id)  # X.NONE is 0
     finally:
         conn.close()
+
+
+def _wait_for_tray_owner(display: str, before: int) -> None:
+    """Until a window other than `before` owns the system tray selection of screen 0.
+
+    An icon that asked the last owner to dock it would wait for it forever.
+    """
+    deadline = time.monotonic() + scaled(20)
+    while _tray_owner(display) in (0, before):
+        if time.monotonic() > deadline:
+            raise RuntimeError("trayer did not take the system tray")
+        time.sleep(0.05)
 
 
 def docked_icon(display: str) -> tuple[int, int, int, int] | None:
