@@ -195,7 +195,11 @@ ICON = textwrap.dedent(
     from sysboy_tray.tray.gauge import GaugeState, draw_gauge
     toolkit = load_tray()
     image = draw_gauge(float(sys.argv[1]), GaugeState.LINKED, 64)
-    icon = toolkit.Icon("sysboy", image, "Sysboy test")
+    icon_class = toolkit.Icon
+    if toolkit.name == "xorg":  # as the tray app shows it: pystray's own can miss its setup
+        from sysboy_tray.tray.xorg import x11_icon
+        icon_class = x11_icon(toolkit.Icon)
+    icon = icon_class("sysboy", image, "Sysboy test")
     def setup(icon):
         icon.visible = True
         print(toolkit.name, flush=True)
