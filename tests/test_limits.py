@@ -155,12 +155,17 @@ def test_a_full_address_is_told_apart_from_an_app_that_is_not_running() -> None:
         # every slot of this PC's own address taken (a program of this user, or another)
         held = [raw_socket(app.port, "127.0.0.1") for _ in range(limits.PER_ADDRESS)]
         try:
+            # connected is not yet taken in: the app counts each once its loop accepts it
+            deadline = time.monotonic() + scaled(20)
+            while app.on_loop(lambda: app.server.guard.open["127.0.0.1"]) < limits.PER_ADDRESS:
+                assert time.monotonic() < deadline, "the app never took the held connections"
+                time.sleep(0.05)
             with pytest.raises(ControlError, match="running but did not take the connection"):
                 ControlClient.find(timeout=scaled(5))
         finally:
             for sock in held:
                 sock.close()
-        deadline = time.monotonic() + scaled(5)
+        deadline = time.monotonic() + scaled(20)
         while app.on_loop(lambda: app.server.guard.open["127.0.0.1"]) > 0:
             assert time.monotonic() < deadline
             time.sleep(0.05)
