@@ -185,7 +185,7 @@ class Link:
         try:
             return await self._discover(ip)
         finally:
-            unload("discovery", "dns")
+            unload("discovery", "dns", "portaldns")  # dns.py brings the portal's answer
 
     async def _discover(self, ip):
         import discovery
