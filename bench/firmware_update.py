@@ -79,11 +79,13 @@ def build_device():
 
 
 async def main(port):
-    wsclient.reserve()
+    if MODE == "alone":
+        wsclient.reserve()  # the receive buffer, taken first as the device takes it at boot
     device = build_device()
+    rx = getattr(device.link, "rx", None)  # the device's own, taken when its link is made
     gc.collect()
     heap_linked = gc.mem_alloc()
-    ws = await wsclient.connect("127.0.0.1", port, "/device", timeout=5)
+    ws = await wsclient.connect("127.0.0.1", port, "/device", 5, rx)
     device.link.proven = True  # what the handshake leaves behind
     hello = {
         "type": "hello",
