@@ -80,7 +80,13 @@ def test_tray_app_docks_follows_a_device_and_quits_cleanly(display: str) -> None
                 wait_for(face_is_green, 20, "the icon did not turn green for a linked device")
             except AssertionError as exc:
                 log = (Path(os.environ["SYSBOY_LOG_DIR"]) / "sysboy.log").read_text()
-                raise AssertionError(f"{exc}: last seen {seen[0]}; the app's log:\n{log}") from None
+                app.send_signal(signal.SIGABRT)  # its threads' stacks: where it is stuck
+                app.wait(scaled(20))
+                assert app.stderr is not None
+                stacks = app.stderr.read()[-6000:]
+                raise AssertionError(
+                    f"{exc}: last seen {seen[0]}; the app's log:\n{log}\nits stacks:\n{stacks}"
+                ) from None
             app.send_signal(signal.SIGTERM)
             meter.wait_until(
                 lambda messages: {"type": "park", "reason": "quit"} in messages, timeout=10

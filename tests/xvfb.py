@@ -169,7 +169,8 @@ def tray_app(display: str, trayer_log: Path | None = None) -> Iterator[TrayRun]:
     paths = Paths.default()
     paths.config_dir.mkdir(parents=True, exist_ok=True)
     paths.settings_file.write_text(json.dumps({"metric": "cpu", "port": 0}))
-    env = {**os.environ, "DISPLAY": display, "PYSTRAY_BACKEND": "xorg"}
+    # PYTHONFAULTHANDLER: an app that hangs prints every thread's stack when sent SIGABRT
+    env = {**os.environ, "DISPLAY": display, "PYSTRAY_BACKEND": "xorg", "PYTHONFAULTHANDLER": "1"}
     with trayer(display, log=trayer_log):
         proc = subprocess.Popen(
             [sys.executable, "-m", "sysboy_tray"],
