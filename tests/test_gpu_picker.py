@@ -4,7 +4,6 @@ against NVML's binding with the driver calls scripted."""
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,18 +11,16 @@ from typing import Any
 import pytest
 
 from sysboy_tray.app import App
-from sysboy_tray.autostart import XdgAutostartFile
 from sysboy_tray.config import Paths
 from sysboy_tray.control import control_factory
 from sysboy_tray.metrics import GIB
-from sysboy_tray.tray.backend import load_tray
-from sysboy_tray.tray.menu import TrayMenu
 from sysboy_tray.tray.popup import Popup
 from tests.debian import need
 from tests.meter import Meter
 from tests.test_control_cli import sysboy
 from tests.test_metrics_nvidia import NO_AMD, Driver, FakeGpu
 from tests.test_tray_popup import popup_ready, shown_menus, xdotool
+from tests.tray_parts import dummy_menu
 from tests.xvfb import wait_for, xvfb
 
 TWO = [
@@ -59,19 +56,6 @@ def app(driver: Driver) -> Iterator[App]:
         running.stop()
 
 
-def tray_menu(app: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TrayMenu:
-    monkeypatch.setenv("PYSTRAY_BACKEND", "dummy")
-    return TrayMenu(
-        app,
-        load_tray(),
-        XdgAutostartFile([sys.executable, "-m", "sysboy_tray"], tmp_path / "xdg"),
-        open_calibration=print,
-        open_folder=print,
-        show_about=print,
-        quit=print,
-    )
-
-
 def texts(items: Any) -> list[str]:
     return [str(item.text) for item in items]
 
@@ -83,7 +67,7 @@ def vram_values(meter: Meter) -> list[float]:
 def test_gpu_menu_picks_the_card_the_needle_reads(
     app: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    menu = tray_menu(app, tmp_path, monkeypatch)
+    menu = dummy_menu(app, tmp_path)
     top = menu.menu().items
     assert texts(top)[:2] == ["Metric", "GPU"]
     gpu_items = top[1].submenu.items
@@ -108,7 +92,7 @@ def test_no_gpu_menu_with_one_gpu(
     one = App(paths, port=0, advertise=False, drm_root=NO_AMD)
     one.start()
     try:
-        assert "GPU" not in texts(tray_menu(one, tmp_path, monkeypatch).menu().items)
+        assert "GPU" not in texts(dummy_menu(one, tmp_path).menu().items)
     finally:
         one.stop()
 
@@ -148,7 +132,7 @@ def test_gpu_submenu_in_the_x11_popup(
     app: App, display: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The plain X11 tray's Tk popup: Metric, then GPU ▸ with both cards, one chosen."""
-    popup = Popup(tray_menu(app, tmp_path, monkeypatch).menu())
+    popup = Popup(dummy_menu(app, tmp_path).menu())
     with Meter(app.port) as meter:
         meter.wait_until(lambda m: 75.0 in vram_values(meter))
         popup.open(None)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,14 +10,13 @@ from typing import Any
 import pytest
 
 from sysboy_tray.app import App
-from sysboy_tray.autostart import XdgAutostartFile
 from sysboy_tray.control_client import ControlClient
 from sysboy_tray.errors import ControlError
-from sysboy_tray.tray.backend import load_tray
 from sysboy_tray.tray.menu import TrayMenu
 from tests.conftest import SettableSource, running_app, scaled
 from tests.console import sysboy
 from tests.meter import Meter
+from tests.tray_parts import dummy_menu, find
 
 
 @pytest.fixture
@@ -77,32 +75,8 @@ def test_a_needle_the_meter_lacks_is_refused_in_words(app: App, client: ControlC
     assert "dev-a" not in app.store.settings.devices
 
 
-def find(menu: TrayMenu, *path: str) -> Any:
-    """The tray menu item reached by following menu texts (prefix match), as a user would."""
-    items = menu.menu().items
-    item = None
-    for step in path:
-        matches = [i for i in items if str(i.text).startswith(step)]
-        assert matches, f"no menu item {step!r} in {[str(i.text) for i in items]}"
-        item = matches[0]
-        if item.submenu is not None:
-            items = item.submenu.items
-    return item
-
-
 def tray_menu(app: App, tmp_path: Path, opened: list[tuple[Any, ...]]) -> TrayMenu:
-    with pytest.MonkeyPatch.context() as patch:  # the backend choice must not leak to later tests
-        patch.setenv("PYSTRAY_BACKEND", "dummy")
-        toolkit = load_tray()
-    return TrayMenu(
-        app,
-        toolkit,
-        XdgAutostartFile([sys.executable, "-m", "sysboy_tray"], tmp_path / "xdg"),
-        open_calibration=lambda *args: opened.append(args),
-        open_folder=lambda: None,
-        show_about=lambda: None,
-        quit=lambda: None,
-    )
+    return dummy_menu(app, tmp_path, open_calibration=lambda *args: opened.append(args))
 
 
 def shows(meter: Meter, metric: str, needle: int | None) -> bool:

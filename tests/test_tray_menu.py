@@ -9,13 +9,11 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from sysboy_tray import protocol
 from sysboy_tray.app import App
-from sysboy_tray.autostart import XdgAutostartFile
 from sysboy_tray.metrics import Reading
 from sysboy_tray.tray.backend import load_tray
 from sysboy_tray.tray.gauge import GaugeState
@@ -23,6 +21,7 @@ from sysboy_tray.tray.icon import TrayIcon, face_for, tooltip
 from sysboy_tray.tray.menu import TrayMenu
 from tests.conftest import SettableSource, running_app, scaled
 from tests.meter import Meter
+from tests.tray_parts import dummy_menu, find
 
 
 @pytest.fixture
@@ -53,31 +52,16 @@ def launched() -> Launched:
 
 
 @pytest.fixture
-def menu(app: App, launched: Launched, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TrayMenu:
-    monkeypatch.setenv("PYSTRAY_BACKEND", "dummy")
-    return TrayMenu(
+def menu(app: App, launched: Launched, tmp_path: Path) -> TrayMenu:
+    return dummy_menu(
         app,
-        load_tray(),
-        XdgAutostartFile([sys.executable, "-m", "sysboy_tray"], tmp_path / "xdg"),
+        tmp_path,
         open_calibration=launched.calibrations.append,
         open_folder=lambda: setattr(launched, "folders", launched.folders + 1),
         show_about=lambda: setattr(launched, "abouts", launched.abouts + 1),
         quit=lambda: setattr(launched, "quits", launched.quits + 1),
         rename=launched.renames.append,
     )
-
-
-def find(menu: TrayMenu, *path: str) -> Any:
-    """The item reached by following menu texts (prefix match), as a user would click."""
-    items = menu.menu().items
-    item = None
-    for step in path:
-        matches = [i for i in items if str(i.text).startswith(step)]
-        assert matches, f"no menu item {step!r} in {[str(i.text) for i in items]}"
-        item = matches[0]
-        if item.submenu is not None:
-            items = item.submenu.items
-    return item
 
 
 def click(menu: TrayMenu, *path: str) -> None:

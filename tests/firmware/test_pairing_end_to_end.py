@@ -27,15 +27,12 @@ import pytest
 from sysboy_tray import __version__, firmware_tool
 from sysboy_tray.advertise import Advertiser
 from sysboy_tray.app import App
-from sysboy_tray.autostart import XdgAutostartFile
 from sysboy_tray.cli import main
 from sysboy_tray.pairing import PRESS_TO_PAIR
-from sysboy_tray.tray.backend import load_tray
-from sysboy_tray.tray.icon import TrayIcon
-from sysboy_tray.tray.menu import TrayMenu
 from tests import handshake
 from tests.conftest import SettableSource, running_app, scaled
 from tests.firmware.device_sim import SimDevice, firmware_settings
+from tests.tray_parts import dummy_tray
 
 RECORDER = Path(__file__).parents[1] / "mpremote_recorder.py"
 BOARD_MAC = "240ac4123456"  # what the USB board stand-in's network module gives
@@ -151,27 +148,12 @@ def test_a_meter_deployed_over_usb_links_with_the_key_the_deploy_made(
     assert pairs(app)[BOARD_MAC]["key"] == saved["key"]
 
 
-def tray(app: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[TrayMenu, TrayIcon]:
-    """The real tray menu and icon on pystray's dummy backend."""
-    monkeypatch.setenv("PYSTRAY_BACKEND", "dummy")
-    menu = TrayMenu(
-        app,
-        load_tray(),
-        XdgAutostartFile([sys.executable, "-m", "sysboy_tray"], tmp_path / "xdg"),
-        open_calibration=print,
-        open_folder=print,
-        show_about=print,
-        quit=print,
-    )
-    return menu, TrayIcon(app, load_tray(), menu)
-
-
 def test_an_unpaired_meter_is_shown_and_pairs_when_its_button_is_pressed(
     app: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     flash = tmp_path / "device"
     firmware_settings(flash, key="", pc="")  # never deployed by this PC: no key at all
-    menu, icon = tray(app, tmp_path, monkeypatch)
+    menu, icon = dummy_tray(app, tmp_path)
 
     async def body() -> None:
         async with (

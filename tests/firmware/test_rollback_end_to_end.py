@@ -10,18 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from sysboy_tray.app import App
-from sysboy_tray.autostart import XdgAutostartFile
 from sysboy_tray.commands.status import describe
 from sysboy_tray.control_client import ControlClient
 from sysboy_tray.firmware_tool import build
-from sysboy_tray.tray.backend import load_tray
 from sysboy_tray.tray.icon import TrayIcon
 from sysboy_tray.tray.menu import TrayMenu, device_text
 from tests import handshake
@@ -29,6 +26,7 @@ from tests.conftest import SettableSource, running_app, scaled
 from tests.firmware.device_sim import SimDevice, firmware_settings
 from tests.firmware.test_update_device import on_trial, saved_pointer
 from tests.firmware.upy import FIRMWARE
+from tests.tray_parts import dummy_tray
 
 DEVICE_ID = "sysboy-back"
 TRIAL_S = 10  # the new version's time to link, shortened (SYSBOY_SIM_TRIAL_S)
@@ -103,20 +101,6 @@ def paired_flash(tmp_path: Path, app: App) -> Path:
     return folder
 
 
-def tray(app: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[TrayMenu, TrayIcon]:
-    monkeypatch.setenv("PYSTRAY_BACKEND", "dummy")
-    menu = TrayMenu(
-        app,
-        load_tray(),
-        XdgAutostartFile([sys.executable, "-m", "sysboy_tray"], tmp_path / "xdg"),
-        open_calibration=print,
-        open_folder=print,
-        show_about=print,
-        quit=print,
-    )
-    return menu, TrayIcon(app, load_tray(), menu)
-
-
 def status_lines() -> list[str]:
     with ControlClient.find(timeout=scaled(5)) as client:
         return describe(client.status())
@@ -165,7 +149,7 @@ def test_a_version_that_crashes_at_start_comes_back_and_the_pc_shows_it(
         assert "told" not in saved_pointer(flash)
 
     with app_with(crashing, monkeypatch) as app:
-        _menu, icon = tray(app, tmp_path, monkeypatch)
+        _menu, icon = dummy_tray(app, tmp_path)
         run(lambda: body(app, paired_flash(tmp_path, app), icon))
 
 
@@ -225,7 +209,7 @@ def test_a_rollback_the_app_did_not_watch_is_shown_all_the_same(
         # the update was sent by the app before it restarted: the new version waits on trial
         flash = paired_flash(tmp_path, app)
         on_trial(flash, "0.2.0", CRASH)
-        menu, _icon = tray(app, tmp_path, monkeypatch)
+        menu, _icon = dummy_tray(app, tmp_path)
         run(lambda: body(app, flash, menu))
 
 
