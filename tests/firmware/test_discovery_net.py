@@ -6,10 +6,8 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +23,7 @@ from zeroconf.asyncio import AsyncZeroconf
 from sysboy_tray import SERVICE_TYPE
 from sysboy_tray.advertise import lan_addresses
 from tests.conftest import scaled
+from tests.firmware.mdns_responder import Answer, Responder
 from tests.firmware.upy import micropython
 
 PROBE = Path(__file__).parent / "discovery_probe.py"
@@ -51,40 +50,6 @@ def run_probe(
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return [json.loads(line) for line in result.stdout.splitlines()]
-
-
-Answer = Callable[[dns.message.Message], list[bytes]]
-
-
-class Responder:
-    """A hand-made mDNS responder on 127.0.0.1: records each query, sends `answer(query)`."""
-
-    def __init__(self, answer: Answer) -> None:
-        self.answer = answer
-        self.queries: list[tuple[dns.message.Message, int]] = []
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.1)
-        self.port = self.sock.getsockname()[1]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data, peer = self.sock.recvfrom(1500)
-            except TimeoutError:
-                continue
-            query = dns.message.from_wire(data)
-            self.queries.append((query, peer[1]))
-            for packet in self.answer(query):
-                self.sock.sendto(packet, peer)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.sock.close()
 
 
 @pytest.fixture

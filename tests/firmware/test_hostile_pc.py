@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -34,6 +32,7 @@ from tests.conftest import scaled
 from tests.firmware.device_sim import SimDevice, firmware_settings
 from tests.firmware.fake_pc import PC, TEST_PC, Link
 from tests.firmware.flash_watch import FlashWatch, available
+from tests.firmware.mdns_responder import Responder
 from tests.firmware.stranger_pc import NESTED, barrage, forged, hello
 
 STRANGER = "127.0.0.2"  # a second host on the loopback network
@@ -83,37 +82,15 @@ async def attack(link: Link, name: str) -> Attempt:
     return attempt
 
 
-class Responder:
+def stranger_first(stranger_ports: list[int], pc_port: int) -> Responder:
     """The stranger's mDNS answers: its next server first, then (from another host) the PC."""
+    waiting = list(stranger_ports)
 
-    def __init__(self, stranger_ports: list[int], pc_port: int) -> None:
-        self.stranger_ports = list(stranger_ports)
-        self.pc_port = pc_port
-        self.queries = 0
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((STRANGER, 0))
-        self.sock.settimeout(0.1)
-        self.port = self.sock.getsockname()[1]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+    def answers(query: dns.message.Message) -> list[bytes]:
+        first = [answer(query, STRANGER, waiting.pop(0))] if waiting else []
+        return [*first, answer(query, "127.0.0.1", pc_port)]
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data, peer = self.sock.recvfrom(1500)
-            except TimeoutError:
-                continue
-            query = dns.message.from_wire(data)
-            self.queries += 1
-            if self.stranger_ports:
-                self.sock.sendto(answer(query, STRANGER, self.stranger_ports.pop(0)), peer)
-            self.sock.sendto(answer(query, "127.0.0.1", self.pc_port), peer)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.sock.close()
+    return Responder(answers, address=STRANGER)
 
 
 def answer(query: dns.message.Message, address: str, port: int) -> bytes:
@@ -136,7 +113,7 @@ def test_a_pc_without_the_key_writes_nothing_moves_nothing_and_is_refused(
     async def body() -> None:
         strangers = [await PC().start(host=STRANGER) for _ in ATTACKS]
         pc = await PC().start()
-        responder = Responder([s.port for s in strangers], pc.port)
+        responder = stranger_first([s.port for s in strangers], pc.port)
         folder = tmp_path / "device"
         config = firmware_settings(folder, smoothing_ms=0)
         before = config.read_bytes()
