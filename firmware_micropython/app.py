@@ -18,7 +18,6 @@ import hal
 import led
 import slots
 from button import FACTORY_RESET, PORTAL, PORTAL_MS, Button
-from needle import Needle, Needles
 
 MAX_QUEUED_PRESSES = 8
 WATCHDOG_MS = 20000
@@ -54,7 +53,12 @@ class Device:
 
     def __init__(self, cfg, setup=None):
         """`setup`: why the portal opens, for a start in setup mode; None for linked mode."""
-        self.needles = Needles(_needles(cfg["needles"]))
+        if setup is None:
+            from needle import Needles  # only in linked mode: setup only holds them at rest
+
+            self.needles = Needles(_needles(cfg["needles"]))
+        else:
+            self.needles = _Resting(_outputs(cfg["needles"]))
         self.needle = self.needles.all[0]  # the one a one-needle meter has
         self.led = led.Led(_hardware(hal.Led, cfg["led_pin"]))
         self.button = Button(_hardware(hal.Button, cfg["button_pin"]).pressed)
@@ -80,12 +84,13 @@ class Device:
         `tasks`: (name, coroutine function) pairs; the device's own by default.
         """
         if tasks is None:
-            tasks = (
-                ("needle", self.needles.run),
+            tasks = [
                 ("led", self.led.run),
                 ("button", self._buttons),
                 ("link", self._setup if self.link is None else self.link.run),
-            )
+            ]
+            if self.link is not None:  # setup mode's needles rest: nothing to move
+                tasks.insert(0, ("needle", self.needles.run))
         self.tasks = []
         for name, run in tasks:
             self.crashes[name] = 0
@@ -203,9 +208,15 @@ class Device:
         import config
 
         config.erase()
-        for needle in self.needles.all:  # the confirmation the user sees
+        needles = self.needles
+        if self.link is None:  # setup mode holds no needle code: load it for the sweep
+            from needle import Needle, Needles
+
+            needles = Needles([Needle(one.output) for one in needles.all])
+            self.tasks.append(asyncio.create_task(needles.run()))
+        for needle in needles.all:  # the confirmation the user sees
             needle.sweep()
-        while self.needles.moving:
+        while needles.moving:
             await asyncio.sleep(0.1)
         hal.reset()
 
@@ -219,10 +230,34 @@ def _hardware(part, pin):
         return part()
 
 
-def _needles(settings):
-    """The needles the config lists; one whose pin this board lacks is left out (needle 1
-    takes the board's default output instead, so a meter always has a needle)."""
-    needles = []
+class _Still:
+    """A needle in setup mode: its output held at 0."""
+
+    def __init__(self, output):
+        self.output = output
+        output.write(0.0)
+
+
+class _Resting:
+    """Setup mode's needles: they only rest, so their motion code (needle.py, about 5 KB
+    of heap on the 32-bit port) stays out of the setup heap."""
+
+    moving = False
+
+    def __init__(self, outputs):
+        self.all = [_Still(output) for output, _ in outputs]
+
+    def park(self):
+        """Hold every output at 0."""
+        for one in self.all:
+            one.output.write(0.0)
+
+
+def _outputs(settings):
+    """(output, settings) of the needles the config lists; one whose pin this board lacks
+    is left out (needle 1 takes the board's default output instead, so a meter always has
+    a needle)."""
+    outputs = []
     for number, one in enumerate(settings, 1):
         try:
             output = hal.Output(one["pin"], one["output"], number)
@@ -231,8 +266,18 @@ def _needles(settings):
             if number > 1:
                 continue
             output = hal.Output(None, None, 1)
-        needles.append(Needle(output, one["calibration"], one["smoothing_ms"]))
-    return needles
+        outputs.append((output, one))
+    return outputs
+
+
+def _needles(settings):
+    """The needles the config lists, on the outputs `_outputs` finds for them."""
+    from needle import Needle
+
+    return [
+        Needle(output, one["calibration"], one["smoothing_ms"])
+        for output, one in _outputs(settings)
+    ]
 
 
 def run():

@@ -234,6 +234,26 @@ def test_holding_the_button_12_s_is_a_factory_reset_confirmed_by_a_sweep(tmp_pat
     run(body)
 
 
+@pytest.mark.slow
+def test_a_factory_reset_in_setup_mode_sweeps_too(tmp_path: Path) -> None:
+    # setup mode leaves the needle code out of its heap; the reset loads it for the sweep
+    async def body() -> None:
+        folder = tmp_path / "device"
+        firmware_settings(folder, ssid="")
+        async with SimDevice(folder, **portal_env()) as device:
+            await device.wait_for(lambda: device.led == "portal", "setup mode")
+            assert device.needle == 0.0
+            (folder / "button").touch()
+            await device.wait_for(lambda: 1.0 in device.needles, "the sweep", timeout=20)
+            await device.restarted()
+            (folder / "button").unlink()
+            assert "button held 12 s: factory reset" in device.lines
+            assert not (folder / "sysboy.json").exists()
+            assert device.needle == 0.0  # back at rest after the sweep
+
+    run(body)
+
+
 def portal_env() -> dict[str, str]:
     return {
         "SYSBOY_PORTAL_HTTP_PORT": str(free_port(socket.SOCK_STREAM)),
