@@ -196,7 +196,9 @@ class Device:
 
     def queue_press(self, event):
         """Keep a button event for the PC (while offline only the last 8), unless it asks
-        to pair: see `Link.wants_pairing`."""
+        to pair: see `Link.wants_pairing`. Setup mode has no PC to tell: it keeps none."""
+        if self.link is None:
+            return
         if self.link.wants_pairing(event):
             return
         self.presses.append(event)

@@ -144,3 +144,10 @@ def test_a_portal_request_restarts_the_board_into_setup_mode_once():
 def test_setup_mode_holds_no_link():
     dev = app.Device(config.defaults(), app.FIRST_SETUP)
     assert dev.link is None and dev.setup == app.FIRST_SETUP
+
+
+def test_presses_in_setup_mode_are_let_go():
+    dev = app.Device(config.defaults(), app.FIRST_SETUP)
+    dev.queue_press("press")  # no link to hand it to: neither kept nor an error
+    dev.queue_press("long")
+    assert dev.presses == []
