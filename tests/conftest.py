@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,16 @@ TIMEOUT_FACTOR = float(os.environ.get("SYSBOY_TIMEOUT_FACTOR", "1"))
 def scaled(seconds: float) -> float:
     """A test timeout, stretched by SYSBOY_TIMEOUT_FACTOR."""
     return seconds * TIMEOUT_FACTOR
+
+
+async def until(check: Callable[[], object], what: str, timeout: float = 60) -> None:
+    """Wait, in a coroutine, until `check()` (run off the loop: it may block) is true."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + scaled(timeout)
+    while not await asyncio.to_thread(check):
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
 
 
 @pytest.fixture(autouse=True)

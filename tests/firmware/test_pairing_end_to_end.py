@@ -30,7 +30,7 @@ from sysboy_tray.app import App
 from sysboy_tray.cli import main
 from sysboy_tray.pairing import PRESS_TO_PAIR
 from tests import handshake
-from tests.conftest import SettableSource, running_app, scaled
+from tests.conftest import SettableSource, running_app, scaled, until
 from tests.firmware.device_sim import SimDevice, firmware_settings
 from tests.tray_parts import dummy_tray
 
@@ -48,15 +48,6 @@ def app() -> Iterator[App]:
 
 def run(test: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(asyncio.wait_for(test(), scaled(240)))
-
-
-async def until(check: Callable[[], object], what: str, timeout: float = 60) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + scaled(timeout)
-    while not await asyncio.to_thread(check):
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 @contextlib.asynccontextmanager

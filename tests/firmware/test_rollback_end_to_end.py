@@ -22,7 +22,7 @@ from sysboy_tray.firmware_tool import build
 from sysboy_tray.tray.icon import TrayIcon
 from sysboy_tray.tray.menu import TrayMenu, device_text
 from tests import handshake
-from tests.conftest import SettableSource, running_app, scaled
+from tests.conftest import SettableSource, running_app, scaled, until
 from tests.firmware.device_sim import SimDevice, firmware_settings
 from tests.firmware.test_update_device import on_trial, saved_pointer
 from tests.firmware.upy import FIRMWARE
@@ -82,15 +82,6 @@ def went_back(reason: str) -> str:
 
 def run(test: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(asyncio.wait_for(test(), scaled(300)))
-
-
-async def until(check: Callable[[], object], what: str, timeout: float = 60) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + scaled(timeout)
-    while not await asyncio.to_thread(check):
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 def paired_flash(tmp_path: Path, app: App) -> Path:
