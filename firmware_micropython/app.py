@@ -292,10 +292,9 @@ def run():
     if setup is None and not cfg["ssid"]:
         setup = FIRST_SETUP
     # loaded again only for a rare save (the setup form, a calibration): its code leaves
-    # the heap, and so does what its checks loaded
+    # the heap
     del config
     sys.modules.pop("config", None)
-    sys.modules.pop("protocol", None)
     gc.collect()
     if setup is not None:
         # the setup code goes in while the heap is still in one piece: loaded later, between

@@ -127,12 +127,22 @@ def _needles(value):
 
 
 def _points(value):
-    from protocol import check_points
-
-    try:
-        check_points(value)
-    except ValueError:
+    # protocol.check_points' rule (2 to 11 [percent, fraction] pairs, both rising), kept here
+    # so that saving the setup form does not load the link's codec into the setup heap
+    if not isinstance(value, (list, tuple)) or not 2 <= len(value) <= 11:
         return False
+    last = None
+    for point in value:
+        if not (
+            isinstance(point, (list, tuple))
+            and len(point) == 2
+            and _number(point[0], 0, 100)
+            and _number(point[1], 0, 1)
+        ):
+            return False
+        if last and (point[0] <= last[0] or point[1] <= last[1]):
+            return False
+        last = point
     return True
 
 

@@ -150,6 +150,42 @@ def test_one_bad_value_falls_back_alone():
     assert "unknown_key" not in cfg
 
 
+def test_a_saved_calibration_is_checked_as_the_protocol_checks_one():
+    import protocol
+
+    rising = [[p * 10, p / 10] for p in range(11)]
+    twelve = [[p * 9, p / 11] for p in range(12)]
+    cases = (
+        [[0, 0], [100, 1]],
+        [[0, 0], (50, 0.5), [100, 1.0]],
+        rising,
+        twelve,
+        None,
+        [],
+        "ab",
+        [[0, 0]],
+        [[0, 0], "ab"],
+        [[0, 0, 0], [100, 1]],
+        [[0, 0], [100, True]],
+        [[0, 0], [101, 1]],
+        [[0, 0], [100, 1.5]],
+        [[0, -0.1], [100, 1]],
+        [[0, 0], [0, 1]],
+        [[0, 0], [50, 0.5], [40, 1]],
+        [[0, 0], [50, 0.5], [60, 0.5]],
+        [[0, 0], [100, float("nan")]],
+        [[0, 0], [10**400, 1]],
+        [[0, 0], [100, "1"]],
+    )
+    for points in cases:
+        try:
+            protocol.check_points(points)
+            expected = []
+        except protocol.ProtocolError:
+            expected = ["calibration"]
+        assert config.problems({"calibration": points}) == expected, points
+
+
 def test_save_refuses_bad_values_and_writes_nothing():
     folder = fresh_folder()
     cfg = with_credentials()
