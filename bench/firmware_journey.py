@@ -235,6 +235,34 @@ def run_probe(
     return found
 
 
+# The simulator's radio (hal/simradio.py) stands in for the ESP32's `network` module, which
+# is C code in the firmware's flash: on a board it takes no heap for its code. Its code's
+# heap, measured on the same port, is taken off the smallest heap to give the board's figure.
+_RADIO_CODE = """
+import gc, sys
+sys.path.insert(0, %r)
+import hal
+gc.collect()
+before = gc.mem_alloc()
+import hal.simradio
+gc.collect()
+print(gc.mem_alloc() - before)
+"""
+
+
+def radio_code_bytes(binary: str, entry: Path) -> int:
+    """Heap bytes the simulator's radio code takes on `binary`, from the bundle of `entry`."""
+    result = subprocess.run(
+        [binary, "-c", _RADIO_CODE % str(entry.parent)],
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+        check=True,
+        env={**os.environ, "SYSBOY_DEVICE_DIR": tempfile.mkdtemp(prefix="sysboy-radio-")},
+    )
+    return int(result.stdout.strip().splitlines()[-1])
+
+
 def smallest_heap(
     mode: str, binary: str, entry: Path, frames: int, low_kb: int, high_kb: int, step_kb: int = 2
 ) -> tuple[int | None, str]:

@@ -18,16 +18,17 @@ import hal
 import led
 import slots
 from button import FACTORY_RESET, PORTAL, PORTAL_MS, Button
+from micropython import const
 
-MAX_QUEUED_PRESSES = 8
-WATCHDOG_MS = 20000
+_MAX_QUEUED_PRESSES = const(8)
+_WATCHDOG_MS = const(20000)
 FEED_EVERY_S = 1
 LINK_STUCK_S = 120  # no sign of progress from the link for this long: it hangs
 CRASH_LIMIT = 5  # failures in a row before the watchdog is let go and the board restarts
-HEALTHY_RUN_S = 60  # a task that ran this long before failing starts a fresh count
+_HEALTHY_RUN_S = const(60)  # a task that ran this long before failing starts a fresh count
 RESTART_S = 1  # times the failures in a row: the wait before a failed task starts again
-BUTTON_POLL_S = 0.02
-GC_EVERY_BYTES = 4096
+_BUTTON_POLL_S = const(0.02)
+_GC_EVERY_BYTES = const(4096)
 FIRST_SETUP = "Choose the Wi-Fi network for the meter."
 
 
@@ -96,7 +97,7 @@ class Device:
             self.crashes[name] = 0
             self.beat(name)
             self.tasks.append(asyncio.create_task(self._guard(name, run)))
-        self.watchdog = hal.watchdog(WATCHDOG_MS)
+        self.watchdog = hal.watchdog(_WATCHDOG_MS)
         started = hal.ticks_ms()
         while True:
             if self.alive():
@@ -125,7 +126,7 @@ class Device:
                 log("task %s ended; starting it again" % name)
             except Exception as exc:  # any failure, even a bug, must not stop the device
                 log_exception("task " + name, exc)
-            if hal.ticks_diff(hal.ticks_ms(), started) >= HEALTHY_RUN_S * 1000:
+            if hal.ticks_diff(hal.ticks_ms(), started) >= _HEALTHY_RUN_S * 1000:
                 self.crashes[name] = 0
             self.crashes[name] += 1
             self._make_safe(name)
@@ -192,7 +193,7 @@ class Device:
                 self.queue_press(event)
             elif self.button.held_ms(now) >= PORTAL_MS:
                 self.led.show(led.PORTAL)  # let go now and the portal opens
-            await asyncio.sleep(BUTTON_POLL_S)
+            await asyncio.sleep(_BUTTON_POLL_S)
 
     def queue_press(self, event):
         """Keep a button event for the PC (while offline only the last 8), unless it asks
@@ -202,7 +203,7 @@ class Device:
         if self.link.wants_pairing(event):
             return
         self.presses.append(event)
-        if len(self.presses) > MAX_QUEUED_PRESSES:
+        if len(self.presses) > _MAX_QUEUED_PRESSES:
             self.presses.pop(0)
 
     async def _factory_reset(self):
@@ -305,7 +306,7 @@ def run():
     # 32-bit port the portal then needs about 5 KB less heap, linked mode about 2 KB)
     threshold = getattr(gc, "threshold", None)  # MicroPython's; CPython has none
     if threshold is not None:
-        threshold(GC_EVERY_BYTES)
+        threshold(_GC_EVERY_BYTES)
     device = Device(cfg, setup)
     try:
         asyncio.run(device.supervise())

@@ -1,10 +1,12 @@
 """Reconnect delays: a random first wait, then x1.6 each time, capped, reset once healthy."""
 
-FIRST_MIN_S = 0.5
-FIRST_SPAN_S = 1.0
-FACTOR = 1.6
-CAP_S = 30.0
-HEALTHY_S = 60.0
+from micropython import const
+
+_FIRST_MIN_S = const(0.5)
+_FIRST_SPAN_S = const(1.0)
+_FACTOR = const(1.6)
+_CAP_S = const(30.0)
+_HEALTHY_S = const(60.0)
 
 
 def _random():
@@ -25,9 +27,9 @@ class Backoff:
         """The delay before the next attempt, in seconds."""
         if self.attempts == 0:
             # Spread the first retry so meters that lost the same PC do not return in step.
-            self.delay = FIRST_MIN_S + FIRST_SPAN_S * self._rand()
+            self.delay = _FIRST_MIN_S + _FIRST_SPAN_S * self._rand()
         else:
-            self.delay = min(CAP_S, self.delay * FACTOR)
+            self.delay = min(_CAP_S, self.delay * _FACTOR)
         self.attempts += 1
         return self.delay
 
@@ -37,8 +39,8 @@ class Backoff:
         self.attempts = 0
 
     def reset_if_healthy(self, linked_seconds):
-        """Reset when the link that just ended had lived HEALTHY_S or more; say if it did."""
-        if linked_seconds >= HEALTHY_S:
+        """Reset when the link that just ended had lived _HEALTHY_S or more; say if it did."""
+        if linked_seconds >= _HEALTHY_S:
             self.reset()
             return True
         return False

@@ -4,16 +4,18 @@ Released before 1 s: "press"; 1 to 5 s: "long"; 5 to 12 s: "portal". Held 12 s: 
 reset", reported at once so the needle can confirm it while the finger is still down.
 """
 
+from micropython import const
+
 PRESS = "press"
 LONG = "long"
 PORTAL = "portal"
 FACTORY_RESET = "factory reset"
 
 DEBOUNCE_MS = 30
-LONG_MS = 1000
+_LONG_MS = const(1000)
 PORTAL_MS = 5000
-FACTORY_RESET_MS = 12000
-POLL_MS = 10
+_FACTORY_RESET_MS = const(12000)
+_POLL_MS = const(10)
 
 
 def _diff(later, earlier):
@@ -48,7 +50,7 @@ class Button:
                 self._reset_told = False
                 return None
             return self._released(self._diff(self._raw_since, self._down_at))
-        if self.down and not self._reset_told and self.held_ms(now) >= FACTORY_RESET_MS:
+        if self.down and not self._reset_told and self.held_ms(now) >= _FACTORY_RESET_MS:
             self._reset_told = True
             return FACTORY_RESET
         return None
@@ -62,6 +64,6 @@ class Button:
             return None  # the factory reset was already reported
         if held >= PORTAL_MS:
             return PORTAL
-        if held >= LONG_MS:
+        if held >= _LONG_MS:
             return LONG
         return PRESS

@@ -15,7 +15,9 @@ with `with_needle`, which keeps both in step.
 import json
 import os
 
-VERSION = 1
+from micropython import const
+
+_VERSION = const(1)
 NAME = "sysboy.json"
 
 
@@ -29,7 +31,9 @@ def linear():
 MAX_NEEDLES = 4
 OUTPUTS = ("dac", "pwm")
 # one mirrored key per needle setting: old top-level name -> the needle's own name
-_NEEDLE_ONE = (("dac_pin", "pin"), ("calibration", "calibration"), ("smoothing_ms", "smoothing_ms"))
+_NEEDLE_ONE = const(
+    (("dac_pin", "pin"), ("calibration", "calibration"), ("smoothing_ms", "smoothing_ms"))
+)
 
 
 def needle(pin=25, output="dac", calibration=None, smoothing_ms=300):
@@ -45,7 +49,7 @@ def needle(pin=25, output="dac", calibration=None, smoothing_ms=300):
 def defaults():
     """A fresh copy of the default settings."""
     return {
-        "version": VERSION,
+        "version": _VERSION,
         "needles": [needle()],
         "ssid": "",
         "password": "",
@@ -212,8 +216,8 @@ def load(folder=None):
             cfg[key] = saved[key]
     if refused:
         print("config: ignored bad values for " + ", ".join(refused))
-    if saved.get("version") != VERSION:
-        print("config: file version %r read as version %d" % (saved.get("version"), VERSION))
+    if saved.get("version") != _VERSION:
+        print("config: file version %r read as version %d" % (saved.get("version"), _VERSION))
     if "needles" not in saved or "needles" in refused:
         # an older firmware's file: its one needle is in the top-level keys
         cfg["needles"] = [needle(cfg["dac_pin"], "dac", cfg["calibration"], cfg["smoothing_ms"])]
@@ -284,7 +288,7 @@ def _keep_bad(path, exc):
 
 def save(cfg, folder=None):
     """Write `cfg` atomically; ValueError names any unacceptable key (then nothing is written)."""
-    out = {"version": VERSION}
+    out = {"version": _VERSION}
     for key in _CHECKS:
         out[key] = cfg.get(key, defaults()[key])
     refused = problems(out)
@@ -323,12 +327,12 @@ def _replace(src, dst):
         os.rename(src, dst)
 
 
-SETUP = "setup.txt"  # why the next start opens the setup portal; read once, then removed
+_SETUP = const("setup.txt")  # why the next start opens the setup portal; read once, then removed
 
 
 def ask_setup(reason, folder=None):
     """Make the next start open the setup portal, saying `reason` (the board resets into it)."""
-    path = _path(folder, SETUP)
+    path = _path(folder, _SETUP)
     try:
         with open(path + ".tmp", "w") as f:
             f.write(reason[:200])
@@ -339,7 +343,7 @@ def ask_setup(reason, folder=None):
 
 def setup_asked(folder=None):
     """The reason the portal was asked for before the last reset, or None; asked once only."""
-    path = _path(folder, SETUP)
+    path = _path(folder, _SETUP)
     try:
         with open(path) as f:
             reason = f.read()

@@ -8,12 +8,13 @@ import os
 import socket
 
 import dns
+from micropython import const
 
 SERVICE = "_sysboy._tcp.local"
 MDNS_GROUP = "224.0.0.251"
 MDNS_PORT = 5353
-DEFAULT_PATH = "/device"
-POLL_S = 0.02
+_DEFAULT_PATH = const("/device")
+_POLL_S = const(0.02)
 
 
 class Retry:
@@ -96,7 +97,7 @@ def pick_server(msg, own_ip=None, sender_ip=None, server_id=None):
             {
                 "host": addresses[0],
                 "port": port,
-                "path": fields.get("path") or DEFAULT_PATH,
+                "path": fields.get("path") or _DEFAULT_PATH,
                 "id": fields.get("id", ""),
                 "name": instance[: -len(service) - 1],
                 "_all": addresses,
@@ -157,8 +158,8 @@ async def find_server(own_ip=None, mdns_addr=None, timeout=2, server_id=None, sk
         while waited < timeout:
             got = _receive(sock)
             if got is None:
-                await asyncio.sleep(POLL_S)
-                waited += POLL_S
+                await asyncio.sleep(_POLL_S)
+                waited += _POLL_S
                 continue
             server = _answer(got[0], got[1], qid, own_ip, server_id)
             if server is not None and "%s:%d" % (server["host"], server["port"]) not in skip:

@@ -3,6 +3,7 @@ portaldns.py's (here too, as `portal_reply`)."""
 
 import struct
 
+from micropython import const
 from portaldns import DNSError, portal_reply  # noqa: F401  one error class for both
 
 TYPE_A = 1
@@ -11,11 +12,11 @@ TYPE_TXT = 16
 TYPE_AAAA = 28
 TYPE_SRV = 33
 TYPE_ANY = 255
-CLASS_IN = 1
+_CLASS_IN = const(1)
 
-_HEADER = "!HHHHHH"
+_HEADER = const("!HHHHHH")
 _MAX_NAME = 255
-_MAX_HOPS = 32
+_MAX_HOPS = const(32)
 
 
 def encode_name(name):
@@ -36,7 +37,7 @@ def encode_name(name):
     return bytes(out)
 
 
-def build_query(qid, name, qtype, qclass=CLASS_IN, flags=0):
+def build_query(qid, name, qtype, qclass=_CLASS_IN, flags=0):
     """One question for `name` of type `qtype`, with message id `qid` (0..65535)."""
     header = struct.pack(_HEADER, qid & 0xFFFF, flags, 1, 0, 0, 0)
     return header + encode_name(name) + struct.pack("!HH", qtype, qclass)

@@ -1,6 +1,7 @@
 """Decoding what a device sends, for the PC's side of the parity check (never on the device)."""
 
 import updatemsg
+from micropython import const
 
 OUTPUTS = ("dac", "pwm", "sim")
 
@@ -56,13 +57,13 @@ def decode(kind, obj, p):
     return out
 
 
-STATES = ("receiving", "refused", "restarting", "confirmed", "rolled_back")
+_STATES = const(("receiving", "refused", "restarting", "confirmed", "rolled_back"))
 
 
 def _update_status(out, obj, p):
     out["state"] = p._string(obj, "state", 16)
-    if out["state"] not in STATES:
-        p._refuse("state", "must be one of " + ", ".join(STATES))
+    if out["state"] not in _STATES:
+        p._refuse("state", "must be one of " + ", ".join(_STATES))
     if "file" in obj:
         out["file"] = updatemsg.file_name(obj.get("file"), "file", p)
     if "offset" in obj:

@@ -12,21 +12,23 @@ import hal
 import led
 import protocol
 import slots
+from micropython import const
 
 # the version when run from sources; a built bundle's manifest says it (slots.running)
-FW_VERSION = "0.1.0"
-PROTO = 2
+_FW_VERSION = const("0.1.0")
+_PROTO = const(2)
 PAIR_WINDOW_MS = 60000  # a button press lets the meter take a PC's key for a minute
-HANDSHAKE_S = 10  # the PC's hello must come this soon after ours
+_HANDSHAKE_S = const(10)  # the PC's hello must come this soon after ours
 SAVE_EVERY_MS = 1000  # the flash is written at most once a second
-STATUS_EVERY_S = 10
+_STATUS_EVERY_S = const(10)
 READ_TIMEOUT_S = 30  # only silence reveals a dead Wi-Fi link
-CONNECT_TIMEOUT_S = 5
+_CONNECT_TIMEOUT_S = const(5)
 # commands that name a needle, or act on every needle when they name none
-NEEDLE_COMMANDS = ("needle", "park", "calibration", "settings", "sweep", "identify")
-HOUSEKEEPING_S = 0.5  # how often a session sends queued presses and checks the idle park
-CACHED_TRIES = 3  # failures on the remembered PC address before asking the network again
-RX_BYTES = 4096 + 14  # a whole frame (wsframe's MAX_PAYLOAD + MAX_HEADER): the receive buffer
+_NEEDLE_COMMANDS = const(("needle", "park", "calibration", "settings", "sweep", "identify"))
+_HOUSEKEEPING_S = const(0.5)  # how often a session sends queued presses and checks the idle park
+_CACHED_TRIES = const(3)  # failures on the remembered PC address before asking the network again
+# the receive buffer: a whole frame (wsframe's MAX_PAYLOAD + MAX_HEADER)
+_RX_BYTES = const(4096 + 14)
 
 
 def log(text):
@@ -78,7 +80,7 @@ class Link:
         # taken at boot, while the heap is in one piece: after discovery has come and gone
         # there may be no 4 KiB left in one block; the WebSocket code leaves the heap while
         # discovery runs, the buffer stays
-        self.rx = bytearray(RX_BYTES)
+        self.rx = bytearray(_RX_BYTES)
 
     async def run(self):
         import backoff
@@ -100,8 +102,8 @@ class Link:
             linked_s = await self._connect_and_serve(endpoint, source)
             if linked_s is None and source == "cached":
                 cached_failures += 1
-                if cached_failures >= CACHED_TRIES:
-                    log("link: the remembered PC address failed %d times" % CACHED_TRIES)
+                if cached_failures >= _CACHED_TRIES:
+                    log("link: the remembered PC address failed %d times" % _CACHED_TRIES)
                     cached_failures = 0
                     self.cached = None
             elif linked_s is not None:
@@ -118,8 +120,8 @@ class Link:
         """Sleep, but wake early when the portal is asked for or the button asks to pair."""
         self._pair_wake = False
         while seconds > 0 and not self.device.portal_reason and not self._pair_wake:
-            await asyncio.sleep(min(seconds, HOUSEKEEPING_S))
-            seconds -= HOUSEKEEPING_S
+            await asyncio.sleep(min(seconds, _HOUSEKEEPING_S))
+            seconds -= _HOUSEKEEPING_S
             self._flush()
 
     # -- pairing (docs/protocol.md, "Trust") -------------------------------------------
@@ -178,7 +180,7 @@ class Link:
                 return endpoint, "manual"
             log("link: the PC address %r is not host:port; searching instead" % manual)
         cached = self.cached
-        if cached and cached_failures < CACHED_TRIES and not self.pairing():
+        if cached and cached_failures < _CACHED_TRIES and not self.pairing():
             return cached, "cached"
         # the WebSocket code leaves the heap while discovery needs it
         unload("wsclient", "wsframe")
@@ -221,7 +223,7 @@ class Link:
 
         host, port, path = endpoint["host"], endpoint["port"], endpoint["path"]
         try:
-            ws = await wsclient.connect(host, port, path, CONNECT_TIMEOUT_S, self.rx)
+            ws = await wsclient.connect(host, port, path, _CONNECT_TIMEOUT_S, self.rx)
         except (OSError, ValueError) as exc:  # WSError is a ValueError
             log("link: cannot reach %s:%d (%r)" % (host, port, exc))
             return None
@@ -276,7 +278,7 @@ class Link:
         while True:
             now = hal.ticks_ms()
             self.device.beat("link")
-            if status_at is None or hal.ticks_diff(now, status_at) >= STATUS_EVERY_S * 1000:
+            if status_at is None or hal.ticks_diff(now, status_at) >= _STATUS_EVERY_S * 1000:
                 await self._send(ws, self._status())
                 status_at = now
             while self.device.presses:
@@ -292,7 +294,7 @@ class Link:
                 log("link: Wi-Fi lost")
                 return
             try:
-                text = await asyncio.wait_for(ws.recv(), HOUSEKEEPING_S)
+                text = await asyncio.wait_for(ws.recv(), _HOUSEKEEPING_S)
                 heard = hal.ticks_ms()
                 await self.on_message(ws, text)
             except asyncio.TimeoutError:
@@ -311,7 +313,7 @@ class Link:
     async def _handshake(self, ws, nonce, trust):
         """True once the PC proved our key and welcomed our proof. Until then nothing is
         written and no needle moves; a PC without the key costs one failed handshake."""
-        msg = await self._recv(ws, HANDSHAKE_S)
+        msg = await self._recv(ws, _HANDSHAKE_S)
         if msg is None or msg["type"] != "hello":
             if msg is not None and msg["type"] == "error":
                 log("link: the PC says: " + msg["reason"])
@@ -333,7 +335,7 @@ class Link:
         await self._send(ws, {"type": "proof", "mac": mac})
         # proven only once the PC took our proof: a version whose proof is wrong must not
         # count as linked (that would confirm it, and it could never roll back)
-        msg = await self._recv(ws, HANDSHAKE_S)
+        msg = await self._recv(ws, _HANDSHAKE_S)
         if msg is None or msg["type"] != "welcome":
             if msg is not None and msg["type"] == "error":
                 log("link: the PC says: " + msg["reason"])
@@ -356,7 +358,7 @@ class Link:
             if self.pairing() and not asked:
                 await self._send(ws, {"type": "pair"})
                 asked = True
-            msg = await self._recv(ws, HOUSEKEEPING_S)
+            msg = await self._recv(ws, _HOUSEKEEPING_S)
             if msg is False:
                 continue  # nothing yet
             if msg is None:
@@ -377,11 +379,11 @@ class Link:
 
     async def _recv(self, ws, timeout):
         """The next message from the PC: None when the link should end, False on a timeout
-        (only when `timeout` is HOUSEKEEPING_S)."""
+        (only when `timeout` is _HOUSEKEEPING_S)."""
         try:
             text = await asyncio.wait_for(ws.recv(), timeout)
         except asyncio.TimeoutError:
-            if timeout == HOUSEKEEPING_S:
+            if timeout == _HOUSEKEEPING_S:
                 return False
             log("link: no answer from the PC")
             return None
@@ -400,7 +402,7 @@ class Link:
             await self._send(ws, {"type": "error", "reason": str(exc)[:200] or "bad message"})
             return
         kind = msg["type"]
-        if kind not in protocol.RESERVED or kind in NEEDLE_COMMANDS:
+        if kind not in protocol.RESERVED or kind in _NEEDLE_COMMANDS:
             await self._to_needles(ws, kind, msg)
         elif kind == "welcome":
             self._welcome(msg)
@@ -413,7 +415,7 @@ class Link:
         """A sample (for needle 1 unless it names one) or a needle command (for every needle
         unless it names one), acted on by the needles it is for."""
         number = msg.get("needle")
-        sample = kind not in NEEDLE_COMMANDS
+        sample = kind not in _NEEDLE_COMMANDS
         needles = self.device.needles.pick(1 if sample and number is None else number)
         if not needles:
             reason = "this meter has no needle %d" % number
@@ -538,9 +540,9 @@ class Link:
             needles.append({"output": output, "calibration": needle.calibration.as_list()})
         hello = {
             "type": "hello",
-            "proto": PROTO,
+            "proto": _PROTO,
             "id": hal.unique_id(),
-            "fw": slots.running or FW_VERSION,
+            "fw": slots.running or _FW_VERSION,
             "board": hal.board(),
             "nonce": nonce,
             "needles": needles,

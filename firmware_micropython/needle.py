@@ -6,15 +6,17 @@ every needle of the meter in one task, needs a clock.
 
 import math
 
+from micropython import const
+
 TICK_MS = 20  # 50 Hz
 MAX_STEP_MS = 100  # after a stall the needle still glides instead of leaping
 # closer than half a step of the printed 4th decimal counts as arrived
 ARRIVED = 0.00005
 LINEAR = ((0.0, 0.0), (100.0, 1.0))
-SWEEP = ((1.0, 1200), (1.0, 300), (0.0, 1200))  # (fraction, ms to get there)
-IDENTIFY_SWING = 0.15
-IDENTIFY_LEG_MS = 180
-RAW_TOP = 1.05  # raw mode's ceiling, in full scales (calibration needs a little headroom)
+_SWEEP = const(((1.0, 1200), (1.0, 300), (0.0, 1200)))  # (fraction, ms to get there)
+_IDENTIFY_SWING = const(0.15)
+_IDENTIFY_LEG_MS = const(180)
+_RAW_TOP = const(1.05)  # raw mode's ceiling, in full scales (calibration needs a little headroom)
 # raw mode's fastest travel: the whole output range in this many ms, so a PC alternating
 # 0 and full scale moves the needle like a quick sweep instead of slamming it into its stops
 RAW_SLEW_MS = 250
@@ -92,11 +94,11 @@ class Needle:
 
     def set_raw(self, fraction):
         """Hold the output at `fraction` exactly (None ends raw mode and glides back), never
-        above RAW_TOP times the meter's full scale: past that the meter is driven beyond its
+        above _RAW_TOP times the meter's full scale: past that the meter is driven beyond its
         design, whoever asks. The output travels there at most RAW_SLEW_MS per full range."""
         import hal
 
-        top = min(1.0, RAW_TOP * hal.FULL_SCALE)
+        top = min(1.0, _RAW_TOP * hal.FULL_SCALE)
         self.raw = None if fraction is None else min(top, max(0.0, float(fraction)))
         self._poke()
 
@@ -114,18 +116,18 @@ class Needle:
 
     def sweep(self):
         """Sweep to full scale and back, then carry on."""
-        self._play(SWEEP)
+        self._play(_SWEEP)
 
     def identify(self):
         """Wiggle around the current place, so the user sees which meter this is."""
         here = self.position
-        up = min(1.0, here + IDENTIFY_SWING)
-        down = max(0.0, here - IDENTIFY_SWING)
+        up = min(1.0, here + _IDENTIFY_SWING)
+        down = max(0.0, here - _IDENTIFY_SWING)
         legs = []
         for _ in range(3):
-            legs.append((up, IDENTIFY_LEG_MS))
-            legs.append((down, IDENTIFY_LEG_MS))
-        legs.append((here, IDENTIFY_LEG_MS))
+            legs.append((up, _IDENTIFY_LEG_MS))
+            legs.append((down, _IDENTIFY_LEG_MS))
+        legs.append((here, _IDENTIFY_LEG_MS))
         self._play(legs)
 
     @property

@@ -20,10 +20,11 @@ import os
 
 import pointer
 import slots
+from micropython import const
 
 STAGE = "stage.json"
-READ_BYTES = 512  # the piece read back for hashing
-MAX_FILES = 40
+_READ_BYTES = const(512)  # the piece read back for hashing
+_MAX_FILES = const(40)
 
 
 def remove(name):
@@ -82,7 +83,7 @@ def _makedirs(name):
 def file_sha256(name, size):
     """SHA-256 (32 bytes) of the first `size` bytes of file `name`, read a piece at a time."""
     digest = hashlib.sha256()
-    buf = bytearray(READ_BYTES)
+    buf = bytearray(_READ_BYTES)
     view = memoryview(buf)
     left = size
     with open(name, "rb") as f:

@@ -8,7 +8,7 @@ leaves the newest whole copy naming the old version or the new one. (A rename is
 enough: FAT renames over a file by deleting it first, and a half-written directory sector
 can then lose both names.) No pointer: the root's version starts.
 
-A new version starts on trial. It gets BOOT_TRIES starts and slots.deadline_s() seconds to link
+A new version starts on trial. It gets _BOOT_TRIES starts and slots.deadline_s() seconds to link
 to its PC; the first proven link confirms it. A fourth start while still on trial, or the
 deadline passing, points the pointer back at the previous version, which tells the PC.
 
@@ -23,13 +23,14 @@ import json
 import os
 
 import slots
+from micropython import const
 
 COPIES = ("ota-1.json", "ota-2.json")
 FOLDER = "ota"
-SLOTS = ("a", "b")
-BOOT_TRIES = 3
+_SLOTS = const(("a", "b"))
+_BOOT_TRIES = const(3)
 # the watchdog a version on trial starts under: app.py's own timeout, so its feeds keep it
-TRIAL_WATCHDOG_MS = 20000
+_TRIAL_WATCHDOG_MS = const(20000)
 NO_WATCHDOG_FLAG = "nowatchdog"  # a USB deploy is copying: no watchdog (hal.watchdog too)
 
 
@@ -129,8 +130,8 @@ def boot(folder=None):
     root), after a rollback when a new version used up its starts."""
     state = read(folder)
     if state is not None and state.get("trial"):
-        if state.get("boots", 0) >= BOOT_TRIES:
-            reason = "it did not start %d times in a row" % BOOT_TRIES
+        if state.get("boots", 0) >= _BOOT_TRIES:
+            reason = "it did not start %d times in a row" % _BOOT_TRIES
             print("update: version %s %s; back to the previous one" % (state["version"], reason))
             state = rolled_back(state, reason)
         else:
@@ -160,7 +161,7 @@ def _watch(folder):
     try:
         import machine
 
-        slots.watchdog = machine.WDT(timeout=TRIAL_WATCHDOG_MS)
+        slots.watchdog = machine.WDT(timeout=_TRIAL_WATCHDOG_MS)
     except (ImportError, AttributeError):
         pass  # the unix port has none (unless the simulated board brings one)
 

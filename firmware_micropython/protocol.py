@@ -4,8 +4,11 @@ import json
 import math
 import sys
 
+from micropython import const
+
 MAX_FRAME_BYTES = 4096
-MAX_CONTAINERS = 100  # arrays and objects in a frame: more would flood the heap while parsing
+# arrays and objects in a frame: more would flood the heap while parsing
+_MAX_CONTAINERS = const(100)
 RESERVED = (
     "hello",
     "needle",
@@ -27,9 +30,9 @@ RESERVED = (
 )
 MAX_NEEDLES = 4
 
-_LOWER = "abcdefghijklmnopqrstuvwxyz"
+_LOWER = const("abcdefghijklmnopqrstuvwxyz")
 _ID_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
-_DEVICE_ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
+_DEVICE_ID_CHARS = const("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 _HEX = "0123456789abcdef"
 _CPYTHON = sys.implementation.name == "cpython"
 # Servers send the same few metric ids over and over: remember the good ones.
@@ -271,8 +274,8 @@ def decode(data, sender):
     """
     text = _text_of(data)
     # str.count runs in C: the exact scan is needed only for frames full of brackets
-    if text.count("[") + text.count("{") > MAX_CONTAINERS and _containers(text) > MAX_CONTAINERS:
-        raise ProtocolError("message holds more than %d arrays and objects" % MAX_CONTAINERS)
+    if text.count("[") + text.count("{") > _MAX_CONTAINERS and _containers(text) > _MAX_CONTAINERS:
+        raise ProtocolError("message holds more than %d arrays and objects" % _MAX_CONTAINERS)
     try:
         # CPython's json takes NaN/Infinity unless told not to; MicroPython's refuses them.
         obj = json.loads(text, parse_constant=_refuse_constant) if _CPYTHON else json.loads(text)

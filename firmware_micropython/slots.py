@@ -8,7 +8,9 @@ leaves them out), so they are always the root's.
 
 import os
 
-LINK_DEADLINE_S = 180  # a new version must link to its PC this soon after it starts
+from micropython import const
+
+_LINK_DEADLINE_S = const(180)  # a new version must link to its PC this soon after it starts
 
 # what this start runs, set by pointer.boot(): the pointer (None: the root's version) and
 # its version (None when run from sources)
@@ -23,7 +25,7 @@ def deadline_s():
     """Seconds a new version has to link; the simulator may shorten it (SYSBOY_SIM_TRIAL_S)."""
     getenv = getattr(os, "getenv", None)
     given = getenv("SYSBOY_SIM_TRIAL_S") if getenv else None
-    return int(given) if given and given.isdigit() else LINK_DEADLINE_S
+    return int(given) if given and given.isdigit() else _LINK_DEADLINE_S
 
 
 def on_trial():

@@ -4,14 +4,16 @@ import binascii
 import hashlib
 import os
 
-BLOCK = 64  # SHA-256's block size in bytes
+from micropython import const
+
+_BLOCK = const(64)  # SHA-256's block size in bytes
 
 
 def hmac_sha256(key, msg):
     """HMAC-SHA256 of `msg` under `key` (both bytes), as 32 bytes (RFC 2104)."""
-    if len(key) > BLOCK:
+    if len(key) > _BLOCK:
         key = hashlib.sha256(key).digest()
-    key = key + bytes(BLOCK - len(key))
+    key = key + bytes(_BLOCK - len(key))
     inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
     inner.update(msg)
     outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))

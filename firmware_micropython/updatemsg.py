@@ -1,12 +1,14 @@
 """Decoding a firmware update's `update` and `chunk` frames (docs/protocol.md): imported by
 the protocol module only when one arrives, so the linked heap does not carry this code."""
 
-MAX_UPDATE_FILES = 40
+from micropython import const
+
+_MAX_UPDATE_FILES = const(40)
 MAX_FILE_BYTES = 1048576
-CHUNK_B64 = 2732  # base64 of 2048 bytes: a chunk's data, well inside a frame
-_NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-."
+_CHUNK_B64 = const(2732)  # base64 of 2048 bytes: a chunk's data, well inside a frame
+_NAME_CHARS = const("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
 _VERSION_CHARS = _NAME_CHARS + "+"
-_BASE64_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/"
+_BASE64_CHARS = const("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/")
 
 
 def decode(kind, obj, out, p):
@@ -18,7 +20,7 @@ def decode(kind, obj, out, p):
         return out
     out["file"] = file_name(obj.get("file"), "file", p)
     out["offset"] = p._number(obj.get("offset"), "offset", 0, MAX_FILE_BYTES, True)
-    data = p._string(obj, "data", CHUNK_B64, 4)
+    data = p._string(obj, "data", _CHUNK_B64, 4)
     pad = 2 if data.endswith("==") else 1 if data.endswith("=") else 0
     if len(data) % 4:
         p._refuse("data", "must be base64")
@@ -48,8 +50,8 @@ def file_name(value, key, p):
 
 
 def _update_files(value, p):
-    if not isinstance(value, list) or not 1 <= len(value) <= MAX_UPDATE_FILES:
-        p._refuse("files", "must be a list of 1 to %d files" % MAX_UPDATE_FILES)
+    if not isinstance(value, list) or not 1 <= len(value) <= _MAX_UPDATE_FILES:
+        p._refuse("files", "must be a list of 1 to %d files" % _MAX_UPDATE_FILES)
     names = []
     for item in value:
         if not isinstance(item, list) or len(item) != 3:

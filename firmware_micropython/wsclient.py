@@ -10,11 +10,12 @@ import os
 
 import utf8
 import wsframe
+from micropython import const
 from wsframe import WSError
 
-MAX_RESPONSE_HEAD = 2048
-_ETIMEDOUT = 110
-CLOSE_WAIT_S = 2
+_MAX_RESPONSE_HEAD = const(2048)
+_ETIMEDOUT = const(110)
+_CLOSE_WAIT_S = const(2)
 
 
 class WSClosed(WSError):
@@ -41,7 +42,7 @@ async def _read_response_head(reader, parser):
         if end >= 0:
             parser.feed(head[end + 4 :])
             return head[:end]
-        if len(head) > MAX_RESPONSE_HEAD:
+        if len(head) > _MAX_RESPONSE_HEAD:
             raise WSError("the server's handshake answer is too long")
 
 
@@ -327,7 +328,7 @@ class WebSocket:
                 self._close_sent = True
                 await self._write(wsframe.OP_CLOSE, wsframe.close_payload(code, reason))
             if not self._receiving:
-                await asyncio.wait_for(self._drain_until_closed(), CLOSE_WAIT_S)
+                await asyncio.wait_for(self._drain_until_closed(), _CLOSE_WAIT_S)
         except (WSError, OSError, asyncio.TimeoutError):
             pass
         if self.close_code is None:

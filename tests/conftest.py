@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
+import types
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +18,10 @@ from sysboy_tray.metrics import Reading
 
 if TYPE_CHECKING:
     from sysboy_tray.app import App
+
+# The firmware takes `const` from MicroPython's own module; tests that load its pure parts on
+# CPython (protocol parity, trust) get one where const() is the value itself.
+sys.modules.setdefault("micropython", types.SimpleNamespace(const=lambda value: value))  # type: ignore[arg-type]
 
 # CI machines are slow and noisy: every timeout in the tests goes through this factor.
 TIMEOUT_FACTOR = float(os.environ.get("SYSBOY_TIMEOUT_FACTOR", "1"))
