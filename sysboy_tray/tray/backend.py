@@ -113,7 +113,9 @@ def _toolkit(pystray: ModuleType) -> TrayToolkit:
 def stop_icon(icon: Any) -> None:
     """Stop a running pystray icon, from any thread."""
     icon.stop()
-    # pystray's xorg backend destroys its window from its own thread, but now and then
+    if getattr(icon, "_waker", None) is not None:
+        return  # our X11 icon: its loop thread destroyed the window and flushed (xorg.py)
+    # pystray's own xorg backend destroys its window from its own thread, but now and then
     # python-xlib leaves that request unsent and run() never returns; one more flush
     # from this thread sends it.
     display = getattr(icon, "_display", None)

@@ -12,6 +12,13 @@ lets it do. This icon asks once, and again only when the tray itself went away.
 It also renames the window at each tooltip change, which trayer answers with a GTK
 critical each time; no XEmbed tray shows that name, so this icon keeps its first.
 
+pystray runs its icon's X calls on its loop thread: from any other thread it sends that
+thread an X client message, on the icon's own X connection, and waits. The loop thread
+reads that connection at the same time, and python-xlib's threaded mode can then leave the
+loop waiting forever for a reply (the icon stuck on its first face, about one start in 60
+on a busy machine). This icon sends that message through a second connection of its own,
+so only the loop thread ever uses the first.
+
 Last, pystray stretches the image to the window (24 x 30 in a 30 px panel) and pastes
 it without its alpha channel, so the edges show the colours of pixels that were meant
 to be invisible. This icon draws a square image at the size of the window's shorter
@@ -61,9 +68,63 @@ def x11_icon(icon_class: type[Any]) -> type[Any]:
     Give an instance a `paint` (a `Painter`) to draw the icon at each size the tray
     asks for; without one the image given to pystray is scaled.
     """
+    import Xlib.display  # type: ignore[import-untyped]
     import Xlib.error  # type: ignore[import-untyped]
+    import Xlib.protocol.event  # type: ignore[import-untyped]
     import Xlib.X  # type: ignore[import-untyped]  # comes with pystray on Linux
     import Xlib.Xutil  # type: ignore[import-untyped]
+
+    class Waker:
+        """Runs an icon method on pystray's loop thread, woken through a connection of its
+        own (the icon's stays the loop thread's alone)."""
+
+        def __init__(self, icon: Any) -> None:
+            self.icon = icon
+            self.lock = threading.Lock()
+            self.display: Any = None
+
+        def dispatcher(self, method: Any) -> Callable[[], None]:
+            """`method` run on the loop thread, from whichever thread calls the result."""
+            icon = self.icon
+            # the atom pystray made for this method: its loop runs the method on hearing it
+            atom = icon._display.intern_atom(f"_PYSTRAY_{method.__name__.upper()}")
+
+            def inner() -> None:
+                loop = getattr(icon, "_thread", None)
+                if loop is not None and loop.ident == threading.get_ident():
+                    method()
+                    return
+                self.send(atom)
+                result = icon._queue.get()  # True, or the exception the loop caught
+                if result is not True:
+                    raise result[1].with_traceback(result[2])
+
+            return inner
+
+        def send(self, atom: int) -> None:
+            with self.lock:
+                if self.display is None:
+                    self.display = Xlib.display.Display(self.icon._display.get_display_name())
+                window = self.display.create_resource_object("window", self.icon._window.id)
+                message = Xlib.protocol.event.ClientMessage(
+                    window=window,
+                    client_type=atom,
+                    data=(32, (Xlib.X.CurrentTime, 0, 0, 0, 0)),
+                )
+                window.send_event(message, event_mask=Xlib.X.NoEventMask)
+                self.display.flush()
+
+        def close(self) -> None:
+            with self.lock:
+                if self.display is not None:
+                    self.display.close()
+                    self.display = None
+
+    def _rewrite_implementation(self: Any, *methods: Any) -> None:
+        icon_class._rewrite_implementation(self, *methods)  # the loop's side: atoms, handlers
+        self._waker = Waker(self)
+        for method in methods:
+            setattr(self, method.__name__, self._waker.dispatcher(method))
 
     def _create_window(self: Any) -> Any:
         window = icon_class._create_window(self)
@@ -93,7 +154,8 @@ def x11_icon(icon_class: type[Any]) -> type[Any]:
 
     def _update_icon(self: Any) -> None:
         # the one change from pystray's: no second dock request once docked
-        if not _embedded(self):
+        self._docked = _embedded(self)
+        if not self._docked:
             try:
                 self._assert_docked()
             except AssertionError:
@@ -107,7 +169,10 @@ def x11_icon(icon_class: type[Any]) -> type[Any]:
         # setup's first call (showing the icon) asks which: note it first, or that call
         # can fail and the icon never shows
         self._thread = threading.current_thread()
-        icon_class._run(self)
+        try:
+            icon_class._run(self)
+        finally:
+            self._waker.close()
 
     def _show(self: Any) -> None:
         icon_class._show(self)
@@ -120,7 +185,8 @@ def x11_icon(icon_class: type[Any]) -> type[Any]:
         delay = FIRST_ASK_AGAIN_S
         while True:
             time.sleep(delay)
-            if not (self._running and self.visible) or _embedded(self):
+            # _docked: what the loop thread last saw (this thread makes no X calls)
+            if not (self._running and self.visible) or getattr(self, "_docked", False):
                 return
             log.info("no tray took the icon in yet: asking again")
             self._update_icon()  # runs on pystray's thread, which asks the tray
@@ -178,6 +244,7 @@ def x11_icon(icon_class: type[Any]) -> type[Any]:
         (icon_class,),
         {
             "_create_window": _create_window,
+            "_rewrite_implementation": _rewrite_implementation,
             "_on_button_press": _on_button_press,
             "_update_icon": _update_icon,
             "_update_title": _update_title,
