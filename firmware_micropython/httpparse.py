@@ -184,14 +184,14 @@ def decode_form(data):
 
 def url_quote(text):
     """Percent-encode `text` for a URL query value (unreserved characters stay)."""
-    out = []
+    out = bytearray()
     for b in text.encode("utf-8"):
-        c = chr(b)
-        if (b < 128 and (c.isalpha() or c.isdigit())) or c in "-._~":
-            out.append(c)
+        # bytes, not chr(b): MicroPython keeps every one-letter string it makes for good
+        if 48 <= b <= 57 or 65 <= b <= 90 or 97 <= b <= 122 or b in b"-._~":
+            out.append(b)
         else:
-            out.append("%%%02X" % b)
-    return "".join(out)
+            out.extend(b"%%%02X" % b)
+    return out.decode()
 
 
 def html_escape(text):
@@ -206,13 +206,14 @@ def html_escape(text):
     )
 
 
-def response(status, body=b"", content_type="text/html; charset=utf-8", headers=None):
+def response(status, body=b"", content_type="text/html; charset=utf-8", headers=None, length=None):
     """A whole HTTP/1.1 response that closes the connection: bytes, or, for a body given as
-    a list of byte pieces (a page), that list with the head put first."""
+    a list of pieces (a page) that sends `length` bytes, that list with the head put first."""
     if isinstance(body, str):
         body = body.encode("utf-8")
     pieces = body if isinstance(body, list) else None
-    length = sum(len(piece) for piece in pieces) if pieces is not None else len(body)
+    if pieces is None:
+        length = len(body)
     lines = [
         "HTTP/1.1 %d %s" % (status, REASONS.get(status, "Error")),
         "Content-Length: %d" % length,

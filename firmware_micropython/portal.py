@@ -349,7 +349,7 @@ class Portal:
         page = pages.setup_page(
             networks, ssid, server, notice, wifi.ap_name(), kind, self.token, open_ap
         )
-        return response(status, page)
+        return _html(status, page)
 
     def _join_form(self, request):
         kind = request.header("content-type").split(";")[0].strip().lower()
@@ -409,13 +409,13 @@ class Portal:
     def _result_page(self):
         if self.pending is not None or self.joining is not None:
             self.told = True
-            return response(200, pages.joining_page(self.cfg.get("ssid", ""), wifi.ap_name()))
+            return _html(200, pages.joining_page(self.cfg.get("ssid", ""), wifi.ap_name()))
         if self.result is None:
             return _redirect("/", 303)
         result, ssid, _, words = self.result
         if result == wifi.JOINED:
             self.result_seen = True
-            return response(200, pages.joined_page(words))
+            return _html(200, pages.joined_page(words))
         return self._setup_page(ssid, None, words)
 
 
@@ -444,8 +444,12 @@ def _redirect(location, status=302):
     return response(status, b"", headers=(("Location", location),))
 
 
+def _html(status, page):
+    return response(status, page, length=pages.size(page))
+
+
 def _error(status, message):
-    return response(status, pages.error_page(status, message))
+    return _html(status, pages.error_page(status, message))
 
 
 def _readable(sock):
@@ -503,9 +507,13 @@ async def _read_request(reader):
 
 async def _send(writer, data):
     """Write a response: bytes, or a page's pieces one at a time (never joined in the heap)."""
-    for piece in data if isinstance(data, list) else (data,):
-        writer.write(piece)
-        await asyncio.wait_for(writer.drain(), READ_TIMEOUT_S)
+    pieces = pages.stream(data)
+    try:
+        for piece in pieces:
+            writer.write(piece)
+            await asyncio.wait_for(writer.drain(), READ_TIMEOUT_S)
+    finally:
+        pieces.close()  # the page's file, when a client left halfway
 
 
 async def _refuse(writer, exc):

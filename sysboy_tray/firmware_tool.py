@@ -28,6 +28,8 @@ FIRMWARE_FOLDER = "firmware_micropython"
 INSTALLED_FOLDER = "_firmware"
 # MicroPython runs these two by file name at start-up, so they stay source.
 SOURCE_ONLY = frozenset({"main.py", "boot.py"})
+# Files the firmware reads (the setup pages' fixed text): copied as they are.
+DATA_SUFFIXES = frozenset({".txt"})
 # The firmware's own tests and caches never go onto the board.
 SKIPPED_FOLDERS = frozenset({"tests", "__pycache__"})
 DEFAULT_MPY_VERSION = "6.3"  # MicroPython 1.23 and later
@@ -85,7 +87,8 @@ def firmware_dir() -> Path:
 
 
 def firmware_sources(source: Path) -> list[Path]:
-    """Every firmware `.py` under `source`, as sorted paths relative to it (tests left out)."""
+    """Every firmware `.py` and data file under `source`, as sorted paths relative to it
+    (tests left out)."""
     if not source.is_dir():
         raise FirmwareError(
             f"The firmware sources are not at {source}: reinstall Sysboy "
@@ -94,17 +97,20 @@ def firmware_sources(source: Path) -> list[Path]:
         )
     found = [
         path.relative_to(source)
-        for path in source.rglob("*.py")
-        if not SKIPPED_FOLDERS.intersection(path.relative_to(source).parts[:-1])
+        for path in source.rglob("*")
+        if path.suffix in DATA_SUFFIXES | {".py"}
+        and path.is_file()
+        and not SKIPPED_FOLDERS.intersection(path.relative_to(source).parts[:-1])
     ]
-    if not found:
+    if not any(path.suffix == ".py" for path in found):
         raise FirmwareError(f"There are no firmware .py files in {source}.")
     return sorted(found, key=lambda p: p.as_posix())
 
 
 def bundle_name(relative: Path) -> Path:
-    """The file a source becomes in the bundle: `x.mpy`, or itself for main.py and boot.py."""
-    if relative.as_posix() in SOURCE_ONLY:
+    """The file a source becomes in the bundle: `x.mpy`, or itself for main.py, boot.py and
+    data files."""
+    if relative.as_posix() in SOURCE_ONLY or relative.suffix != ".py":
         return relative
     return relative.with_suffix(".mpy")
 
@@ -293,8 +299,9 @@ def build(
 ) -> dict[str, Any]:
     """Compile the firmware into the bundle folder `out`; return its manifest.
 
-    Every `.py` becomes `.mpy` except main.py and boot.py; `manifest.json` lists each
-    file with its SHA-256. The folder appears whole or not at all.
+    Every `.py` becomes `.mpy` except main.py and boot.py; data files are copied as they
+    are; `manifest.json` lists each file with its SHA-256. The folder appears whole or not
+    at all.
 
     Raises:
         FirmwareError: no compiler, a file that does not compile, or an unusable `out`.

@@ -68,12 +68,13 @@ def test_build_compiles_every_firmware_file_and_lists_it_in_the_manifest(
     assert len(entries) == len(sources)
     for source in sources:
         name = source.as_posix()
-        target = name if name in ("main.py", "boot.py") else name[: -len(".py")] + ".mpy"
+        copied = name in ("main.py", "boot.py") or not name.endswith(".py")
+        target = name if copied else name[: -len(".py")] + ".mpy"
         file = out / target
         assert file.is_file(), target
         if target.endswith(".mpy"):
             assert file.read_bytes()[:2] == b"M\x06", target  # .mpy magic, bytecode v6
-        else:  # MicroPython runs these by name: copied as they are
+        else:  # MicroPython runs these by name, the firmware reads the rest: copied as they are
             assert file.read_bytes() == (FIRMWARE / name).read_bytes()
         entry = entries[target]
         assert entry["source"] == name
@@ -152,8 +153,9 @@ def _toy_firmware(root: Path) -> Path:
     (root / "boot.py").write_text("print('boot')\n")
     (root / "main.py").write_text("import greet\nprint(greet.hello())\n")
     (root / "greet.py").write_text(
-        "import hal\n\ndef hello():\n    return 'hello ' + hal.board()\n"
+        "import hal\n\ndef hello():\n    return open('greet.txt').read() + ' ' + hal.board()\n"
     )
+    (root / "greet.txt").write_text("hello")
     (root / "hal" / "__init__.py").write_text("from hal.sim import board\n")
     (root / "hal" / "sim.py").write_text("def board():\n    return 'sim'\n")
     (root / "tests" / "test_greet.py").write_text("def test_nothing():\n    pass\n")
@@ -172,12 +174,13 @@ def test_build_keeps_main_and_boot_as_source_and_the_bundle_runs(
     assert files == [
         "boot.py",
         "greet.mpy",
+        "greet.txt",
         "hal/__init__.mpy",
         "hal/sim.mpy",
         "main.py",
         "manifest.json",
     ]
-    assert "[5/5]" in printed
+    assert "[6/6]" in printed
     # the board runs main.py by name; it imports the compiled modules and the package
     done = _upy("main.py", cwd=out)
     assert done.returncode == 0, done.stderr

@@ -81,6 +81,22 @@ def test_joining_page_refreshes_without_script():
     assert 'http-equiv="refresh"' in page and "url=/result" in page
 
 
+def test_a_page_sent_in_small_pieces_is_the_whole_page_and_says_its_length():
+    for page in (
+        pages.setup_page(_worst_networks(), EVIL, "h" * 64, "x" * 200, "Sysboy-ABCD", "bad"),
+        pages.setup_page([], open_ap=True),
+        pages.joining_page(EVIL),
+        pages.joined_page("Joined."),
+        pages.error_page(503, "Busy."),
+    ):
+        whole = pages.text(page).encode("utf-8")
+        small = b"".join(bytes(piece) for piece in pages.stream(page, 7))
+        assert small == whole
+        assert pages.size(page) == len(whole)
+        assert whole.startswith(b"<!DOCTYPE html>") and whole.endswith(b"</html>")
+        assert b"@" not in whole and b"#" not in whole.split(b"<style>")[0]
+
+
 def test_form_check_accepts_good_settings():
     form = {"ssid": "Home", "password": "secret123", "server": " 192.168.1.20:47800 "}
     assert portal.check_form(form) == {
