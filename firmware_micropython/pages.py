@@ -5,6 +5,7 @@ text in pages.txt (beside this module), which `stream` reads from the file a lit
 time: that text is never all in the heap, and never copied into a page."""
 
 from httpparse import html_escape, url_quote
+from micropython import const
 
 
 def _file():
@@ -14,23 +15,47 @@ def _file():
 
 
 def _index(path):
-    """Each piece's name -> its place in the file, as offset << 16 | length."""
-    at = {}
-    name = None
-    offset = start = end = 0
+    """Each piece's place in the file, as offset << 16 | length, in the file's order."""
+    at = []
+    offset = 0
+    start = end = None  # of the piece being read; None in the notes above the first
     with open(path, "rb") as f:
         for line in f:
             if line[:1] == b"@":
-                if name is not None:
-                    at[name] = start << 16 | end - start
-                name = line[1:].strip().decode()
+                if start is not None:
+                    at.append(start << 16 | end - start)
                 start = end = offset + len(line)
-            else:
+            elif start is not None:
                 end = offset + len(line.rstrip(b"\r\n"))  # without the last line's end
             offset += len(line)
-    if name is not None:
-        at[name] = start << 16 | end - start
+    if start is not None:
+        at.append(start << 16 | end - start)
     return at
+
+
+# the pieces, in pages.txt's order (a test holds the two to the same names): numbers, not
+# names, so that the index is a short list of ints
+_TOP = const(0)
+_STYLE = const(1)
+_MAIN = const(2)
+_END = const(3)
+_OPEN_NETWORK = const(4)
+_NETWORKS = const(5)
+_NO_NETWORKS = const(6)
+_TAP = const(7)
+_SCAN = const(8)
+_FORM = const(9)
+_SSID = const(10)
+_PASSWORD = const(11)
+_SERVER = const(12)
+_AP_PASSWORD = const(13)
+_FORM_END = const(14)
+_FOOTER = const(15)
+_FOOTER_END = const(16)
+_JOINING = const(17)
+_JOINING_END = const(18)
+_JOINED = const(19)
+_BACK = const(20)
 
 
 # read once when the setup code loads, while the heap is still in one piece
@@ -68,12 +93,12 @@ def stream(page, most=256):
 def _page(title, body, refresh_s=0):
     """The whole page, its pieces sent one by one: one string built of the whole page
     would cost the heap many times the page's size."""
-    out = [_AT["top"], _text(title), _AT["style"]]
+    out = [_AT[_TOP], _text(title), _AT[_STYLE]]
     if refresh_s:
         out.append(b'<meta http-equiv="refresh" content="%d;url=/result">' % refresh_s)
-    out.append(_AT["main"])
+    out.append(_AT[_MAIN])
     out.extend(body)
-    out.append(_AT["end"])
+    out.append(_AT[_END])
     return out
 
 
@@ -94,7 +119,7 @@ def _bars(rssi):
 
 def _networks(out, networks):
     if not networks:
-        out.append(_AT["no_networks"])
+        out.append(_AT[_NO_NETWORKS])
         return
     out.append(b'<ul class="nets">')
     for name, rssi, secured in networks:
@@ -103,22 +128,22 @@ def _networks(out, networks):
         out.append(b'</span><span class="sig">' + (b"" if secured else b"open &middot; "))
         out.append(_bars(rssi) + b"</span></a></li>")
     out.append(b"</ul>")
-    out.append(_AT["tap"])
+    out.append(_AT[_TAP])
 
 
 def _form(out, ssid, server, device, token):
-    out.append(_AT["form"])
+    out.append(_AT[_FORM])
     out.append(_text(token))
-    out.append(_AT["ssid"])
+    out.append(_AT[_SSID])
     out.append(_text(ssid))
-    out.append(_AT["password"])
+    out.append(_AT[_PASSWORD])
     if ssid:
         out.append(b" autofocus")
-    out.append(_AT["server"])
+    out.append(_AT[_SERVER])
     out.append(_text(server))
-    out.append(_AT["ap_password"])
+    out.append(_AT[_AP_PASSWORD])
     out.append(b" " + _text(device or "it"))
-    out.append(_AT["form_end"])
+    out.append(_AT[_FORM_END])
 
 
 def setup_page(
@@ -131,14 +156,14 @@ def setup_page(
     if notice:
         body.append(_note(notice_kind.encode(), notice))
     if open_ap:
-        body.append(_AT["open_network"])
-    body.append(_AT["networks"])
+        body.append(_AT[_OPEN_NETWORK])
+    body.append(_AT[_NETWORKS])
     _networks(body, networks)
-    body.append(_AT["scan"])
+    body.append(_AT[_SCAN])
     _form(body, ssid, server, device, token)
-    body.append(_AT["footer"])
+    body.append(_AT[_FOOTER])
     body.append(b" " + _text(device) + b" ")
-    body.append(_AT["footer_end"])
+    body.append(_AT[_FOOTER_END])
     return _page("Sysboy2000 setup", body)
 
 
@@ -147,21 +172,21 @@ def joining_page(ssid, device="", refresh_s=3):
     the setup network meanwhile; the browser reloads it by itself."""
     body = [
         _note(b"wait", 'Joining "%s"... this can take up to 30 seconds.' % ssid),
-        _AT["joining"],
+        _AT[_JOINING],
         _text(device or "Sysboy"),
-        _AT["joining_end"],
+        _AT[_JOINING_END],
     ]
     return _page("Joining...", body, refresh_s)
 
 
 def joined_page(message):
     """The join worked: say so and what happens next."""
-    return _page("Joined", [_note(b"good", message), _AT["joined"]])
+    return _page("Joined", [_note(b"good", message), _AT[_JOINED]])
 
 
 def error_page(status, message):
     """A refused request, in words, with a way back."""
-    return _page("Error %d" % status, [_note(b"bad", message), _AT["back"]])
+    return _page("Error %d" % status, [_note(b"bad", message), _AT[_BACK]])
 
 
 def text(page):

@@ -49,6 +49,14 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
         yield running
 
 
+def test_the_pages_number_their_pieces_in_the_order_of_their_text_file() -> None:
+    firmware = Path(__file__).resolve().parents[2] / "firmware_micropython"
+    text = (firmware / "pages.txt").read_text()
+    pieces = [line[1:].strip() for line in text.splitlines() if line.startswith("@")]
+    numbered = re.findall(r"^_(\w+) = const\((\d+)\)$", (firmware / "pages.py").read_text(), re.M)
+    assert [(name.upper(), str(i)) for i, name in enumerate(pieces)] == numbered
+
+
 def test_the_page_is_small_server_rendered_html(portal: Portal) -> None:
     reply = get(portal.http_port, "/")
     assert reply.status == 200, reply.body
