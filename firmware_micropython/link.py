@@ -57,7 +57,9 @@ class Link:
     def __init__(self, device, cfg):
         self.device = device
         self.cfg = cfg
-        self.station = None
+        # the radio's station interface (a C object on the board), from the first join; the
+        # join code (wifi.py) is loaded only while joining, and leaves the heap once joined
+        self.wlan = None
         self.ws = None
         self.last_data = None  # ticks of the last sample or raw needle position
         self.metric = ""
@@ -109,7 +111,7 @@ class Link:
             elif linked_s is not None:
                 cached_failures = 0
                 delays.reset_if_healthy(linked_s)
-            if self.device.portal_reason or not self._station().connected():
+            if self.device.portal_reason or not self.wlan.isconnected():
                 continue  # the portal, or a new join (which keeps its own backoff)
             self.device.led.show(led.DISCOVERING)
             delay = delays.next()
@@ -143,18 +145,23 @@ class Link:
         self._pair_wake = True
         return True
 
-    def _station(self):
-        if self.station is None:
-            import wifi
-
-            self.station = wifi.Station(power_save=self.cfg["wifi_power_save"])
-        return self.station
-
     async def _join(self):
         """Join the saved network: its IP, or None when the portal must open instead."""
-        station = self._station()
-        if station.connected():
-            return station.ip()
+        if self.wlan is None:
+            self.wlan = hal.wlan_station()
+        if self.wlan.isconnected():
+            return self.wlan.ifconfig()[0]
+        import wifi
+
+        try:
+            return await self._join_with(
+                wifi.Station(self.wlan, power_save=self.cfg["wifi_power_save"])
+            )
+        finally:
+            del wifi
+            unload("wifi")  # loaded again only to join again
+
+    async def _join_with(self, station):
         self.device.led.show(led.JOINING)
         ssid = self.cfg["ssid"]
         log("wifi: joining " + repr(ssid))
@@ -194,7 +201,7 @@ class Link:
 
         self.device.led.show(led.DISCOVERING)
         retry = discovery.Retry()
-        while not self.device.portal_reason and self._station().connected():
+        while not self.device.portal_reason and self.wlan.isconnected():
             self.device.beat("link")
             # once paired, only our own PC's answers count (the TXT id), and not those that
             # failed the handshake; pairing, any PC's (the one to pair with may have failed it:
@@ -289,7 +296,7 @@ class Link:
             if self.device.portal_reason:
                 await ws.close(1001)
                 return
-            if self.station is not None and not self.station.connected():
+            if self.wlan is not None and not self.wlan.isconnected():
                 # the radio knows within seconds; a silent TCP link would take READ_TIMEOUT_S
                 log("link: Wi-Fi lost")
                 return
@@ -557,7 +564,11 @@ class Link:
         now = hal.ticks_ms()
         self._uptime_ms += hal.ticks_diff(now, self._uptime_at)  # ticks wrap; the sum does not
         self._uptime_at = now
-        rssi = self.station.rssi() if self.station is not None else None
+        try:
+            joined = self.wlan is not None and self.wlan.isconnected()
+            rssi = int(self.wlan.status("rssi")) if joined else None
+        except (OSError, TypeError, ValueError):
+            rssi = None
         return {
             "type": "status",
             "rssi": rssi,

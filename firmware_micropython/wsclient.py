@@ -5,15 +5,14 @@ to cancel that way: bytes already read stay buffered for the next call.
 """
 
 import asyncio
-import binascii
 import os
+import sys
 
 import utf8
 import wsframe
 from micropython import const
 from wsframe import WSError
 
-_MAX_RESPONSE_HEAD = const(2048)
 _ETIMEDOUT = const(110)
 _CLOSE_WAIT_S = const(2)
 
@@ -28,48 +27,6 @@ class WSClosed(WSError):
 
 def _random_mask():
     return os.urandom(4)
-
-
-async def _read_response_head(reader, parser):
-    """Read the HTTP response head; bytes after it go to `parser`."""
-    head = b""
-    while True:
-        data = await reader.read(512)
-        if not data:
-            raise WSError("the server closed the connection during the handshake")
-        head += data
-        end = head.find(b"\r\n\r\n")
-        if end >= 0:
-            parser.feed(head[end + 4 :])
-            return head[:end]
-        if len(head) > _MAX_RESPONSE_HEAD:
-            raise WSError("the server's handshake answer is too long")
-
-
-def _check_response(head, key):
-    try:
-        lines = str(head, "utf-8").split("\r\n")
-    except ValueError:
-        raise WSError("the server's handshake answer is not text") from None
-    status = lines[0].split(" ", 2)
-    if len(status) < 2 or status[0] != "HTTP/1.1" or status[1] != "101":
-        raise WSError("the server refused the WebSocket: " + lines[0][:80])
-    headers = {}
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if not sep:
-            raise WSError("bad header line in the handshake answer")
-        headers[name.strip().lower()] = value.strip()
-    if headers.get("upgrade", "").lower() != "websocket":
-        raise WSError("the server did not upgrade to websocket")
-    tokens = [t.strip().lower() for t in headers.get("connection", "").split(",")]
-    if "upgrade" not in tokens:
-        raise WSError("the server did not answer 'Connection: Upgrade'")
-    if headers.get("sec-websocket-accept") != wsframe.accept_key(key):
-        raise WSError("the server's Sec-WebSocket-Accept is wrong")
-    # We offered no extension and no subprotocol: the server may not pick one.
-    if "sec-websocket-extensions" in headers or "sec-websocket-protocol" in headers:
-        raise WSError("the server chose an extension or subprotocol we did not offer")
 
 
 # One receive buffer, kept across reconnects: a fresh 4 KiB block each time would
@@ -108,75 +65,34 @@ async def _close_stream(writer):
         pass
 
 
-async def _handshake(reader, writer, host, port, path, parser):
-    key = binascii.b2a_base64(os.urandom(16)).strip().decode()
-    request = (
-        "GET " + path + " HTTP/1.1\r\n"
-        "Host: " + host + ":" + str(port) + "\r\n"
-        "Upgrade: websocket\r\n"
-        "Connection: Upgrade\r\n"
-        "Sec-WebSocket-Key: " + key + "\r\n"
-        "Sec-WebSocket-Version: 13\r\n\r\n"
-    )
-    writer.write(request.encode())
-    await writer.drain()
-    _check_response(await _read_response_head(reader, parser), key)
-
-
-def _writable(sock):
-    """Wait until `sock` can be written: its connect finished (MicroPython's asyncio)."""
-    yield asyncio.core._io_queue.queue_write(sock)
-
-
-async def open_stream(host, port, timeout):
-    """A TCP connection to host:port as (reader, writer), within `timeout` seconds.
-
-    MicroPython's `asyncio.open_connection` leaks its socket when `wait_for` cancels it, and
-    the ESP32 has about ten: here the socket is closed on any failure, a timeout included."""
-    if getattr(asyncio, "core", None) is None:
-        # CPython's open_connection closes its own socket when cancelled
-        return await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-    import socket
-    from errno import EINPROGRESS  # 115 on Linux, 119 in the ESP32's lwIP
-
-    found = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0]
-    sock = socket.socket(found[0], found[1], found[2])
-    try:
-        sock.setblocking(False)
-        try:
-            sock.connect(found[-1])
-        except OSError as exc:
-            if exc.errno != EINPROGRESS:
-                raise
-        await asyncio.wait_for(_writable(sock), timeout)
-    except BaseException:
-        sock.close()
-        raise
-    stream = asyncio.StreamWriter(sock)  # one MicroPython stream reads and writes
-    return stream, stream
-
-
 async def connect(host, port, path="/device", timeout=5, buf=None):
     """Open a WebSocket to ws://host:port/path; raises WSError or OSError.
 
     `buf`: the receive buffer (a bytearray of at least MAX_PAYLOAD + MAX_HEADER bytes), so
     a caller can take it once while the heap is in one piece; by default one kept here."""
+    import wsopen  # the opening handshake's code: in the heap only while a link opens
+
     try:
-        reader, writer = await open_stream(host, port, timeout)
-    except asyncio.TimeoutError:
-        raise OSError(_ETIMEDOUT, "no answer from the server") from None
-    parser = _parser(buf)
-    try:
-        await asyncio.wait_for(_handshake(reader, writer, host, port, path, parser), timeout)
-    except asyncio.TimeoutError:
-        await _close_stream(writer)
-        _release(parser)
-        raise OSError(_ETIMEDOUT, "the server did not finish the handshake") from None
-    except BaseException:
-        await _close_stream(writer)
-        _release(parser)
-        raise
-    return WebSocket(reader, writer, parser)
+        try:
+            reader, writer = await wsopen.open_stream(host, port, timeout)
+        except asyncio.TimeoutError:
+            raise OSError(_ETIMEDOUT, "no answer from the server") from None
+        parser = _parser(buf)
+        try:
+            handshake = wsopen.handshake(reader, writer, host, port, path, parser)
+            await asyncio.wait_for(handshake, timeout)
+        except asyncio.TimeoutError:
+            await _close_stream(writer)
+            _release(parser)
+            raise OSError(_ETIMEDOUT, "the server did not finish the handshake") from None
+        except BaseException:
+            await _close_stream(writer)
+            _release(parser)
+            raise
+        return WebSocket(reader, writer, parser)
+    finally:
+        del wsopen
+        sys.modules.pop("wsopen", None)
 
 
 class WebSocket:

@@ -1,7 +1,5 @@
 """Pure RFC 6455 frame codec for the device's WebSocket client: no sockets, no asyncio."""
 
-import binascii
-import hashlib
 import struct
 
 import utf8
@@ -17,7 +15,6 @@ _OPCODES = (OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG)
 
 MAX_PAYLOAD = 4096
 MAX_HEADER = 14
-_GUID = const(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
 
 CLOSE_NORMAL = 1000
 _CLOSE_GOING_AWAY = const(1001)
@@ -35,14 +32,6 @@ class WSError(ValueError):
     def __init__(self, message, code=CLOSE_PROTOCOL_ERROR):
         super().__init__(message)
         self.code = code
-
-
-def accept_key(key):
-    """The Sec-WebSocket-Accept value for a Sec-WebSocket-Key (str or bytes)."""
-    if isinstance(key, str):
-        key = key.encode()
-    digest = hashlib.sha1(key + _GUID).digest()
-    return binascii.b2a_base64(digest).strip().decode()
 
 
 def _mask(payload, mask_key):

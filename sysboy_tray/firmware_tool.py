@@ -32,6 +32,8 @@ SOURCE_ONLY = frozenset({"main.py", "boot.py"})
 DATA_SUFFIXES = frozenset({".txt"})
 # The firmware's own tests and caches never go onto the board.
 SKIPPED_FOLDERS = frozenset({"tests", "__pycache__"})
+# CPython's stand-in for a module the board has built in (firmware_micropython/micropython.py)
+HOST_ONLY = frozenset({"micropython.py"})
 DEFAULT_MPY_VERSION = "6.3"  # MicroPython 1.23 and later
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -101,6 +103,7 @@ def firmware_sources(source: Path) -> list[Path]:
         if path.suffix in DATA_SUFFIXES | {".py"}
         and path.is_file()
         and not SKIPPED_FOLDERS.intersection(path.relative_to(source).parts[:-1])
+        and path.relative_to(source).as_posix() not in HOST_ONLY
     ]
     if not any(path.suffix == ".py" for path in found):
         raise FirmwareError(f"There are no firmware .py files in {source}.")

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from sysboy_tray.app import App
 
 # The firmware takes `const` from MicroPython's own module; tests that load its pure parts on
-# CPython (protocol parity, trust) get one where const() is the value itself.
+# CPython by file (protocol parity, trust) get what firmware_micropython/micropython.py gives
+# a CPython that runs the firmware: const() is the value itself.
 sys.modules.setdefault("micropython", types.SimpleNamespace(const=lambda value: value))  # type: ignore[arg-type]
 
 # CI machines are slow and noisy: every timeout in the tests goes through this factor.

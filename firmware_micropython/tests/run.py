@@ -13,11 +13,6 @@ FIRMWARE = HERE + "/.."
 for folder in (HERE, FIRMWARE):
     if folder not in sys.path:
         sys.path.insert(0, folder)
-if sys.implementation.name != "micropython":
-    # the firmware takes `const` from MicroPython's own module; on CPython it is the value
-    import types
-
-    sys.modules["micropython"] = types.SimpleNamespace(const=lambda value: value)
 
 
 def _print_failure(name, exc):
