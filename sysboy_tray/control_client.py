@@ -271,7 +271,9 @@ class ControlClient:
         except InvalidStatus as exc:
             body = exc.response.body.decode("utf-8", "replace").strip() if exc.response.body else ""
             raise ControlError(f"the running Sysboy refused the connection: {body!r}") from None
-        except (OSError, InvalidHandshake, TimeoutError):
+        except (OSError, InvalidHandshake, TimeoutError, ConnectionClosed):
+            # ConnectionClosed: the app closed the connection (e.g. every slot of this
+            # address taken) before the client had even sent its request
             raise NotRunning(NOT_RUNNING) from None
         try:
             self._prove(token, ours, port)
