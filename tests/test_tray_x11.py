@@ -122,16 +122,26 @@ def screenshot(display: str, size: int) -> tuple[Image.Image, tuple[int, int, in
             x, y, width, height = place
             face = FACE_COLOURS[GaugeState.LINKED]
 
-            def painted() -> Image.Image | None:
+            def grab() -> Image.Image:
                 shot = ImageGrab.grab(bbox=(x - 1, y, x + width, y + height), xdisplay=display)
-                rgb = shot.convert("RGB")
+                return shot.convert("RGB")
+
+            def painted() -> Image.Image | None:
+                rgb = grab()
                 centre = rgb.getpixel((1 + size // 2, size * 3 // 4))
                 # drawn over the panel: a drawing made before the tray showed the window has
                 # no panel to draw over yet, and the one made when it shows it comes a moment
                 # later (a corner, outside the dial, is the panel's once that one is up)
                 corner, panel = rgb.getpixel((1, 0)), rgb.getpixel((0, size // 2))
                 done = close_to(centre, face, 12) and corner == panel  # type: ignore[arg-type]
-                return rgb if done else None
+                if not done:
+                    return None
+                # and settled, where it was found: a grab taken while the tray still lays the
+                # window out (or while the icon redraws for its new size) is followed by
+                # another drawing
+                time.sleep(0.3)
+                settled = grab().tobytes() == rgb.tobytes() and docked_icon(display) == place
+                return rgb if settled else None
 
             shot = wait_for(painted, 20, "the icon was never painted over the panel")
             # the panel, just left of the icon
