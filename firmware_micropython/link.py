@@ -14,11 +14,7 @@ import protocol
 import slots
 from micropython import const
 
-# the version when run from sources; a built bundle's manifest says it (slots.running)
-_FW_VERSION = const("0.1.0")
-_PROTO = const(2)
 PAIR_WINDOW_MS = 60000  # a button press lets the meter take a PC's key for a minute
-_HANDSHAKE_S = const(10)  # the PC's hello must come this soon after ours
 SAVE_EVERY_MS = 1000  # the flash is written at most once a second
 _STATUS_EVERY_S = const(10)
 READ_TIMEOUT_S = 30  # only silence reveals a dead Wi-Fi link
@@ -119,12 +115,13 @@ class Link:
             await self._pause(delay)
 
     async def _pause(self, seconds):
-        """Sleep, but wake early when the portal is asked for or the button asks to pair."""
-        self._pair_wake = False
+        """Sleep, but wake early when the portal is asked for or the button asks to pair (a
+        press that came while discovery or a connection ran skips the pause after it)."""
         while seconds > 0 and not self.device.portal_reason and not self._pair_wake:
             await asyncio.sleep(min(seconds, _HOUSEKEEPING_S))
             seconds -= _HOUSEKEEPING_S
             self._flush()
+        self._pair_wake = False
 
     # -- pairing (docs/protocol.md, "Trust") -------------------------------------------
 
@@ -265,14 +262,13 @@ class Link:
 
     async def _session(self, ws):
         """Prove the key with the PC, then talk to it until the link ends (returns or raises)."""
-        import trust
+        import handshake
 
-        nonce = trust.nonce()
-        await self._send(ws, self._hello(nonce))
         try:
-            proven = await self._handshake(ws, nonce, trust)
+            proven = await handshake.prove(self, ws)
         finally:
-            unload("trust")  # needed again only at the next connection
+            del handshake
+            unload("handshake", "trust")  # needed again only at the next connection
         if not proven:
             return
         self.proven = True
@@ -317,88 +313,10 @@ class Link:
                 log("link: a message too big for the heap; dropped")
                 await self._send(ws, {"type": "error", "reason": "message too big for the meter"})
 
-    async def _handshake(self, ws, nonce, trust):
-        """True once the PC proved our key and welcomed our proof. Until then nothing is
-        written and no needle moves; a PC without the key costs one failed handshake."""
-        msg = await self._recv(ws, _HANDSHAKE_S)
-        if msg is None or msg["type"] != "hello":
-            if msg is not None and msg["type"] == "error":
-                log("link: the PC says: " + msg["reason"])
-            elif msg is not None:  # a PC that skips the handshake is not ours
-                log("link: refused: %r came before the PC's hello" % msg["type"])
-            await ws.close(1008)
-            return False
-        key, pc, me = self.cfg["key"], self.cfg["pc"], hal.unique_id()
-        if not key or self.pairing():
-            self._failed = False
-            await self._pair(ws)
-            return False
-        expected = trust.pc_proof(key, nonce, msg["nonce"], me, pc)
-        if msg["pc"] != pc or not trust.equal(msg.get("proof", ""), expected):
-            log("link: %r is not our PC (it did not prove our key)" % msg["server"])
-            await ws.close(1008)
-            return False
-        mac = trust.device_proof(key, nonce, msg["nonce"], me, pc)
-        await self._send(ws, {"type": "proof", "mac": mac})
-        # proven only once the PC took our proof: a version whose proof is wrong must not
-        # count as linked (that would confirm it, and it could never roll back)
-        msg = await self._recv(ws, _HANDSHAKE_S)
-        if msg is None or msg["type"] != "welcome":
-            if msg is not None and msg["type"] == "error":
-                log("link: the PC says: " + msg["reason"])
-            return False
-        self._welcome(msg)
-        return True
-
     def _welcome(self, msg):
         self.labels = {m["id"]: m["label"] for m in msg["metrics"]}
         for number, metric in enumerate(msg["needles"], 1):
             self._announce(number, metric, None)
-
-    async def _pair(self, ws):
-        """Unpaired, or asked to pair again: send `pair` once the button asks for it, and take
-        the PC's key only within a minute of that press."""
-        asked = False
-        heard = hal.ticks_ms()
-        while hal.ticks_diff(hal.ticks_ms(), heard) < READ_TIMEOUT_S * 1000:
-            self.device.beat("link")
-            if self.pairing() and not asked:
-                await self._send(ws, {"type": "pair"})
-                asked = True
-            msg = await self._recv(ws, _HOUSEKEEPING_S)
-            if msg is False:
-                continue  # nothing yet
-            if msg is None:
-                return
-            heard = hal.ticks_ms()
-            if msg["type"] == "pair" and asked and self.pairing():
-                log("link: paired with the PC %r" % msg["pc"])
-                self.pair_pressed_at = None
-                self.cached = None  # its address is learnt again, by its id
-                self.refused = []  # answers refused under the old key deserve a new try
-                self._update(key=msg["key"], pc=msg["pc"])
-                self._flush(True)
-                await ws.close(1000)
-                return
-            if msg["type"] == "error":
-                log("link: the PC says: " + msg["reason"])
-                return
-
-    async def _recv(self, ws, timeout):
-        """The next message from the PC: None when the link should end, False on a timeout
-        (only when `timeout` is _HOUSEKEEPING_S)."""
-        try:
-            text = await asyncio.wait_for(ws.recv(), timeout)
-        except asyncio.TimeoutError:
-            if timeout == _HOUSEKEEPING_S:
-                return False
-            log("link: no answer from the PC")
-            return None
-        try:
-            return protocol.decode(text, "server")
-        except protocol.ProtocolError as exc:
-            log("link: bad message before the key was proven: %s" % exc)
-            return None
 
     async def on_message(self, ws, text):
         """Act on one frame from the PC; a bad one is answered with `error`."""
@@ -538,27 +456,6 @@ class Link:
             self._note["type"] = "update_status"
             if note["state"] == "confirmed":
                 slots.noted()  # at once: a lost link must not cost a good version its trial
-
-    def _hello(self, nonce):
-        sim = hal.output_kind() == "sim"
-        needles = []
-        for needle in self.device.needles.all:
-            output = "sim" if sim else needle.output.kind
-            needles.append({"output": output, "calibration": needle.calibration.as_list()})
-        hello = {
-            "type": "hello",
-            "proto": _PROTO,
-            "id": hal.unique_id(),
-            "fw": slots.running or _FW_VERSION,
-            "board": hal.board(),
-            "nonce": nonce,
-            "needles": needles,
-        }
-        if self.cfg["key"] and not self.pairing():
-            hello["pc"] = self.cfg["pc"]
-        if self.cfg.get("name"):  # the meter's own name, shown by the PC
-            hello["name"] = self.cfg["name"]
-        return hello
 
     def _status(self):
         now = hal.ticks_ms()

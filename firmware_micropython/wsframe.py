@@ -137,9 +137,11 @@ class FrameParser:
         if self.start == self.end:
             self.start = self.end = 0
         elif self.end == len(self.buf):
-            # Move the partial frame to the front; it always fits with room to spare.
+            # Move the partial frame to the front; it always fits with room to spare. Through
+            # the view: a slice of the bytearray itself would copy it first (up to 4 KiB of
+            # heap in one piece, every few frames)
             pending = self.end - self.start
-            self.buf[:pending] = self.buf[self.start : self.end]
+            self.view[:pending] = self.view[self.start : self.end]
             self.start, self.end = 0, pending
         return self.view[self.end :]
 

@@ -5,6 +5,7 @@ import json
 import app
 import config
 import hal
+import handshake
 import led
 import link
 import protocol
@@ -44,7 +45,7 @@ def test_a_manual_pc_address_is_host_and_port():
 
 def test_hello_describes_the_device_as_the_protocol_wants():
     dev = device()
-    hello = dev.link._hello("0" * 32)
+    hello = handshake.hello(dev.link, "0" * 32)
     assert protocol.decode(protocol.encode(hello), "device") == hello
     assert hello["proto"] == 2 and hello["nonce"] == "0" * 32
     assert hello["needles"][0]["output"] == "sim" and hello["id"] == hal.unique_id()
@@ -86,12 +87,12 @@ def _saved():
 
 def test_a_paired_meter_names_its_pc_unless_asked_to_pair():
     dev = _paired()
-    assert dev.link._hello("1" * 32)["pc"] == "pc-1"
+    assert handshake.hello(dev.link, "1" * 32)["pc"] == "pc-1"
     dev.queue_press("press")  # paired: a short press is for the PC
     assert dev.presses == ["press"] and not dev.link.pairing()
     dev.queue_press("long")  # not linked: a long press asks to pair again
     assert dev.presses == ["press"] and dev.link.pairing()
-    assert "pc" not in dev.link._hello("1" * 32)
+    assert "pc" not in handshake.hello(dev.link, "1" * 32)
 
 
 def test_an_unpaired_meter_pairs_on_any_press_and_only_for_a_minute():
@@ -123,3 +124,25 @@ def test_settings_are_written_only_on_a_real_change_and_at_most_once_a_second():
     dev.link._saved_at = hal.ticks_ms() - link.SAVE_EVERY_MS
     dev.link._flush()
     assert _saved()["idle_park_s"] == 40
+
+
+async def test_a_press_that_asks_to_pair_while_discovery_runs_skips_the_next_pause():
+    import asyncio
+
+    dev = device()
+    dev.queue_press("press")  # unpaired: it asks to pair (while discovery ran, say)
+    slept = []
+    real_sleep = asyncio.sleep
+
+    async def counted(seconds):
+        slept.append(seconds)
+        await real_sleep(0)
+
+    asyncio.sleep = counted
+    try:
+        await dev.link._pause(30)  # the backoff after a failed try: skipped
+        assert slept == []
+        await dev.link._pause(1)  # the press was taken: the next pause sleeps it out
+        assert slept == [0.5, 0.5]
+    finally:
+        asyncio.sleep = real_sleep

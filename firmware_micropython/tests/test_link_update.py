@@ -7,6 +7,7 @@ import os
 
 import app
 import config
+import handshake
 import ota
 import pointer
 import protocol
@@ -88,7 +89,7 @@ async def test_a_confirmed_version_tells_the_pc_once():
     os.mkdir(folder + "/ota")
     os.mkdir(folder + "/ota/a")
     pointer.boot(folder)
-    assert dev.link._hello("0" * 32)["fw"] == "0.2.0"
+    assert handshake.hello(dev.link, "0" * 32)["fw"] == "0.2.0"
     ws = Socket()
     dev.link.proven = True  # the handshake passed
     assert not slots.on_trial()  # linked to its PC: confirmed
