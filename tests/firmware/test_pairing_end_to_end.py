@@ -18,6 +18,7 @@ import io
 import json
 import stat
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,8 @@ RECORDER = Path(__file__).parents[1] / "mpremote_recorder.py"
 BOARD_MAC = "240ac4123456"  # what the USB board stand-in's network module gives
 WIFI = ("SysboyHome", "hunter2hunter2")  # the simulated radio's home network
 NEW_ID = "sysboy-new"
+# held while a test's app advertises itself on loopback (every test run on this machine)
+MDNS_LOCK = Path(tempfile.gettempdir()) / "sysboy-loopback-mdns.lock"
 
 
 @pytest.fixture
@@ -52,13 +55,22 @@ def run(test: Callable[[], Awaitable[None]]) -> None:
 
 @contextlib.asynccontextmanager
 async def advertised(app: App) -> Any:
-    """The app's mDNS advert on loopback, which the meter asks directly (SYSBOY_MDNS_ADDR)."""
-    advert = Advertiser(app.trust.pc_id)
-    await advert.start(app.port, ["127.0.0.1"])
-    try:
-        yield
-    finally:
-        await advert.stop()
+    """The app's mDNS advert on loopback, which the meter asks directly (SYSBOY_MDNS_ADDR).
+
+    One such advert on this machine at a time (tests run in parallel): a meter asked to pair
+    takes the first PC that answers, which could be another test's app advertising itself
+    for the same meter id, and a unicast to :5353 reaches only one of the sockets sharing it.
+    """
+    import fcntl  # POSIX, as the MicroPython unix port these tests run is
+
+    with MDNS_LOCK.open("a") as lock:
+        await asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX)
+        advert = Advertiser(app.trust.pc_id)
+        await advert.start(app.port, ["127.0.0.1"])
+        try:
+            yield
+        finally:
+            await advert.stop()
 
 
 def cli(*argv: str) -> tuple[int, str, str]:
