@@ -17,17 +17,19 @@ from sysboy_tray.firmware_tool import build
 from tests.firmware.netns import private_network
 from tests.firmware.upy import micropython
 
-# The 64-bit port needs 1.42 to 1.47 times the heap of the 32-bit one for the same mode
-# (bench/bench_firmware.py --mpy32, 2026-11-30: portal 122/83 KB, linked 118/83 KB, whole
-# journey 122/83 KB); the smallest ratio keeps a bound derived from it on the safe side.
-RATIO_64_TO_32 = 1.42
-# The goal, every mode in 64 KB on 32-bit, stands for this heap on the 64-bit port (91 KB).
-GOAL_HEAP_KB = math.ceil(64 * RATIO_64_TO_32)
-# Not met yet: the whole journey needs 83 KB on 32-bit, 122 KB here. The bound is what the
-# journey needed (128 KB) plus 5 % for the allocator's luck with fragmentation; it is not
-# lowered to 128 KB because a whole update (test_update_heap.py) shares it and fails there.
-# Lower it towards GOAL_HEAP_KB as the firmware shrinks, never raise it to make this pass.
-JOURNEY_HEAP_KB = 135
+# Figures net of the simulator's radio code (on a board the radio is C in flash: 8.9 KB of
+# heap here, 6.0 KB on the 32-bit port). The 64-bit port needs 1.44 to 1.47 times the heap of
+# the 32-bit one for the same mode (bench/bench_firmware.py --mpy32, 2026-11-30: portal 94/64
+# KB, linked 101/70 KB, whole journey 103/70 KB); the smallest ratio keeps a bound derived
+# from it on the safe side.
+RATIO_64_TO_32 = 1.44
+RADIO_CODE_KB = 9  # the simulator's radio code on this port, which the board does not carry
+# The goal, every mode in 64 KB on 32-bit, stands for this heap on the 64-bit port (102 KB).
+GOAL_HEAP_KB = math.ceil(64 * RATIO_64_TO_32) + RADIO_CODE_KB
+# Not met yet: linked mode needs 70 KB on 32-bit (net), and the whole journey 112 KB here.
+# The bound is that need plus 5 % for the allocator's luck with fragmentation. Lower it
+# towards GOAL_HEAP_KB as the firmware shrinks, never raise it to make this pass.
+JOURNEY_HEAP_KB = 118
 FRAMES = 2000
 
 
