@@ -8,6 +8,7 @@ and its label) instead of samples, often enough that its link never times out.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import re
@@ -183,8 +184,14 @@ def test_after_a_push_expires_the_device_keeps_its_link_for_a_minute(
             for i in range(expired, end + 1)
             if PARKED in sim.lines[i] or GOODBYE in sim.lines[i]
         ]
-        # a park every 5 s, none missed: 12 in the 62.5 s watched
-        assert beats >= int(WATCH_S // BEAT_S), (beats, heard, sim.output())
+        # a park every 5 s, none missed: each comes within two beats of the last (a missed
+        # one leaves a 10 s gap), and 12 in the 62.5 s watched. The PC times each beat from
+        # the frame before it, so on a loaded machine the beats drift late by a little each
+        # time and the twelfth may fall after the watch: 11 then, with no gap, is enough.
+        parks = heard[:-1]  # the expiry's park, then each beat (the goodbye is last)
+        gaps = [round(later - earlier, 2) for earlier, later in itertools.pairwise(parks)]
+        assert all(gap < 2 * BEAT_S - 1 for gap in gaps), (gaps, sim.output())
+        assert beats >= int(WATCH_S // BEAT_S) - 1, (beats, heard, sim.output())
         assert sum(1 for text in sim.lines[:end] if "link: connected" in text) == 1
         assert not any("no word from the PC" in text for text in sim.lines), sim.output()
         shown = [text for text in sim.lines[:end] if text.startswith("metric ")]
