@@ -94,7 +94,7 @@ async def _recv(ws, timeout):
     """The next message from the PC: None when the link should end, False on a timeout
     (only when `timeout` is _WAIT_S)."""
     try:
-        text = await asyncio.wait_for(ws.recv(), timeout)
+        text = await ws.recv(timeout)
     except asyncio.TimeoutError:
         if timeout == _WAIT_S:
             return False

@@ -297,7 +297,7 @@ class Link:
                 log("link: Wi-Fi lost")
                 return
             try:
-                text = await asyncio.wait_for(ws.recv(), _HOUSEKEEPING_S)
+                text = await ws.recv(_HOUSEKEEPING_S)
                 heard = hal.ticks_ms()
                 await self.on_message(ws, text)
             except asyncio.TimeoutError:

@@ -1,7 +1,8 @@
 """WebSocket client (RFC 6455) over asyncio streams, for MicroPython and CPython.
 
-Read timeouts are the caller's: wrap `recv()` in `asyncio.wait_for`. `recv()` is safe
-to cancel that way: bytes already read stay buffered for the next call.
+Read timeouts: `recv(timeout)`. `recv()` is also safe to cancel (bytes already read stay
+buffered for the next call), but a message that arrives as a wait_for around it runs out
+can be lost.
 """
 
 import asyncio
@@ -155,8 +156,13 @@ class WebSocket:
         await self._shutdown()
         raise error
 
-    async def recv(self):
-        """The next whole text message, as str; pings are answered on the way."""
+    async def recv(self, timeout=None):
+        """The next whole text message, as str; pings are answered on the way.
+
+        `timeout`: seconds to wait for the network each time (then asyncio.TimeoutError).
+        Bytes read by then stay buffered for the next call, and no whole message is lost:
+        around the whole of recv(), MicroPython's wait_for can raise TimeoutError over a
+        message that came just as the time ran out, and that message is gone."""
         if self.closed:
             raise WSClosed(self.close_code or wsframe.CLOSE_ABNORMAL, "already closed")
         self._receiving = True
@@ -164,12 +170,15 @@ class WebSocket:
             while True:
                 frame = self._parser.next()
                 if frame is None:
-                    await self._fill()
+                    if timeout is None:
+                        await self._fill()
+                    else:
+                        await asyncio.wait_for(self._fill(), timeout)
                     continue
                 text = await self._frame(frame[0], frame[1], frame[2])
                 if text is not None:
                     return text
-        except WSClosed:
+        except (WSClosed, asyncio.TimeoutError):  # CPython's TimeoutError is an OSError
             raise
         except WSError as error:
             await self._fail(error)

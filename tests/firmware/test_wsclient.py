@@ -177,7 +177,7 @@ def test_lost_connection_is_1006() -> None:
 
 def test_read_timeout_is_the_callers_and_loses_nothing() -> None:
     lines, seen = with_server("silence")
-    assert lines == ["timeout", "got after silence"]
+    assert lines == ["timeout", "timeout False", "got after silence"]
     assert seen.received == ["go"]
 
 

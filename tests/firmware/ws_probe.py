@@ -63,8 +63,12 @@ async def silence():
         await asyncio.wait_for(ws.recv(), 0.3)
     except asyncio.TimeoutError:  # noqa: UP041 (MicroPython's is not the builtin)
         print("timeout")
+    try:
+        await ws.recv(0.3)  # recv's own timeout: the link stays as it was
+    except asyncio.TimeoutError:  # noqa: UP041
+        print("timeout", ws.closed)
     await ws.send("go")
-    print("got", await ws.recv())
+    print("got", await ws.recv(5))
     await ws.close()
 
 
