@@ -97,12 +97,16 @@ class UsbBoard:
         while data := proc.stdout.read1(4096):
             self._send(data)
         proc.stdout.close()
-        with contextlib.suppress(OSError):
-            proc.stdin.close()
-        if proc.wait() == RESET_STATUS and not self._closing:
-            self._hard_reset()
+        # the host's bytes wait in the port until the board is back: taken meanwhile, they
+        # went to this interpreter's closed input, and the thread that reads the port died
+        with self._lock:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+            if proc.wait() == RESET_STATUS and not self._closing:
+                self._hard_reset()
 
     def _hard_reset(self) -> None:
+        """The board restarts (its `_lock` held by the caller)."""
         if self.native_usb_s is not None:
             os.unlink(self.port)  # off the bus while it restarts
         flag = (self.flash / "nowatchdog").exists()
@@ -124,11 +128,10 @@ class UsbBoard:
                 return
             os.symlink(os.ttyname(self._slave), self.port)
         self.resets.append({"flag": flag, "watchdog": watchdog})
-        with self._lock:
-            self._raw = False
-            self._paste = None
-            self._code.clear()
-            self._start()
+        self._raw = False
+        self._paste = None
+        self._code.clear()
+        self._start()
 
     def _send(self, data: bytes) -> None:
         if self._closing:
@@ -139,8 +142,11 @@ class UsbBoard:
     def _run(self, code: bytes) -> None:
         proc = self._proc
         assert proc is not None and proc.stdin is not None
-        proc.stdin.write(b"%d\n" % len(code) + code)
-        proc.stdin.flush()
+        try:
+            proc.stdin.write(b"%d\n" % len(code) + code)
+            proc.stdin.flush()
+        except (OSError, ValueError):  # the interpreter died: a hung board, as the host sees
+            pass
 
     def _stop(self) -> None:
         """The interpreter stops; its output thread closes its pipes."""
