@@ -70,7 +70,7 @@ async def _pair(link, ws):
         if link.pairing() and not asked:
             await link._send(ws, {"type": "pair"})
             asked = True
-        msg = await _recv(ws, _WAIT_S)
+        msg = await _recv(ws, _WAIT_S, True)
         if msg is False:
             continue  # nothing yet
         if msg is None:
@@ -90,13 +90,13 @@ async def _pair(link, ws):
             return
 
 
-async def _recv(ws, timeout):
-    """The next message from the PC: None when the link should end, False on a timeout
-    (only when `timeout` is _WAIT_S)."""
+async def _recv(ws, timeout, waiting=False):
+    """The next message from the PC: None when the link should end; False on a timeout
+    while `waiting` (pairing waits for a press), else the end too."""
     try:
         text = await ws.recv(timeout)
     except asyncio.TimeoutError:
-        if timeout == _WAIT_S:
+        if waiting:
             return False
         log("link: no answer from the PC")
         return None
