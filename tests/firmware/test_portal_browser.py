@@ -13,11 +13,16 @@ PHONE_WIDTH = 390
 
 
 def _wait_for_text(browser: Browser, words: str, timeout: float) -> str:
+    """The page's text once it shows `words` and has loaded whole: the portal sends a page
+    in pieces, so its first words show before the rest has come."""
     deadline = time.monotonic() + timeout
-    while words not in (text := browser.text()):
+    while (
+        words not in (text := browser.text())
+        or browser.evaluate("document.readyState") != "complete"
+    ):
         assert time.monotonic() < deadline, f"{words!r} never showed; the page says:\n{text}"
         time.sleep(0.2)
-    return text
+    return browser.text()
 
 
 def test_chromium_fills_the_form_and_the_meter_joins(tmp_path: Path) -> None:
