@@ -62,9 +62,9 @@ sys.modules["micropython"] = _load("micropython")  # const(), which MicroPython 
 sys.modules["updatemsg"] = _load("updatemsg")  # decodes update and chunk frames
 sys.modules["fromdevice"] = _load("fromdevice")  # the protocol's decoder of device frames
 sys.modules["utf8"] = _load("utf8")  # strict UTF-8, for wsframe's close reasons and forms
-sys.modules["portaldns"] = _load("portaldns")  # the portal's DNS answer, which dns.py offers too
+PORTALDNS = _load("portaldns")  # the portal's DNS answer, checked with the dns target
 FW = {target: _load(name) for target, name in MODULES.items()}
-targets.use(FW["protocol"], FW["dns"], FW["wsframe"], FW["http"])
+targets.use(FW["protocol"], FW["dns"], FW["wsframe"], FW["http"], PORTALDNS)
 
 
 def show(case: bytes) -> str:
@@ -117,11 +117,11 @@ def _dns_seeds() -> list[bytes]:
     out = [
         fw.build_query(qid, name, qtype)
         for qid, name, qtype in [
-            (0, "_sysboy._tcp.local", fw.TYPE_PTR),
-            (0x1234, "connectivitycheck.gstatic.com", fw.TYPE_A),
-            (7, "captive.apple.com", fw.TYPE_AAAA),
-            (9, "www.msftconnecttest.com", fw.TYPE_ANY),
-            (3, "pc.local", fw.TYPE_SRV),
+            (0, "_sysboy._tcp.local", fw._TYPE_PTR),
+            (0x1234, "connectivitycheck.gstatic.com", fw._TYPE_A),
+            (7, "captive.apple.com", fw._TYPE_AAAA),
+            (9, "www.msftconnecttest.com", fw._TYPE_ANY),
+            (3, "pc.local", fw._TYPE_SRV),
         ]
     ]
     query = dns.message.make_query("example.com.", "A", use_edns=0, payload=1232)
@@ -147,18 +147,18 @@ def _wsframe_seeds() -> list[bytes]:
     ws = FW["wsframe"]
     key = b"\x37\xfa\x21\x3d"
     frames = [
-        ws.encode_frame(ws.OP_TEXT, b'{"type":"vram","value":60.5}', None),
-        ws.encode_frame(ws.OP_TEXT, b"x" * 200, None),
-        ws.encode_frame(ws.OP_TEXT, b"y" * 4096, None),
-        ws.encode_frame(ws.OP_PING, b"are you there", None),
-        ws.encode_frame(ws.OP_PONG, b"", None),
-        ws.encode_frame(ws.OP_CLOSE, ws.close_payload(1001, "server stopping"), None),
-        ws.encode_frame(ws.OP_CLOSE, b"", None),
-        ws.encode_frame(ws.OP_TEXT, b"frag", None, fin=False)
-        + ws.encode_frame(ws.OP_CONT, b"ment", None),
-        ws.encode_frame(ws.OP_BINARY, bytes(range(256)), None),
-        ws.encode_frame(ws.OP_TEXT, b"Hello", key),
-        ws.encode_frame(ws.OP_CLOSE, ws.close_payload(1000, "bye"), key),
+        ws.encode_frame(targets.OP_TEXT, b'{"type":"vram","value":60.5}', None),
+        ws.encode_frame(targets.OP_TEXT, b"x" * 200, None),
+        ws.encode_frame(targets.OP_TEXT, b"y" * 4096, None),
+        ws.encode_frame(targets.OP_PING, b"are you there", None),
+        ws.encode_frame(targets.OP_PONG, b"", None),
+        ws.encode_frame(targets.OP_CLOSE, ws.close_payload(1001, "server stopping"), None),
+        ws.encode_frame(targets.OP_CLOSE, b"", None),
+        ws.encode_frame(targets.OP_TEXT, b"frag", None, fin=False)
+        + ws.encode_frame(targets.OP_CONT, b"ment", None),
+        ws.encode_frame(targets.OP_BINARY, bytes(range(256)), None),
+        ws.encode_frame(targets.OP_TEXT, b"Hello", key),
+        ws.encode_frame(targets.OP_CLOSE, ws.close_payload(1000, "bye"), key),
         b"\x81\x7f" + struct.pack("!Q", 300) + b"z" * 300,
         b"\x81\x7e" + struct.pack("!H", 5) + b"short",
     ]

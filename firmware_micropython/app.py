@@ -17,19 +17,20 @@ import sys
 import hal
 import led
 import slots
-from button import FACTORY_RESET, PORTAL, PORTAL_MS, Button
+from button import Button
 from micropython import const
 
 _MAX_QUEUED_PRESSES = const(8)
+_PORTAL_MS = const(5000)  # button.py's: held this long, the button asks for the portal
 _WATCHDOG_MS = const(20000)
 FEED_EVERY_S = 1
-LINK_STUCK_S = 120  # no sign of progress from the link for this long: it hangs
-CRASH_LIMIT = 5  # failures in a row before the watchdog is let go and the board restarts
+_LINK_STUCK_S = const(120)  # no sign of progress from the link for this long: it hangs
+_CRASH_LIMIT = const(5)  # failures in a row before the watchdog is let go and the board restarts
 _HEALTHY_RUN_S = const(60)  # a task that ran this long before failing starts a fresh count
 RESTART_S = 1  # times the failures in a row: the wait before a failed task starts again
 _BUTTON_POLL_S = const(0.02)
 _GC_EVERY_BYTES = const(4096)
-FIRST_SETUP = "Choose the Wi-Fi network for the meter."
+_FIRST_SETUP = const("Choose the Wi-Fi network for the meter.")
 
 
 def log(text):
@@ -138,7 +139,7 @@ class Device:
             if self.link is not None:
                 self.link.ws = None  # the link task closes its socket in a finally; forget it
             self.needles.park()
-            self.led.show(led.NODATA)
+            self.led.show("nodata")
         elif name == "needle":
             self.needles.park()
 
@@ -148,10 +149,10 @@ class Device:
 
     def alive(self):
         """True when no task fails again and again and the link is not stuck."""
-        if any(count >= CRASH_LIMIT for count in self.crashes.values()):
+        if any(count >= _CRASH_LIMIT for count in self.crashes.values()):
             return False
         at = self.beats.get("link")
-        return at is None or hal.ticks_diff(hal.ticks_ms(), at) <= LINK_STUCK_S * 1000
+        return at is None or hal.ticks_diff(hal.ticks_ms(), at) <= _LINK_STUCK_S * 1000
 
     # -- the two modes -----------------------------------------------------------------
 
@@ -160,7 +161,7 @@ class Device:
         import portal
 
         self.needles.park()
-        self.led.show(led.PORTAL)
+        self.led.show("portal")
         log("portal: " + self.setup)
         self.beats["link"] = None  # the portal keeps its own idle limit
         # the saved network is tried behind the portal only when it is what failed (it
@@ -184,15 +185,15 @@ class Device:
         while True:
             now = hal.ticks_ms()
             event = self.button.poll(now)
-            if event == FACTORY_RESET:
+            if event == "factory reset":
                 await self._factory_reset()
-            elif event == PORTAL:
+            elif event == "portal":
                 log("button held: opening the setup portal")
                 self.portal_reason = "The button was held: change the settings here."
             elif event is not None:
                 self.queue_press(event)
-            elif self.button.held_ms(now) >= PORTAL_MS:
-                self.led.show(led.PORTAL)  # let go now and the portal opens
+            elif self.button.held_ms(now) >= _PORTAL_MS:
+                self.led.show("portal")  # let go now and the portal opens
             await asyncio.sleep(_BUTTON_POLL_S)
 
     def queue_press(self, event):
@@ -291,7 +292,7 @@ def run():
     cfg = config.load()
     setup = config.setup_asked()
     if setup is None and not cfg["ssid"]:
-        setup = FIRST_SETUP
+        setup = _FIRST_SETUP
     # loaded again only for a rare save (the setup form, a calibration): its code leaves
     # the heap
     del config

@@ -6,14 +6,14 @@ reset", reported at once so the needle can confirm it while the finger is still 
 
 from micropython import const
 
-PRESS = "press"
-LONG = "long"
-PORTAL = "portal"
-FACTORY_RESET = "factory reset"
+_PRESS = const("press")
+_LONG = const("long")
+_PORTAL = const("portal")
+_FACTORY_RESET = const("factory reset")
 
-DEBOUNCE_MS = 30
+_DEBOUNCE_MS = const(30)
 _LONG_MS = const(1000)
-PORTAL_MS = 5000
+_PORTAL_MS = const(5000)
 _FACTORY_RESET_MS = const(12000)
 _POLL_MS = const(10)
 
@@ -42,7 +42,7 @@ class Button:
         if self._raw_since is None or raw != self._raw:
             self._raw = raw
             self._raw_since = now
-        stable = self._diff(now, self._raw_since) >= DEBOUNCE_MS
+        stable = self._diff(now, self._raw_since) >= _DEBOUNCE_MS
         if stable and raw != self.down:
             self.down = raw
             if raw:
@@ -52,7 +52,7 @@ class Button:
             return self._released(self._diff(self._raw_since, self._down_at))
         if self.down and not self._reset_told and self.held_ms(now) >= _FACTORY_RESET_MS:
             self._reset_told = True
-            return FACTORY_RESET
+            return _FACTORY_RESET
         return None
 
     def held_ms(self, now):
@@ -62,8 +62,8 @@ class Button:
     def _released(self, held):
         if self._reset_told:
             return None  # the factory reset was already reported
-        if held >= PORTAL_MS:
-            return PORTAL
+        if held >= _PORTAL_MS:
+            return _PORTAL
         if held >= _LONG_MS:
-            return LONG
-        return PRESS
+            return _LONG
+        return _PRESS

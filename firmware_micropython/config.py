@@ -18,7 +18,7 @@ import os
 from micropython import const
 
 _VERSION = const(1)
-NAME = "sysboy.json"
+_NAME = const("sysboy.json")
 
 
 def linear():
@@ -28,8 +28,8 @@ def linear():
     return [[0.0, 0.0], [100.0, float(hal.FULL_SCALE)]]
 
 
-MAX_NEEDLES = 4
-OUTPUTS = ("dac", "pwm")
+_MAX_NEEDLES = const(4)
+_OUTPUTS = const(("dac", "pwm"))
 # one mirrored key per needle setting: old top-level name -> the needle's own name
 _NEEDLE_ONE = const(
     (("dac_pin", "pin"), ("calibration", "calibration"), ("smoothing_ms", "smoothing_ms"))
@@ -82,7 +82,9 @@ _ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
 
 
 def _chars(text, allowed):
-    return all(ch in allowed for ch in text)
+    # strip() works in C and leaves nothing when every character is allowed: stepping through
+    # a str would intern each character it meets, for good
+    return not text.strip(allowed)
 
 
 def _whole(value, lo, hi):
@@ -113,13 +115,13 @@ def _endpoint(value):
 
 
 def _needles(value):
-    if not isinstance(value, list) or not 1 <= len(value) <= MAX_NEEDLES:
+    if not isinstance(value, list) or not 1 <= len(value) <= _MAX_NEEDLES:
         return False
     pins = []
     for one in value:
         if not (
             isinstance(one, dict)
-            and one.get("output") in OUTPUTS
+            and one.get("output") in _OUTPUTS
             and _whole(one.get("pin"), 0, 48)
             and _points(one.get("calibration"))
             and _whole(one.get("smoothing_ms"), 0, 5000)
@@ -195,7 +197,7 @@ def _remove(path):
 
 def load(folder=None):
     """The saved settings, checked; defaults for anything missing or unacceptable."""
-    path = _path(folder, NAME)
+    path = _path(folder, _NAME)
     _settle(path)
     try:
         with open(path) as f:
@@ -278,7 +280,7 @@ def _is_object_file(path):
 
 
 def _keep_bad(path, exc):
-    print("config: %s is corrupt (%s); kept as %s.bad, using defaults" % (NAME, exc, NAME))
+    print("config: %s is corrupt (%s); kept as %s.bad, using defaults" % (_NAME, exc, _NAME))
     _remove(path + ".bad")
     try:
         os.rename(path, path + ".bad")
@@ -297,7 +299,7 @@ def save(cfg, folder=None):
         refused = problems(out)
     if refused:
         raise ValueError("bad settings: " + ", ".join(refused))
-    path = _path(folder, NAME)
+    path = _path(folder, _NAME)
     with open(path + ".tmp", "w") as f:
         f.write(json.dumps(out))
         f.flush()
@@ -307,7 +309,7 @@ def save(cfg, folder=None):
 
 def erase(folder=None):
     """Forget every setting (factory reset): the next load gives the defaults."""
-    path = _path(folder, NAME)
+    path = _path(folder, _NAME)
     for name in (path + ".tmp", path):
         _remove(name)
 

@@ -10,9 +10,14 @@ import socket
 import dns
 from micropython import const
 
-SERVICE = "_sysboy._tcp.local"
-MDNS_GROUP = "224.0.0.251"
-MDNS_PORT = 5353
+_SERVICE = const("_sysboy._tcp.local")
+_MDNS_GROUP = const("224.0.0.251")
+_MDNS_PORT = const(5353)
+# DNS record types (dns.py's)
+_TYPE_A = const(1)
+_TYPE_PTR = const(12)
+_TYPE_TXT = const(16)
+_TYPE_SRV = const(33)
 _DEFAULT_PATH = const("/device")
 _POLL_S = const(0.02)
 
@@ -39,9 +44,9 @@ def _target(mdns_addr):
     """(address, port) from "a.b.c.d" or "a.b.c.d:port"; env SYSBOY_MDNS_ADDR by default."""
     if not mdns_addr:
         getenv = getattr(os, "getenv", None)  # the ESP32's os has no environment
-        mdns_addr = (getenv and getenv("SYSBOY_MDNS_ADDR")) or MDNS_GROUP
+        mdns_addr = (getenv and getenv("SYSBOY_MDNS_ADDR")) or _MDNS_GROUP
     host, sep, port = mdns_addr.partition(":")
-    return host, int(port) if sep else MDNS_PORT
+    return host, int(port) if sep else _MDNS_PORT
 
 
 def _same_subnet(a, b):
@@ -66,26 +71,26 @@ def pick_server(msg, own_ip=None, sender_ip=None, server_id=None):
     With `server_id`, only the PC advertising that id counts.
     """
     records = msg["answers"] + msg["additional"]
-    service = SERVICE.lower()
-    instances = [r["data"] for r in records if r["type"] == dns.TYPE_PTR]
+    service = _SERVICE.lower()
+    instances = [r["data"] for r in records if r["type"] == _TYPE_PTR]
     instances = [i for i in instances if i.lower().endswith("." + service)]
     found = []
     for instance in instances:
         key = instance.lower()
-        srv = [r["data"] for r in records if r["type"] == dns.TYPE_SRV and r["name"].lower() == key]
+        srv = [r["data"] for r in records if r["type"] == _TYPE_SRV and r["name"].lower() == key]
         if not srv:
             continue
         port, target = srv[0][2], srv[0][3].lower()
         fields = {}
         for r in records:
-            if r["type"] == dns.TYPE_TXT and r["name"].lower() == key:
+            if r["type"] == _TYPE_TXT and r["name"].lower() == key:
                 fields.update(_txt(r["data"]))
         if fields.get("proto", "2") != "2":
             continue  # a PC speaking another protocol version
         if server_id is not None and fields.get("id") != server_id:
             continue
         addresses = [
-            r["data"] for r in records if r["type"] == dns.TYPE_A and r["name"].lower() == target
+            r["data"] for r in records if r["type"] == _TYPE_A and r["name"].lower() == target
         ]
         if not addresses and sender_ip:
             # Only when the answer names no address: a router relaying mDNS between
@@ -153,7 +158,7 @@ async def find_server(own_ip=None, mdns_addr=None, timeout=2, server_id=None, sk
     try:
         sock.setblocking(False)
         # No bind: the system picks an ephemeral port, which makes this a legacy query.
-        sock.sendto(dns.build_query(qid, SERVICE, dns.TYPE_PTR), address)
+        sock.sendto(dns.build_query(qid, _SERVICE, _TYPE_PTR), address)
         waited = 0.0
         while waited < timeout:
             got = _receive(sock)

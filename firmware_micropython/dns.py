@@ -1,22 +1,25 @@
 """Pure DNS codec (RFC 1035 with name compression) for discovery; the portal's DNS answer is
-portaldns.py's (here too, as `portal_reply`)."""
+portaldns.py's, which linked mode never loads."""
 
 import struct
 
 from micropython import const
-from portaldns import DNSError, portal_reply  # noqa: F401  one error class for both
 
-TYPE_A = 1
-TYPE_PTR = 12
-TYPE_TXT = 16
-TYPE_AAAA = 28
-TYPE_SRV = 33
-TYPE_ANY = 255
+_TYPE_A = const(1)
+_TYPE_PTR = const(12)
+_TYPE_TXT = const(16)
+_TYPE_AAAA = const(28)
+_TYPE_SRV = const(33)
+_TYPE_ANY = const(255)
 _CLASS_IN = const(1)
 
 _HEADER = const("!HHHHHH")
-_MAX_NAME = 255
+_MAX_NAME = const(255)
 _MAX_HOPS = const(32)
+
+
+class DNSError(ValueError):
+    """A DNS packet or name that cannot be read or written."""
 
 
 def encode_name(name):
@@ -89,16 +92,16 @@ def _ipv4(raw):
 
 
 def _rdata(buf, rtype, start, end):
-    if rtype == TYPE_A:
+    if rtype == _TYPE_A:
         if end - start != 4:
             raise DNSError("A record is not 4 bytes")
         return _ipv4(buf[start:end])
-    if rtype == TYPE_PTR:
+    if rtype == _TYPE_PTR:
         name, after = read_name(buf, start)
         if after > end:
             raise DNSError("PTR name runs past its record")
         return name
-    if rtype == TYPE_SRV:
+    if rtype == _TYPE_SRV:
         if end - start < 7:
             raise DNSError("SRV record too short")
         priority, weight, port = struct.unpack_from("!HHH", buf, start)
@@ -106,7 +109,7 @@ def _rdata(buf, rtype, start, end):
         if after > end:
             raise DNSError("SRV target runs past its record")
         return (priority, weight, port, target)
-    if rtype == TYPE_TXT:
+    if rtype == _TYPE_TXT:
         strings = []
         pos = start
         while pos < end:

@@ -4,10 +4,12 @@ import updatemsg
 from micropython import const
 
 OUTPUTS = ("dac", "pwm", "sim")
+_MAX_NEEDLES = const(4)  # protocol.py's
+_HEX = const("0123456789abcdef")
 
 
 def _needles(value, p):
-    if not isinstance(value, list) or not 1 <= len(value) <= p.MAX_NEEDLES:
+    if not isinstance(value, list) or not 1 <= len(value) <= _MAX_NEEDLES:
         p._refuse("needles", "must be a list of 1 to 4 needles")
     needles = []
     for item in value:
@@ -28,7 +30,7 @@ def decode(kind, obj, p):
         out["id"] = p._id(obj, "id")
         out["fw"] = p._string(obj, "fw", 32)
         out["board"] = p._string(obj, "board", 32)
-        out["nonce"] = p._string(obj, "nonce", 32, 32, p._HEX)
+        out["nonce"] = p._string(obj, "nonce", 32, 32, _HEX)
         out["needles"] = _needles(obj.get("needles"), p)
         p._copy(out, obj, "name", 32)
         if "pc" in obj:
@@ -49,7 +51,7 @@ def decode(kind, obj, p):
             p._refuse("of", "must be calibration or settings")
         p._copy_needle(out, obj)
     elif kind == "proof":
-        out["mac"] = p._string(obj, "mac", 64, 64, p._HEX)
+        out["mac"] = p._string(obj, "mac", 64, 64, _HEX)
     elif kind == "update_status":
         _update_status(out, obj, p)
     elif kind != "pair":

@@ -9,13 +9,14 @@ import hal
 import protocol
 import slots
 import trust
-from link import READ_TIMEOUT_S, log
+from link import log
 from micropython import const
 
 # the version when run from sources; a built bundle's manifest says it (slots.running)
 _FW_VERSION = const("0.1.0")
 _PROTO = const(2)
 _HANDSHAKE_S = const(10)  # the PC's hello must come this soon after ours
+_READ_TIMEOUT_S = const(30)  # link.py's: only silence reveals a dead Wi-Fi link
 _WAIT_S = const(0.5)  # while pairing: how long to wait for a message before looking again
 
 
@@ -65,7 +66,7 @@ async def _pair(link, ws):
     the PC's key only within a minute of that press."""
     asked = False
     heard = hal.ticks_ms()
-    while hal.ticks_diff(hal.ticks_ms(), heard) < READ_TIMEOUT_S * 1000:
+    while hal.ticks_diff(hal.ticks_ms(), heard) < _READ_TIMEOUT_S * 1000:
         link.device.beat("link")
         if link.pairing() and not asked:
             await link._send(ws, {"type": "pair"})

@@ -1,13 +1,14 @@
 """Pure HTTP/1.x request parsing with hard limits, strict form decoding and HTML escaping."""
 
 import utf8
+from micropython import const
 
 MAX_HEAD = 2048  # request line + headers, bytes
 MAX_BODY = 1024  # request body, bytes
 MAX_HEADERS = 32  # header lines
 
-_METHOD_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_HEX = "0123456789abcdefABCDEF"
+_METHOD_CHARS = const("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_HEX = const(b"0123456789abcdefABCDEF")  # bytes: chr() would intern each byte it is given
 
 REASONS = {
     200: "OK",
@@ -60,8 +61,9 @@ class Request:
             if self.method == "POST":
                 raise HTTPError(411, "A form must say its length (Content-Length).")
             return 0
-        # ASCII digits only: str.isdigit also takes '²', which int() refuses
-        if not text or len(text) > 9 or any(c not in "0123456789" for c in text):
+        # ASCII digits only: str.isdigit also takes '²', which int() refuses. strip() checks in
+        # C: stepping through a str would intern each character it meets, for good
+        if not text or len(text) > 9 or text.strip("0123456789"):
             raise HTTPError(400, "The Content-Length header is not a number.")
         n = int(text)
         if n > MAX_BODY:
@@ -96,7 +98,7 @@ def parse_head(head):
     if len(parts) != 3:
         raise HTTPError(400, "The request line is malformed.")
     method, target, version = parts
-    if not method or len(method) > 8 or any(c not in _METHOD_CHARS for c in method):
+    if not method or len(method) > 8 or method.strip(_METHOD_CHARS):
         raise HTTPError(400, "The request method is malformed.")
     if version not in ("HTTP/1.0", "HTTP/1.1"):
         raise HTTPError(400, "Only HTTP/1.0 and HTTP/1.1 are spoken here.")
@@ -143,7 +145,7 @@ def percent_decode(text, plus_is_space=True):
         c = raw[i]
         if c == 37:  # %
             pair = raw[i + 1 : i + 3]
-            if len(pair) != 2 or chr(pair[0]) not in _HEX or chr(pair[1]) not in _HEX:
+            if len(pair) != 2 or pair[0] not in _HEX or pair[1] not in _HEX:
                 raise HTTPError(400, "The form data has broken percent-encoding.")
             out.append(int(pair.decode(), 16))
             i += 3

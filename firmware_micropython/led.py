@@ -1,20 +1,15 @@
 """The status LED: one blink pattern per state of the device."""
 
-PORTAL = "portal"
-JOINING = "joining"
-DISCOVERING = "discovering"
-LINKED = "linked"
-NODATA = "nodata"
-OFF = "off"
-
+# The states, by name: "portal", "joining", "discovering", "linked", "nodata" and "off".
+# Callers name them by their text: a module constant for each would cost a name in the heap.
 # ms on, ms off, ... repeating; () is steadily on, None steadily off
 PATTERNS = {
-    PORTAL: (100, 100, 100, 700),  # double blink: "set me up"
-    JOINING: (100, 100),  # fast: talking to the router
-    DISCOVERING: (500, 500),  # slow: looking for the PC
-    LINKED: (),  # steady: showing live data
-    NODATA: (50, 1950),  # a blip every 2 s: linked, but nothing to show
-    OFF: None,
+    "portal": (100, 100, 100, 700),  # double blink: "set me up"
+    "joining": (100, 100),  # fast: talking to the router
+    "discovering": (500, 500),  # slow: looking for the PC
+    "linked": (),  # steady: showing live data
+    "nodata": (50, 1950),  # a blip every 2 s: linked, but nothing to show
+    "off": None,
 }
 
 
@@ -51,7 +46,7 @@ class Led:
 
     def __init__(self, hw_led):
         self.hw = hw_led
-        self.pattern = OFF
+        self.pattern = "off"
         self._wake = None
         hw_led.set(False)
 

@@ -9,15 +9,14 @@ import gc
 import sys
 
 import hal
-import led
 import protocol
 import slots
 from micropython import const
 
-PAIR_WINDOW_MS = 60000  # a button press lets the meter take a PC's key for a minute
-SAVE_EVERY_MS = 1000  # the flash is written at most once a second
+_PAIR_WINDOW_MS = const(60000)  # a button press lets the meter take a PC's key for a minute
+_SAVE_EVERY_MS = const(1000)  # the flash is written at most once a second
 _STATUS_EVERY_S = const(10)
-READ_TIMEOUT_S = 30  # only silence reveals a dead Wi-Fi link
+_READ_TIMEOUT_S = const(30)  # only silence reveals a dead Wi-Fi link
 _CONNECT_TIMEOUT_S = const(5)
 # commands that name a needle, or act on every needle when they name none
 _NEEDLE_COMMANDS = const(("needle", "park", "calibration", "settings", "sweep", "identify"))
@@ -109,7 +108,7 @@ class Link:
                 delays.reset_if_healthy(linked_s)
             if self.device.portal_reason or not self.wlan.isconnected():
                 continue  # the portal, or a new join (which keeps its own backoff)
-            self.device.led.show(led.DISCOVERING)
+            self.device.led.show("discovering")
             delay = delays.next()
             log("link: next try in %.1f s" % delay)
             await self._pause(delay)
@@ -128,7 +127,7 @@ class Link:
     def pairing(self):
         """True within a minute of a button press that asked to pair."""
         at = self.pair_pressed_at
-        if at is not None and hal.ticks_diff(hal.ticks_ms(), at) >= PAIR_WINDOW_MS:
+        if at is not None and hal.ticks_diff(hal.ticks_ms(), at) >= _PAIR_WINDOW_MS:
             self.pair_pressed_at = at = None
         return at is not None
 
@@ -159,7 +158,7 @@ class Link:
             unload("wifi")  # loaded again only to join again
 
     async def _join_with(self, station):
-        self.device.led.show(led.JOINING)
+        self.device.led.show("joining")
         ssid = self.cfg["ssid"]
         log("wifi: joining " + repr(ssid))
 
@@ -191,12 +190,12 @@ class Link:
         try:
             return await self._discover(ip)
         finally:
-            unload("discovery", "dns", "portaldns")  # dns.py brings the portal's answer
+            unload("discovery", "dns")
 
     async def _discover(self, ip):
         import discovery
 
-        self.device.led.show(led.DISCOVERING)
+        self.device.led.show("discovering")
         retry = discovery.Retry()
         while not self.device.portal_reason and self.wlan.isconnected():
             self.device.beat("link")
@@ -244,7 +243,7 @@ class Link:
             self.ws = None
             await ws.close()
             self.device.needles.park()
-            self.device.led.show(led.DISCOVERING)
+            self.device.led.show("discovering")
             self._flush(True)
             gc.collect()
         if not proven:
@@ -275,7 +274,7 @@ class Link:
         self.pair_pressed_at = None
         log("link: the PC proved our key")
         self.last_data = None
-        self.device.led.show(led.NODATA)
+        self.device.led.show("nodata")
         heard = hal.ticks_ms()
         status_at = None
         while True:
@@ -293,7 +292,7 @@ class Link:
                 await ws.close(1001)
                 return
             if self.wlan is not None and not self.wlan.isconnected():
-                # the radio knows within seconds; a silent TCP link would take READ_TIMEOUT_S
+                # the radio knows within seconds; a silent TCP link would take _READ_TIMEOUT_S
                 log("link: Wi-Fi lost")
                 return
             try:
@@ -301,8 +300,8 @@ class Link:
                 heard = hal.ticks_ms()
                 await self.on_message(ws, text)
             except asyncio.TimeoutError:
-                if hal.ticks_diff(hal.ticks_ms(), heard) >= READ_TIMEOUT_S * 1000:
-                    log("link: no word from the PC for %d s" % READ_TIMEOUT_S)
+                if hal.ticks_diff(hal.ticks_ms(), heard) >= _READ_TIMEOUT_S * 1000:
+                    log("link: no word from the PC for %d s" % _READ_TIMEOUT_S)
                     return
             except MemoryError:
                 # a frame needing more heap than the meter has costs one error reply, not the
@@ -359,7 +358,7 @@ class Link:
             for needle in needles:
                 needle.park()
             if self.device.needles.parked:
-                self.device.led.show(led.NODATA)
+                self.device.led.show("nodata")
             if "metric" in msg:  # its metric has nothing to show: the name stays current
                 for needle in needles:
                     number = self.device.needles.all.index(needle) + 1
@@ -405,7 +404,7 @@ class Link:
 
     def _data(self):
         self.last_data = hal.ticks_ms()
-        self.device.led.show(led.LINKED)
+        self.device.led.show("linked")
 
     def _idle_park(self, now):
         if self.device.needles.parked or self.last_data is None:
@@ -413,7 +412,7 @@ class Link:
         if hal.ticks_diff(now, self.last_data) >= self.cfg["idle_park_s"] * 1000:
             log("link: no data for %s s: parking" % self.cfg["idle_park_s"])
             self.device.needles.park()
-            self.device.led.show(led.NODATA)
+            self.device.led.show("nodata")
 
     async def _firmware(self, ws, kind, msg):
         """A firmware update's manifest or chunk: only from our proven PC, never while a
@@ -498,7 +497,7 @@ class Link:
         if not self._dirty:
             return
         at = self._saved_at
-        if not now and at is not None and hal.ticks_diff(hal.ticks_ms(), at) < SAVE_EVERY_MS:
+        if not now and at is not None and hal.ticks_diff(hal.ticks_ms(), at) < _SAVE_EVERY_MS:
             return
         self._dirty = False
         self._saved_at = hal.ticks_ms()

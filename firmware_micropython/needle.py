@@ -8,18 +8,18 @@ import math
 
 from micropython import const
 
-TICK_MS = 20  # 50 Hz
-MAX_STEP_MS = 100  # after a stall the needle still glides instead of leaping
+_TICK_MS = const(20)  # 50 Hz
+_MAX_STEP_MS = const(100)  # after a stall the needle still glides instead of leaping
 # closer than half a step of the printed 4th decimal counts as arrived
-ARRIVED = 0.00005
-LINEAR = ((0.0, 0.0), (100.0, 1.0))
+_ARRIVED = const(0.00005)
+_LINEAR = const(((0.0, 0.0), (100.0, 1.0)))
 _SWEEP = const(((1.0, 1200), (1.0, 300), (0.0, 1200)))  # (fraction, ms to get there)
 _IDENTIFY_SWING = const(0.15)
 _IDENTIFY_LEG_MS = const(180)
 _RAW_TOP = const(1.05)  # raw mode's ceiling, in full scales (calibration needs a little headroom)
 # raw mode's fastest travel: the whole output range in this many ms, so a PC alternating
 # 0 and full scale moves the needle like a quick sweep instead of slamming it into its stops
-RAW_SLEW_MS = 250
+_RAW_SLEW_MS = const(250)
 
 
 class Calibration:
@@ -28,7 +28,7 @@ class Calibration:
     Outside the table the nearest segment is extended, then clamped to 0..1.
     """
 
-    def __init__(self, points=LINEAR):
+    def __init__(self, points=_LINEAR):
         if not 2 <= len(points) <= 11:
             raise ValueError("calibration needs 2 to 11 points")
         self.points = [(float(p), float(f)) for p, f in points]
@@ -63,7 +63,7 @@ def glide(position, target, dt_ms, tau_ms):
 class Needle:
     """Where the needle should be, and the output that puts it there."""
 
-    def __init__(self, output, points=LINEAR, smoothing_ms=300):
+    def __init__(self, output, points=_LINEAR, smoothing_ms=300):
         self.output = output
         self.calibration = Calibration(points)
         self.smoothing_ms = smoothing_ms
@@ -95,7 +95,7 @@ class Needle:
     def set_raw(self, fraction):
         """Hold the output at `fraction` exactly (None ends raw mode and glides back), never
         above _RAW_TOP times the meter's full scale: past that the meter is driven beyond its
-        design, whoever asks. The output travels there at most RAW_SLEW_MS per full range."""
+        design, whoever asks. The output travels there at most _RAW_SLEW_MS per full range."""
         import hal
 
         top = min(1.0, _RAW_TOP * hal.FULL_SCALE)
@@ -146,15 +146,15 @@ class Needle:
 
     def step(self, dt_ms):
         """Advance the motion by `dt_ms`, write the output if it moved; return the position."""
-        dt_ms = min(dt_ms, MAX_STEP_MS)
+        dt_ms = min(dt_ms, _MAX_STEP_MS)
         if self._moves:
             new = self._step_moves(dt_ms)
         elif self.raw is not None:
-            most = dt_ms / RAW_SLEW_MS
+            most = dt_ms / _RAW_SLEW_MS
             new = max(self.position - most, min(self.position + most, self.raw))
         else:
             new = glide(self.position, self.target, dt_ms, self.smoothing_ms)
-            if abs(new - self.target) < ARRIVED:
+            if abs(new - self.target) < _ARRIVED:
                 new = self.target
         if new != self.position:
             self.position = new
@@ -226,7 +226,7 @@ class Needles:
                 wake.clear()
                 await wake.wait()
                 last = hal.ticks_ms()  # they rested: the glide starts from now
-            await asyncio.sleep(TICK_MS / 1000)
+            await asyncio.sleep(_TICK_MS / 1000)
             now = hal.ticks_ms()
             dt = hal.ticks_diff(now, last)
             for needle in self.all:

@@ -25,13 +25,13 @@ import os
 import slots
 from micropython import const
 
-COPIES = ("ota-1.json", "ota-2.json")
+_COPIES = const(("ota-1.json", "ota-2.json"))
 FOLDER = "ota"
 _SLOTS = const(("a", "b"))
 _BOOT_TRIES = const(3)
 # the watchdog a version on trial starts under: app.py's own timeout, so its feeds keep it
 _TRIAL_WATCHDOG_MS = const(20000)
-NO_WATCHDOG_FLAG = "nowatchdog"  # a USB deploy is copying: no watchdog (hal.watchdog too)
+_NO_WATCHDOG_FLAG = const("nowatchdog")  # a USB deploy is copying: no watchdog (hal.watchdog too)
 
 
 def flash():
@@ -85,8 +85,8 @@ def _checksum(text):
 def _newest(folder):
     """(index of the newest whole copy or -1, that copy or None)."""
     best, at = None, -1
-    for index in range(len(COPIES)):
-        value = _copy(folder, COPIES[index])
+    for index in range(len(_COPIES)):
+        value = _copy(folder, _COPIES[index])
         if value is not None and (best is None or value["seq"] > best["seq"]):
             best, at = value, index
     return at, best
@@ -107,7 +107,7 @@ def write(folder, value):
     value = dict(value)
     value["seq"] = newest["seq"] + 1 if newest is not None else 1
     body = json.dumps(value)
-    with open(path(folder, COPIES[1 - at if at >= 0 else 0]), "w") as f:
+    with open(path(folder, _COPIES[1 - at if at >= 0 else 0]), "w") as f:
         f.write(body + "\n" + _checksum(body))
         f.flush()
         fsync = getattr(os, "fsync", None)
@@ -154,7 +154,7 @@ def _watch(folder):
     that start counts against it as a crash does. The version's own hal.watchdog() hands
     out this one (slots.watchdog) and the version feeds it."""
     try:
-        os.stat(path(folder, NO_WATCHDOG_FLAG))
+        os.stat(path(folder, _NO_WATCHDOG_FLAG))
         return
     except OSError:
         pass

@@ -68,11 +68,13 @@ def check_form(form):
     ap_password = form.get("ap_password", "")
     if not ssid:
         raise HTTPError(400, "Enter the name of the Wi-Fi network.")
-    if len(ssid.encode("utf-8")) > 32 or any(ord(c) < 32 for c in ssid):
+    # what the client typed is read as bytes: stepping through a str would intern each
+    # character it meets, for good, and a client could fill the heap with new ones
+    if len(ssid.encode("utf-8")) > 32 or any(b < 32 for b in ssid.encode("utf-8")):
         raise HTTPError(400, "A Wi-Fi network name has at most 32 bytes and no control characters.")
     if password and not (8 <= len(password) <= 63 or _is_hex_key(password)):
         raise HTTPError(400, "A Wi-Fi password has 8 to 63 characters (empty for an open network).")
-    if any(ord(c) < 32 or ord(c) > 126 for c in password + ap_password):
+    if any(b < 32 or b > 126 for b in (password + ap_password).encode("utf-8")):
         raise HTTPError(400, "A Wi-Fi password uses plain letters, digits and signs only.")
     settings = {"ssid": ssid, "password": password, "server": check_server(server)}
     if ap_password:
@@ -83,7 +85,7 @@ def check_form(form):
 
 
 def _is_hex_key(text):
-    return len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text)
+    return len(text) == 64 and not text.strip("0123456789abcdefABCDEF")
 
 
 def check_server(text):
@@ -96,9 +98,8 @@ def check_server(text):
     bad = HTTPError(400, "The PC address must look like 192.168.1.20:%d." % DEFAULT_PC_PORT)
     if not host or len(host) > 63 or not port.isdigit() or not 0 < int(port) < 65536:
         raise bad
-    for c in host:
-        if not (c.isdigit() or (c.isalpha() and ord(c) < 128) or c in ".-"):
-            raise bad
+    if host.strip("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-"):
+        raise bad
     return host + ":" + str(int(port))
 
 
@@ -395,7 +396,7 @@ class Portal:
             print("portal join: " + words)
             if not background:
                 self.result = (result, ssid, ip, words)
-            if result == wifi.JOINED and not (background and self.pending is not None):
+            if result == "joined" and not (background and self.pending is not None):
                 self.background = background
                 self.joined_at = (
                     _ticks()
@@ -413,7 +414,7 @@ class Portal:
         if self.result is None:
             return _redirect("/", 303)
         result, ssid, _, words = self.result
-        if result == wifi.JOINED:
+        if result == "joined":
             self.result_seen = True
             return _html(200, pages.joined_page(words))
         return self._setup_page(ssid, None, words)

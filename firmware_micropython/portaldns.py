@@ -5,11 +5,13 @@ Kept apart from the full codec (dns.py, which discovery needs): setup mode loads
 
 import struct
 
-_TYPE_A = 1
-_TYPE_ANY = 255
-_CLASS_IN = 1
-_MAX_NAME = 255
-_TTL = 60
+from micropython import const
+
+_TYPE_A = const(1)
+_TYPE_ANY = const(255)
+_CLASS_IN = const(1)
+_MAX_NAME = const(255)
+_TTL = const(60)
 
 
 class DNSError(ValueError):

@@ -6,7 +6,7 @@ import sys
 
 from micropython import const
 
-MAX_FRAME_BYTES = 4096
+_MAX_FRAME_BYTES = const(4096)
 # arrays and objects in a frame: more would flood the heap while parsing
 _MAX_CONTAINERS = const(100)
 RESERVED = (
@@ -28,12 +28,17 @@ RESERVED = (
     "chunk",
     "update_status",
 )
-MAX_NEEDLES = 4
+_MAX_NEEDLES = const(4)
 
+# Text from the network is never stepped through character by character: MicroPython
+# interns each character that iterating or indexing a str yields, for good, so a peer
+# sending ever new characters would fill the heap with them. A string is held to a set of
+# characters with strip() instead (in C; it gives "" when every character is in the set),
+# and its control characters are looked for in its UTF-8 bytes.
 _LOWER = const("abcdefghijklmnopqrstuvwxyz")
-_ID_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
+_ID_CHARS = const("abcdefghijklmnopqrstuvwxyz0123456789_")
 _DEVICE_ID_CHARS = const("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
-_HEX = "0123456789abcdef"
+_HEX = const("0123456789abcdef")
 _CPYTHON = sys.implementation.name == "cpython"
 # Servers send the same few metric ids over and over: remember the good ones.
 _known_ids = {}
@@ -57,11 +62,10 @@ def is_metric_id(text):
         return False
     if text in _known_ids:
         return True
-    if not 1 <= len(text) <= 32 or text in RESERVED or text[0] not in _LOWER:
+    if not 1 <= len(text) <= 32 or text in RESERVED:
         return False
-    for ch in text:
-        if ch not in _ID_CHARS:
-            return False
+    if text[:1].strip(_LOWER) or text.strip(_ID_CHARS):
+        return False
     if len(_known_ids) < 16:
         _known_ids[text] = True
     return True
@@ -95,10 +99,17 @@ def _string(obj, key, max_len, min_len=0, chars=None):
         _refuse(key, "is longer than %d characters" % max_len)
     if len(value) < min_len:
         _refuse(key, "is empty" if min_len == 1 else "must be %d characters" % min_len)
-    for ch in value:
-        # every string may end up on a terminal: no escape sequences through us
-        if ch < " " or "\x7f" <= ch <= "\x9f" or (chars is not None and ch not in chars):
+    if chars is not None:
+        if value.strip(chars):  # the sets are printable ASCII: no control character either
             _refuse(key, "holds a character it may not hold")
+        return value
+    # every string may end up on a terminal: no escape sequences through us (C0 controls,
+    # DEL, and the C1 controls U+0080..U+009F, which UTF-8 writes as C2 80..C2 9F)
+    after_c2 = False
+    for byte in _utf8(value):
+        if byte < 32 or byte == 127 or (after_c2 and byte < 0xA0):
+            _refuse(key, "holds a character it may not hold")
+        after_c2 = byte == 0xC2
     return value
 
 
@@ -113,7 +124,7 @@ def _copy(out, obj, key, max_len):
 
 def _copy_needle(out, obj):
     if "needle" in obj:
-        out["needle"] = _number(obj.get("needle"), "needle", 1, MAX_NEEDLES, True)
+        out["needle"] = _number(obj.get("needle"), "needle", 1, _MAX_NEEDLES, True)
     return out
 
 
@@ -191,7 +202,7 @@ def _from_server(kind, obj):
         return out
     if kind == "welcome":
         needles = obj.get("needles")
-        if not isinstance(needles, list) or not 1 <= len(needles) <= MAX_NEEDLES:
+        if not isinstance(needles, list) or not 1 <= len(needles) <= _MAX_NEEDLES:
             _refuse("needles", "must be a list of 1 to 4 metric ids")
         for item in needles:
             if not is_metric_id(item):
@@ -233,12 +244,17 @@ def _from_server(kind, obj):
     return _copy_needle(out, obj)
 
 
+def _utf8(text):
+    """`text`'s UTF-8 bytes (CPython's json may give lone surrogates: they pass as bytes)."""
+    return text.encode("utf-8", "surrogatepass") if _CPYTHON else text.encode()
+
+
 def _text_of(data):
     size = len(data)
     # a character is at most 4 bytes: only long texts need the exact count
-    if isinstance(data, str) and MAX_FRAME_BYTES // 4 < size <= MAX_FRAME_BYTES:
-        size = len(data.encode("utf-8", "surrogatepass") if _CPYTHON else data.encode())
-    if size > MAX_FRAME_BYTES:
+    if isinstance(data, str) and _MAX_FRAME_BYTES // 4 < size <= _MAX_FRAME_BYTES:
+        size = len(_utf8(data))
+    if size > _MAX_FRAME_BYTES:
         raise ProtocolError("message is larger than 4096 bytes")
     if isinstance(data, str):
         return data
@@ -249,22 +265,28 @@ def _text_of(data):
 
 
 def _containers(text):
-    """Arrays and objects in a JSON text; brackets inside strings do not count."""
+    """Arrays and objects in a JSON text; brackets inside strings do not count.
+
+    Searched with str.find and str.count, in C, which also leave no garbage behind."""
     count = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch == "[" or ch == "{":
-            count += 1
-    return count
+    at = 0
+    while True:
+        quote = text.find('"', at)
+        if quote < 0:
+            return count + text.count("[", at) + text.count("{", at)
+        count += text.count("[", at, quote) + text.count("{", at, quote)
+        # the string ends at the next quote that an even run of backslashes leads up to
+        at = quote + 1
+        while True:
+            quote = text.find('"', at)
+            if quote < 0:
+                return count  # never closed: json.loads refuses it
+            run = 0
+            while quote - run > at and text.startswith("\\", quote - run - 1):
+                run += 1
+            at = quote + 1
+            if run % 2 == 0:
+                break
 
 
 def decode(data, sender):

@@ -25,9 +25,13 @@ def equal(a, b):
     """True when strings `a` and `b` are equal; the time taken does not tell where they differ."""
     if len(a) != len(b):
         return False  # a proof's length is public: always 64
+    # compared as bytes: indexing a str would intern each character it meets, for good
+    a, b = a.encode(), b.encode()
+    if len(a) != len(b):
+        return False
     diff = 0
     for i in range(len(a)):
-        diff |= ord(a[i]) ^ ord(b[i])
+        diff |= a[i] ^ b[i]
     return diff == 0
 
 

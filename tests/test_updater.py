@@ -94,4 +94,4 @@ def test_a_usb_deploy_removes_the_pointer_the_firmware_keeps() -> None:
     from sysboy_tray.firmware_tool import UPDATE_POINTER
     from tests.test_update_link import ota, pointer
 
-    assert set(pointer.COPIES) | {f"{pointer.FOLDER}/{ota.STAGE}"} == set(UPDATE_POINTER)
+    assert set(pointer._COPIES) | {f"{pointer.FOLDER}/{ota.STAGE}"} == set(UPDATE_POINTER)

@@ -9,6 +9,7 @@ import time
 import esp32
 import machine
 import network
+from micropython import const
 
 # Per chip: (output pins for needles 1 and 2, BOOT button pin, LED pin). The classic ESP32
 # has its DAC on GPIO25/26, the S2 on GPIO17/18; the S3, C3 and C6 have no DAC and use PWM.
@@ -20,14 +21,14 @@ CHIPS = {
     "ESP32C3": ((4, 5), 9, 8),
     "ESP32C6": ((4, 5), 9, 15),
 }
-NO_WATCHDOG_FLAG = "nowatchdog"  # written by `sysboy firmware deploy` while it copies
-MALLOC_CAP_DEFAULT = 0x1000  # the ESP-IDF heap the MicroPython heap grows into
+_NO_WATCHDOG_FLAG = const("nowatchdog")  # written by `sysboy firmware deploy` while it copies
+_MALLOC_CAP_DEFAULT = const(0x1000)  # the ESP-IDF heap the MicroPython heap grows into
 RESET_CAUSES = {1: "power on", 2: "hard reset", 3: "watchdog", 4: "deep sleep", 5: "soft reset"}
-PWM_FREQ = 20000  # far above the meter's response; an RC filter turns it into a level
+_PWM_FREQ = const(20000)  # far above the meter's response; an RC filter turns it into a level
 # The output level of an uncalibrated 100 %: docs/hardware.md sizes the sense resistor
 # so that full scale is 2.5 V of the DAC's 3.3 V, leaving headroom above it.
 FULL_SCALE = 2.5 / 3.3
-MIN_WATCHDOG_MS = 15000  # flash writes and Wi-Fi joins may stall the loop for seconds
+_MIN_WATCHDOG_MS = const(15000)  # flash writes and Wi-Fi joins may stall the loop for seconds
 
 
 def board() -> str:
@@ -75,7 +76,7 @@ class Output:
             self._dac = machine.DAC(pin_obj)
             self._dac.write(0)
         else:
-            self._pwm = machine.PWM(pin_obj, freq=PWM_FREQ, duty_u16=0)
+            self._pwm = machine.PWM(pin_obj, freq=_PWM_FREQ, duty_u16=0)
 
     def write(self, fraction: float) -> None:
         """Drive the output to `fraction` of full scale (clamped to 0..1)."""
@@ -144,10 +145,10 @@ def watchdog(timeout_ms: int) -> "machine.WDT | _NoWatchdog":
     if started is not None:
         return started  # started by the launcher for a version on trial (pointer.py)
     try:
-        os.stat(device_dir() + NO_WATCHDOG_FLAG)
+        os.stat(device_dir() + _NO_WATCHDOG_FLAG)
     except OSError:
-        return machine.WDT(timeout=max(int(timeout_ms), MIN_WATCHDOG_MS))
-    print("watchdog off: a firmware deploy is under way (file %s)" % NO_WATCHDOG_FLAG)
+        return machine.WDT(timeout=max(int(timeout_ms), _MIN_WATCHDOG_MS))
+    print("watchdog off: a firmware deploy is under way (file %s)" % _NO_WATCHDOG_FLAG)
     return _NoWatchdog()
 
 
@@ -173,7 +174,7 @@ def mem_free() -> int:
     free = gc.mem_free()
     if sys.implementation.version < (1, 21, 0):
         return free
-    return heap_free(free, esp32.idf_heap_info(MALLOC_CAP_DEFAULT))
+    return heap_free(free, esp32.idf_heap_info(_MALLOC_CAP_DEFAULT))
 
 
 def heap_free(mem_free: int, regions: "list[tuple]") -> int:

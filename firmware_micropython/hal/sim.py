@@ -11,6 +11,8 @@ import os
 import sys
 import time
 
+from micropython import const
+
 FULL_SCALE = 1.0  # the virtual meter has no sense resistor: 100 % is the top of the output
 _time_ticks_ms = getattr(time, "ticks_ms", None)
 _time_ticks_diff = getattr(time, "ticks_diff", None)
@@ -138,7 +140,7 @@ class Watchdog:
         self.last_feed = ticks_ms()
 
 
-NO_WATCHDOG_FLAG = "nowatchdog"  # as on the board: written by a deploy while it copies
+_NO_WATCHDOG_FLAG = const("nowatchdog")  # as on the board: written by a deploy while it copies
 
 
 def watchdog(timeout_ms):
@@ -149,7 +151,7 @@ def watchdog(timeout_ms):
     if started is not None:
         return started  # started by the launcher for a version on trial (pointer.py)
     try:
-        os.stat(device_dir() + "/" + NO_WATCHDOG_FLAG)
+        os.stat(device_dir() + "/" + _NO_WATCHDOG_FLAG)
     except OSError:
         try:
             import machine
@@ -158,7 +160,7 @@ def watchdog(timeout_ms):
         except ImportError:  # CPython
             board = None
         return Watchdog(timeout_ms) if board is None else board(timeout=timeout_ms)
-    _say("watchdog off: a firmware deploy is under way (file %s)" % NO_WATCHDOG_FLAG)
+    _say("watchdog off: a firmware deploy is under way (file %s)" % _NO_WATCHDOG_FLAG)
     return Watchdog(None)
 
 

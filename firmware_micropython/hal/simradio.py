@@ -29,33 +29,38 @@ import json
 import os
 import time
 
+from micropython import const
+
 from hal.sim import _env, _say, ticks_diff, ticks_ms
 
-STAT_IDLE = 1000
-STAT_CONNECTING = 1001
-STAT_GOT_IP = 1010
-STAT_BEACON_TIMEOUT = 200
-STAT_NO_AP_FOUND = 201
-STAT_WRONG_PASSWORD = 202
-REASON_4WAY_HANDSHAKE_TIMEOUT = 15  # ESP-IDF's wifi_err_reason_t, passed through by status()
-PM_NONE = 0
-PM_PERFORMANCE = 1  # the ESP32's default: the radio sleeps between beacons
-PM_POWERSAVE = 2
+_STAT_IDLE = const(1000)
+_STAT_CONNECTING = const(1001)
+_STAT_GOT_IP = const(1010)
+_STAT_BEACON_TIMEOUT = const(200)
+_STAT_NO_AP_FOUND = const(201)
+_STAT_WRONG_PASSWORD = const(202)
+# ESP-IDF's wifi_err_reason_t, passed through by status()
+_REASON_4WAY_HANDSHAKE_TIMEOUT = const(15)
+_PM_NONE = const(0)
+_PM_PERFORMANCE = const(1)  # the ESP32's default: the radio sleeps between beacons
+_PM_POWERSAVE = const(2)
 
 # without a scenario: quick, but never instant
-JOIN_S = 0.3
-STALE_S = 0.1
-SCAN_S = 0.05
-BEACON_LOSS_S = 0.5
-AP_FIRST_CLIENT_MS = 1000  # a phone needs longer than this to join a new access point
-RE_READ_MS = 200
+_JOIN_S = const(0.3)
+_STALE_S = const(0.1)
+_SCAN_S = const(0.05)
+_BEACON_LOSS_S = const(0.5)
+_AP_FIRST_CLIENT_MS = const(1000)  # a phone needs longer than this to join a new access point
+_RE_READ_MS = const(200)
 
 # without a scenario: (ssid, channel, rssi, security) of the networks around
-DEFAULT_NETWORKS = (
-    ("SysboyHome", 6, -48, 3),
-    ("Neighbour 5G", 36, -71, 3),
-    ("Cafe Guest", 11, -80, 0),
-    ("SysboyHome", 1, -63, 3),
+_DEFAULT_NETWORKS = const(
+    (
+        ("SysboyHome", 6, -48, 3),
+        ("Neighbour 5G", 36, -71, 3),
+        ("Cafe Guest", 11, -80, 0),
+        ("SysboyHome", 1, -63, 3),
+    )
 )
 
 
@@ -75,17 +80,17 @@ class Radio:
         self.attempt = None  # (ssid, key, started, join ms, stale ms) while a join runs
         self.joined = None  # the network joined
         self.lost_at = None  # when the router went away under the joined station
-        self.pm = PM_PERFORMANCE
+        self.pm = _PM_PERFORMANCE
         self.ap_drops = 0  # times the access point's clients were thrown off
 
     # -- the world ---------------------------------------------------------------------
 
     def air(self):
-        """The scenario now: the file read again at most every RE_READ_MS (the last good
+        """The scenario now: the file read again at most every _RE_READ_MS (the last good
         one while it is being replaced)."""
         now = ticks_ms()
         if not self.path or (
-            self.read_at is not None and ticks_diff(now, self.read_at) < RE_READ_MS
+            self.read_at is not None and ticks_diff(now, self.read_at) < _RE_READ_MS
         ):
             return self.world
         self.read_at = now
@@ -122,7 +127,7 @@ class Radio:
         if not isinstance(nets, list):
             return [
                 {"ssid": n[0], "channel": n[1], "rssi": n[2], "security": n[3], "id": i}
-                for i, n in enumerate(DEFAULT_NETWORKS)
+                for i, n in enumerate(_DEFAULT_NETWORKS)
             ]
         return [n for n in nets if self._state(n["ssid"]) != "off"]
 
@@ -153,22 +158,22 @@ class Radio:
                 self.lost_at = None
             elif self.lost_at is None:
                 self.lost_at = now
-            elif ticks_diff(now, self.lost_at) >= self._ms("beacon_loss_s", BEACON_LOSS_S):
+            elif ticks_diff(now, self.lost_at) >= self._ms("beacon_loss_s", _BEACON_LOSS_S):
                 _say("radio link lost: %r went away" % self.joined["ssid"])
                 self.joined = None
                 self.lost_at = None
-                self.reason = STAT_BEACON_TIMEOUT
+                self.reason = _STAT_BEACON_TIMEOUT
 
     def _finish(self, ssid, key):
         legacy = _env("SYSBOY_SIM_WIFI")
         net = self._find(ssid)
         reason = 0
         if legacy == "not found" or net is None:
-            reason = STAT_NO_AP_FOUND
+            reason = _STAT_NO_AP_FOUND
         elif legacy == "wrong password" or self._state(ssid) == "booting":
-            reason = STAT_WRONG_PASSWORD
+            reason = _STAT_WRONG_PASSWORD
         elif net["password"] is not None and key != net["password"]:
-            reason = int(self.air().get("wrong_password", STAT_WRONG_PASSWORD))
+            reason = int(self.air().get("wrong_password", _STAT_WRONG_PASSWORD))
         if reason:
             self.reason = reason
             _say("radio join %r failed: %d" % (ssid, reason))
@@ -182,7 +187,7 @@ class Radio:
 
     def drop(self, why):
         """The access point's clients lose it (once it has been up long enough to have any)."""
-        if self.ap_on and ticks_diff(ticks_ms(), self.ap_up_at) >= AP_FIRST_CLIENT_MS:
+        if self.ap_on and ticks_diff(ticks_ms(), self.ap_up_at) >= _AP_FIRST_CLIENT_MS:
             self.ap_drops += 1
             _say("radio ap clients dropped: " + why)
 
@@ -202,8 +207,8 @@ class Radio:
             ssid,
             key,
             ticks_ms(),
-            self._ms("join_s", JOIN_S),
-            self._ms("stale_s", STALE_S),
+            self._ms("join_s", _JOIN_S),
+            self._ms("stale_s", _STALE_S),
         )
         _say("radio connect %r" % ssid)
 
@@ -216,12 +221,12 @@ class Radio:
     def status(self):
         self.step()
         if self.joined is not None:
-            return STAT_GOT_IP
+            return _STAT_GOT_IP
         if self.attempt is not None:
             if ticks_diff(ticks_ms(), self.attempt[2]) < self.attempt[4]:
-                return self.reason or STAT_IDLE  # the last attempt's news, still
-            return STAT_CONNECTING
-        return self.reason or STAT_IDLE
+                return self.reason or _STAT_IDLE  # the last attempt's news, still
+            return _STAT_CONNECTING
+        return self.reason or _STAT_IDLE
 
     def scan(self):
         if not self.sta_on:
@@ -230,7 +235,7 @@ class Radio:
         if self.attempt is not None:
             raise OSError("Wifi Internal State Error")  # the ESP32 will not scan mid-join
         _say("radio scan")
-        time.sleep(self._ms("scan_s", SCAN_S) / 1000)  # blocks, as the board's scan does
+        time.sleep(self._ms("scan_s", _SCAN_S) / 1000)  # blocks, as the board's scan does
         self.drop("the station scanned")
         found = []
         for net in self._visible():
@@ -250,9 +255,9 @@ class Radio:
 class WLAN:
     """The subset of network.WLAN the firmware uses, on the shared radio."""
 
-    PM_NONE = PM_NONE
-    PM_PERFORMANCE = PM_PERFORMANCE
-    PM_POWERSAVE = PM_POWERSAVE
+    PM_NONE = _PM_NONE
+    PM_PERFORMANCE = _PM_PERFORMANCE
+    PM_POWERSAVE = _PM_POWERSAVE
 
     def __init__(self, interface, radio):
         self.interface = interface

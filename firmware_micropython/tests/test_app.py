@@ -6,12 +6,15 @@ import asyncio
 import app
 import config
 import hal
-import led
 from support import use_device_folder
 
 FOLDER = use_device_folder("app")
 app.RESTART_S = 0.01
 app.FEED_EVERY_S = 0.01
+# app.py's private constants
+CRASH_LIMIT = 5
+LINK_STUCK_S = 120
+FIRST_SETUP = "Choose the Wi-Fi network for the meter."
 
 
 def device():
@@ -62,12 +65,12 @@ async def test_a_task_that_keeps_failing_starves_the_watchdog():
     dev = device()
     flaky = Flaky(1000)
     task = asyncio.create_task(dev.supervise((("broken", flaky), ("fine", Flaky(0)))))
-    await _until(lambda: dev.crashes.get("broken", 0) >= app.CRASH_LIMIT)
+    await _until(lambda: dev.crashes.get("broken", 0) >= CRASH_LIMIT)
     assert not dev.alive()
     fed = dev.watchdog.feeds
     await asyncio.sleep(0.1)
     assert dev.watchdog.feeds == fed  # the hardware watchdog will restart the board
-    assert flaky.calls >= app.CRASH_LIMIT  # it is still being restarted meanwhile
+    assert flaky.calls >= CRASH_LIMIT  # it is still being restarted meanwhile
     task.cancel()
     for t in dev.tasks:
         t.cancel()
@@ -104,7 +107,7 @@ async def test_a_failing_link_parks_the_needle():
         t.cancel()
     assert dev.needle.parked
     assert dev.needle.target == 0.0
-    assert dev.led.pattern == led.NODATA
+    assert dev.led.pattern == "nodata"
 
 
 def test_a_stuck_link_starves_the_watchdog():
@@ -112,7 +115,7 @@ def test_a_stuck_link_starves_the_watchdog():
     dev.beat("link")
     dev.crashes["link"] = 0
     assert dev.alive()
-    dev.beats["link"] = hal.ticks_ms() - (app.LINK_STUCK_S + 1) * 1000
+    dev.beats["link"] = hal.ticks_ms() - (LINK_STUCK_S + 1) * 1000
     assert not dev.alive()
     dev.beats["link"] = None  # the portal: exempt, it keeps its own idle limit
     assert dev.alive()
@@ -142,12 +145,12 @@ def test_a_portal_request_restarts_the_board_into_setup_mode_once():
 
 
 def test_setup_mode_holds_no_link():
-    dev = app.Device(config.defaults(), app.FIRST_SETUP)
-    assert dev.link is None and dev.setup == app.FIRST_SETUP
+    dev = app.Device(config.defaults(), FIRST_SETUP)
+    assert dev.link is None and dev.setup == FIRST_SETUP
 
 
 def test_presses_in_setup_mode_are_let_go():
-    dev = app.Device(config.defaults(), app.FIRST_SETUP)
+    dev = app.Device(config.defaults(), FIRST_SETUP)
     dev.queue_press("press")  # no link to hand it to: neither kept nor an error
     dev.queue_press("long")
     assert dev.presses == []

@@ -4,6 +4,7 @@ import struct
 
 import discovery
 import dns
+from support import FW
 
 SERVICE = "_sysboy._tcp.local"
 
@@ -29,13 +30,13 @@ def _reply(qid=7, servers=(), extra_a=()):
     additional = []
     for instance, host, port, ips, txt in servers:
         full = instance + "." + SERVICE
-        answers.append(_rr(SERVICE, dns.TYPE_PTR, _name(full)))
-        additional.append(_rr(full, dns.TYPE_SRV, struct.pack("!HHH", 0, 0, port) + _name(host)))
-        additional.append(_rr(full, dns.TYPE_TXT, _txt(*txt)))
+        answers.append(_rr(SERVICE, FW.TYPE_PTR, _name(full)))
+        additional.append(_rr(full, FW.TYPE_SRV, struct.pack("!HHH", 0, 0, port) + _name(host)))
+        additional.append(_rr(full, FW.TYPE_TXT, _txt(*txt)))
         for ip in ips:
-            additional.append(_rr(host, dns.TYPE_A, bytes(int(p) for p in ip.split("."))))
+            additional.append(_rr(host, FW.TYPE_A, bytes(int(p) for p in ip.split("."))))
     for host, ip in extra_a:
-        additional.append(_rr(host, dns.TYPE_A, bytes(int(p) for p in ip.split("."))))
+        additional.append(_rr(host, FW.TYPE_A, bytes(int(p) for p in ip.split("."))))
     header = struct.pack("!HHHHHH", qid, 0x8400, 0, len(answers), 0, len(additional))
     return header + b"".join(answers) + b"".join(additional)
 

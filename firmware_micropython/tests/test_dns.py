@@ -4,7 +4,8 @@ import random
 import struct
 
 import dns
-from support import raises
+import portaldns
+from support import FW, raises
 
 SERVICE = "_sysboy._tcp.local"
 
@@ -16,47 +17,47 @@ def _rr(name_wire, rtype, data, rclass=1, ttl=120):
 def _response():
     """An mDNS-style answer to a PTR query, with every name compressed where it can be."""
     header = struct.pack("!HHHHHH", 0x1234, 0x8400, 1, 1, 0, 3)
-    question = dns.encode_name(SERVICE) + struct.pack("!HH", dns.TYPE_PTR, 1)
+    question = dns.encode_name(SERVICE) + struct.pack("!HH", FW.TYPE_PTR, 1)
     packet = bytearray(header + question)
     # PTR data: "Desk PC" + pointer to the service name at offset 12
     instance_at = len(packet) + 12  # after the answer's name pointer and fixed fields
     ptr_data = bytes([7]) + b"Desk PC" + b"\xc0\x0c"
-    packet += _rr(b"\xc0\x0c", dns.TYPE_PTR, ptr_data)
+    packet += _rr(b"\xc0\x0c", FW.TYPE_PTR, ptr_data)
     assert packet[instance_at : instance_at + 8] == bytes([7]) + b"Desk PC"
     instance = struct.pack("!H", 0xC000 | instance_at)
     host_at = len(packet) + 2 + 10 + 6
     srv_data = struct.pack("!HHH", 0, 0, 8765) + bytes([6]) + b"deskpc" + b"\xc0\x19"
-    packet += _rr(instance, dns.TYPE_SRV, srv_data, rclass=0x8001)
+    packet += _rr(instance, FW.TYPE_SRV, srv_data, rclass=0x8001)
     txt = bytes([7]) + b"proto=1" + bytes([12]) + b"path=/device" + bytes([6]) + b"id=abc"
-    packet += _rr(instance, dns.TYPE_TXT, txt)
-    packet += _rr(struct.pack("!H", 0xC000 | host_at), dns.TYPE_A, bytes([192, 168, 1, 20]))
+    packet += _rr(instance, FW.TYPE_TXT, txt)
+    packet += _rr(struct.pack("!H", 0xC000 | host_at), FW.TYPE_A, bytes([192, 168, 1, 20]))
     return bytes(packet)
 
 
 def test_query_round_trips():
-    query = dns.build_query(0xBEEF, SERVICE, dns.TYPE_PTR)
+    query = dns.build_query(0xBEEF, SERVICE, FW.TYPE_PTR)
     msg = dns.parse(query)
     assert msg["id"] == 0xBEEF
     assert msg["flags"] == 0
-    assert msg["questions"] == [(SERVICE, dns.TYPE_PTR, 1)]
+    assert msg["questions"] == [(SERVICE, FW.TYPE_PTR, 1)]
     assert msg["answers"] == [] and msg["additional"] == []
-    assert dns.build_query(1, SERVICE + ".", dns.TYPE_PTR)[2:] == query[2:]
+    assert dns.build_query(1, SERVICE + ".", FW.TYPE_PTR)[2:] == query[2:]
 
 
 def test_query_refuses_bad_names():
     for bad in ("a..local", "x" * 64 + ".local", ".local", ("a" * 60 + ".") * 5 + "local"):
         with raises(dns.DNSError):
-            dns.build_query(1, bad, dns.TYPE_A)
+            dns.build_query(1, bad, FW.TYPE_A)
 
 
 def test_compressed_response_is_read_in_full():
     msg = dns.parse(_response())
     assert msg["id"] == 0x1234
-    assert msg["questions"] == [(SERVICE, dns.TYPE_PTR, 1)]
+    assert msg["questions"] == [(SERVICE, FW.TYPE_PTR, 1)]
     (ptr,) = msg["answers"]
     assert ptr == {
         "name": SERVICE,
-        "type": dns.TYPE_PTR,
+        "type": FW.TYPE_PTR,
         "class": 1,
         "ttl": 120,
         "data": "Desk PC." + SERVICE,
@@ -129,12 +130,12 @@ def test_name_over_255_bytes_through_pointers_is_refused():
 def test_bad_record_data_is_refused():
     header = struct.pack("!HHHHHH", 1, 0x8400, 0, 1, 0, 0)
     cases = (
-        _rr(b"\x00", dns.TYPE_A, b"\x01\x02\x03"),
-        _rr(b"\x00", dns.TYPE_TXT, b"\x05abc"),
-        _rr(b"\x00", dns.TYPE_SRV, b"\x00\x00\x00"),
-        _rr(b"\x00", dns.TYPE_PTR, b"\x01a"),  # name runs out of the packet
+        _rr(b"\x00", FW.TYPE_A, b"\x01\x02\x03"),
+        _rr(b"\x00", FW.TYPE_TXT, b"\x05abc"),
+        _rr(b"\x00", FW.TYPE_SRV, b"\x00\x00\x00"),
+        _rr(b"\x00", FW.TYPE_PTR, b"\x01a"),  # name runs out of the packet
         # the PTR name's last byte lies outside its 2-byte record
-        b"\x00" + struct.pack("!HHIH", dns.TYPE_PTR, 1, 0, 2) + b"\x01a\x00",
+        b"\x00" + struct.pack("!HHIH", FW.TYPE_PTR, 1, 0, 2) + b"\x01a\x00",
     )
     for record in cases:
         with raises(dns.DNSError):
@@ -144,7 +145,7 @@ def test_bad_record_data_is_refused():
 def test_other_types_keep_raw_bytes():
     header = struct.pack("!HHHHHH", 7, 0x8400, 0, 2, 0, 0)
     v6 = bytes(range(16))
-    packet = header + _rr(b"\x00", dns.TYPE_AAAA, v6) + _rr(b"\x00", 99, b"xyz")
+    packet = header + _rr(b"\x00", FW.TYPE_AAAA, v6) + _rr(b"\x00", 99, b"xyz")
     answers = dns.parse(packet)["answers"]
     assert answers[0]["data"] == v6 and answers[0]["name"] == ""
     assert answers[1]["data"] == b"xyz"
@@ -183,18 +184,18 @@ def test_random_garbage_only_ever_raises_dns_error():
 
 
 def test_portal_answers_a_with_the_ap_ip():
-    query = dns.build_query(0x4242, "connectivitycheck.gstatic.com", dns.TYPE_A, flags=0x0100)
-    reply = dns.portal_reply(query, "192.168.4.1")
+    query = dns.build_query(0x4242, "connectivitycheck.gstatic.com", FW.TYPE_A, flags=0x0100)
+    reply = portaldns.portal_reply(query, "192.168.4.1")
     msg = dns.parse(reply)
     assert msg["id"] == 0x4242
     assert msg["flags"] & 0x8000  # a response
     assert msg["flags"] & 0x0100  # recursion desired, copied
     assert msg["flags"] & 0x000F == 0  # NOERROR
-    assert msg["questions"] == [("connectivitycheck.gstatic.com", dns.TYPE_A, 1)]
+    assert msg["questions"] == [("connectivitycheck.gstatic.com", FW.TYPE_A, 1)]
     assert msg["answers"] == [
         {
             "name": "connectivitycheck.gstatic.com",
-            "type": dns.TYPE_A,
+            "type": FW.TYPE_A,
             "class": 1,
             "ttl": 60,
             "data": "192.168.4.1",
@@ -203,8 +204,8 @@ def test_portal_answers_a_with_the_ap_ip():
 
 
 def test_portal_gives_aaaa_and_others_an_empty_noerror():
-    for qtype in (dns.TYPE_AAAA, dns.TYPE_TXT, dns.TYPE_SRV, 65):
-        reply = dns.portal_reply(dns.build_query(9, "example.com", qtype), "10.0.0.1")
+    for qtype in (FW.TYPE_AAAA, FW.TYPE_TXT, FW.TYPE_SRV, 65):
+        reply = portaldns.portal_reply(dns.build_query(9, "example.com", qtype), "10.0.0.1")
         msg = dns.parse(reply)
         assert msg["id"] == 9
         assert msg["flags"] & 0x8000 and msg["flags"] & 0x000F == 0
@@ -213,20 +214,20 @@ def test_portal_gives_aaaa_and_others_an_empty_noerror():
 
 
 def test_portal_keeps_the_question_as_asked():
-    reply = dns.portal_reply(dns.build_query(3, "CaptivE.Apple.COM", dns.TYPE_A), "1.2.3.4")
+    reply = portaldns.portal_reply(dns.build_query(3, "CaptivE.Apple.COM", FW.TYPE_A), "1.2.3.4")
     assert dns.parse(reply)["answers"][0]["name"] == "CaptivE.Apple.COM"
 
 
 def test_portal_answers_queries_with_an_edns_record():
     opt = b"\x00" + struct.pack("!HHIH", 41, 1232, 0, 0)
-    query = bytearray(dns.build_query(5, "example.com", dns.TYPE_A) + opt)
+    query = bytearray(dns.build_query(5, "example.com", FW.TYPE_A) + opt)
     query[11] = 1  # ARCOUNT
-    msg = dns.parse(dns.portal_reply(bytes(query), "192.168.4.1"))
+    msg = dns.parse(portaldns.portal_reply(bytes(query), "192.168.4.1"))
     assert msg["answers"][0]["data"] == "192.168.4.1"
 
 
 def test_portal_drops_what_is_not_a_standard_query():
-    good = dns.build_query(1, "example.com", dns.TYPE_A)
+    good = dns.build_query(1, "example.com", FW.TYPE_A)
     as_response = bytearray(good)
     as_response[2] |= 0x80
     notify = bytearray(good)
@@ -249,11 +250,11 @@ def test_portal_drops_what_is_not_a_standard_query():
         looped,
         bad_label,
     ):
-        assert dns.portal_reply(packet, "192.168.4.1") is None, repr(packet)
+        assert portaldns.portal_reply(packet, "192.168.4.1") is None, repr(packet)
 
 
 def test_portal_refuses_a_bad_ip_setting():
-    query = dns.build_query(1, "example.com", dns.TYPE_A)
+    query = dns.build_query(1, "example.com", FW.TYPE_A)
     for bad in ("192.168.4", "192.168.4.300", "a.b.c.d", ""):
-        with raises(dns.DNSError):
-            dns.portal_reply(query, bad)
+        with raises(portaldns.DNSError):
+            portaldns.portal_reply(query, bad)

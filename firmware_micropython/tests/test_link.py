@@ -6,7 +6,6 @@ import app
 import config
 import hal
 import handshake
-import led
 import link
 import protocol
 from support import use_device_folder
@@ -23,13 +22,13 @@ def test_no_data_for_idle_park_s_parks_the_needle():
     dev.link.cfg["idle_park_s"] = 2
     dev.needle.show(40)
     dev.link._data()
-    assert dev.led.pattern == led.LINKED
+    assert dev.led.pattern == "linked"
     now = hal.ticks_ms()
     dev.link._idle_park(now + 1500)
     assert not dev.needle.parked
     dev.link._idle_park(now + 2100)
     assert dev.needle.parked
-    assert dev.led.pattern == led.NODATA
+    assert dev.led.pattern == "nodata"
 
 
 def test_a_manual_pc_address_is_host_and_port():
@@ -61,7 +60,7 @@ async def test_a_metric_with_nothing_to_show_parks_and_keeps_its_name():
     park = '{"type":"park","reason":"unavailable","metric":"build","label":"Build"}'
     await dev.link.on_message(None, park)
     assert dev.needle.parked
-    assert dev.led.pattern == led.NODATA
+    assert dev.led.pattern == "nodata"
     assert dev.link.shown[1] == "build Build"  # the pushed label, not the bare id
     await dev.link.on_message(None, '{"type":"park","reason":"unavailable","metric":"vram"}')
     assert dev.link.shown[1] == "vram vram"  # switched to a metric with nothing to show
@@ -99,7 +98,7 @@ def test_an_unpaired_meter_pairs_on_any_press_and_only_for_a_minute():
     dev = device()
     dev.queue_press("press")
     assert dev.presses == [] and dev.link.pairing()
-    dev.link.pair_pressed_at = hal.ticks_ms() - link.PAIR_WINDOW_MS
+    dev.link.pair_pressed_at = hal.ticks_ms() - 60000  # link.py: a press counts for a minute
     assert not dev.link.pairing()
 
 
@@ -121,7 +120,7 @@ def test_settings_are_written_only_on_a_real_change_and_at_most_once_a_second():
     assert _saved()["idle_park_s"] == 20  # the first at once, the others wait for the second
     dev.link._flush()
     assert _saved()["idle_park_s"] == 20
-    dev.link._saved_at = hal.ticks_ms() - link.SAVE_EVERY_MS
+    dev.link._saved_at = hal.ticks_ms() - 1000  # link.py: a save at most once a second
     dev.link._flush()
     assert _saved()["idle_park_s"] == 40
 

@@ -2,17 +2,14 @@
 
 import math
 
-from needle import (
-    ARRIVED,
-    MAX_STEP_MS,
-    RAW_SLEW_MS,
-    TICK_MS,
-    Calibration,
-    Needle,
-    Needles,
-    glide,
-)
+from needle import Calibration, Needle, Needles, glide
 from support import raises
+
+# needle.py's private constants
+TICK_MS = 20
+MAX_STEP_MS = 100
+ARRIVED = 0.00005
+RAW_SLEW_MS = 250
 
 
 class Meter:

@@ -4,8 +4,7 @@ import asyncio
 
 import config
 import portal
-import wifi
-from support import use_device_folder
+from support import FW, use_device_folder
 
 FOLDER = use_device_folder("portal-join")
 
@@ -20,7 +19,7 @@ class GatedStation:
     async def join(self, ssid, password):
         self.joins.append((ssid, password))
         await self.gate.wait()
-        return wifi.JOINED, "10.0.0.9"
+        return FW.JOINED, "10.0.0.9"
 
     def connected(self):
         return False
@@ -86,7 +85,7 @@ async def test_a_form_sent_during_a_retry_is_joined_after_it():
     await _settle(page)
     assert station.joins[-1] == ("New", "new-password")
     assert page._finished() is False and page.joined_at is not None
-    assert page.result[0] == wifi.JOINED and page.result[1] == "New"
+    assert page.result[0] == FW.JOINED and page.result[1] == "New"
 
 
 async def test_no_retry_behind_a_portal_the_user_asked_for():

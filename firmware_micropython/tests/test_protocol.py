@@ -3,7 +3,7 @@
 import json
 
 import protocol
-from support import raises, repo_root
+from support import heap_kept, new_characters, raises, repo_root
 
 
 def _vectors():
@@ -142,6 +142,18 @@ def test_brackets_inside_strings_do_not_count():
     assert protocol.decode(frame, "server")["label"] == label
 
 
+def test_escaped_quotes_and_backslashes_keep_strings_apart_from_brackets():
+    # a string of 20 escaped quotes among 40 brackets, ending in an escaped backslash; then
+    # 71 real lists: 112 brackets in the text, 72 arrays and objects
+    note = '"[{' * 20 + "\\"
+    frame = json.dumps({"type": "cpu", "value": 1, "note": note, "x": [[]] * 70})
+    assert frame.count("[") + frame.count("{") == 112
+    assert protocol.decode(frame, "server")["value"] == 1
+    many = json.dumps({"type": "cpu", "value": 1, "note": note, "x": [[]] * 100})
+    with raises(protocol.ProtocolError, "100"):
+        protocol.decode(many, "server")
+
+
 def test_control_characters_are_refused_in_every_string():
     for bad in ("\x1b[2J", "a\x00", "\x07", "\x7f", "\x85", "\x9b31m"):
         with raises(protocol.ProtocolError, "character"):
@@ -157,3 +169,30 @@ def test_needle_keys_are_kept_in_the_normal_form():
     for bad in ("0", "5", '"1"', "1.0", "true", "null"):
         with raises(protocol.ProtocolError, "needle"):
             protocol.decode('{"type":"sweep","needle":' + bad + "}", "server")
+
+
+def _hostile_frames(start):
+    """Frames from a stranger, each of characters the meter has never met: an error's reason,
+    a label, a metric id that starts with one, a frame of brackets, a pairing nonce."""
+    text = new_characters(start, 150)
+    return [
+        json.dumps({"type": "error", "reason": text}),
+        json.dumps({"type": "cpu", "value": 1, "label": text[:32]}),
+        json.dumps({"type": text[:1] + "x", "value": 1}),
+        json.dumps({"type": "cpu", "value": 1, "pad": [[]] * 101, "x": text}),
+        json.dumps({"type": "hello", "proto": 2, "server": "pc", "nonce": text[:32]}),
+    ]
+
+
+def test_text_from_the_network_leaves_nothing_in_the_heap():
+    # MicroPython interns each character that iterating or indexing a str yields, and those
+    # stay in the heap for good: a peer sending ever new characters would fill it
+    def decode_all(start):
+        for frame in _hostile_frames(start):
+            try:
+                protocol.decode(frame, "server")
+            except protocol.ProtocolError:
+                pass
+
+    grown = heap_kept(decode_all)
+    assert grown < 1024, "%d bytes stayed in the heap after 5 rounds" % grown

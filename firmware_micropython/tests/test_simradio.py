@@ -6,6 +6,7 @@ import asyncio
 import hal
 import wifi
 from hal import simradio
+from support import FW
 
 HOME = {"ssid": "Home", "channel": 11, "rssi": -50, "password": "hunter2hunter2"}
 
@@ -33,11 +34,11 @@ async def test_a_join_goes_idle_connecting_got_ip_and_is_not_instant():
     sta.active(True)
     sta.connect("Home", "hunter2hunter2")
     seen = [sta.status()]
-    await _until(lambda: seen.append(sta.status()) or seen[-1] == simradio.STAT_GOT_IP)
-    assert seen[0] == simradio.STAT_IDLE
-    assert simradio.STAT_CONNECTING in seen
+    await _until(lambda: seen.append(sta.status()) or seen[-1] == FW.STAT_GOT_IP)
+    assert seen[0] == FW.STAT_IDLE
+    assert FW.STAT_CONNECTING in seen
     order = [s for i, s in enumerate(seen) if i == 0 or seen[i - 1] != s]
-    assert order == [simradio.STAT_IDLE, simradio.STAT_CONNECTING, simradio.STAT_GOT_IP]
+    assert order == [FW.STAT_IDLE, FW.STAT_CONNECTING, FW.STAT_GOT_IP]
     assert sta.isconnected() and sta.status("rssi") == -50
 
 
@@ -45,17 +46,17 @@ async def test_status_reports_the_previous_failure_right_after_connect():
     radio, sta, _ = _radio(join_s=0.3, stale_s=0.15, router="off")
     sta.active(True)
     sta.connect("Home", "hunter2hunter2")
-    await _until(lambda: sta.status() == simradio.STAT_NO_AP_FOUND)
+    await _until(lambda: sta.status() == FW.STAT_NO_AP_FOUND)
     radio.world["router"] = "up"
     sta.connect("Home", "hunter2hunter2")
-    assert sta.status() == simradio.STAT_NO_AP_FOUND  # old news, not this attempt's
-    await _until(lambda: sta.status() == simradio.STAT_CONNECTING)
+    assert sta.status() == FW.STAT_NO_AP_FOUND  # old news, not this attempt's
+    await _until(lambda: sta.status() == FW.STAT_CONNECTING)
     await _until(lambda: sta.isconnected())
 
 
 async def test_a_wrong_password_shows_as_202_or_as_a_handshake_timeout():
-    moving = (simradio.STAT_IDLE, simradio.STAT_CONNECTING)
-    for shown in (simradio.STAT_WRONG_PASSWORD, simradio.REASON_4WAY_HANDSHAKE_TIMEOUT):
+    moving = (FW.STAT_IDLE, FW.STAT_CONNECTING)
+    for shown in (FW.STAT_WRONG_PASSWORD, FW.REASON_4WAY_HANDSHAKE_TIMEOUT):
         sta = _radio(join_s=0.05, stale_s=0.01, wrong_password=shown)[1]
         sta.active(True)
         sta.connect("Home", "not-the-password")
@@ -67,7 +68,7 @@ async def test_a_booting_router_refuses_then_takes_the_same_password():
     radio, sta, _ = _radio(join_s=0.05, stale_s=0.01, router="booting")
     sta.active(True)
     sta.connect("Home", "hunter2hunter2")
-    await _until(lambda: sta.status() == simradio.STAT_WRONG_PASSWORD)
+    await _until(lambda: sta.status() == FW.STAT_WRONG_PASSWORD)
     radio.world["router"] = "up"
     sta.connect("Home", "hunter2hunter2")
     await _until(lambda: sta.isconnected())
@@ -80,7 +81,7 @@ async def test_the_link_drops_when_the_router_goes_away():
     await _until(lambda: sta.isconnected())
     radio.world["router"] = "off"
     await _until(lambda: not sta.isconnected())
-    assert sta.status() == simradio.STAT_BEACON_TIMEOUT
+    assert sta.status() == FW.STAT_BEACON_TIMEOUT
     assert [n[0] for n in sta.scan()] == []  # gone from the air too
 
 
@@ -91,7 +92,7 @@ async def test_one_radio_the_access_point_follows_the_station_and_its_clients_dr
     assert ap.config("channel") == 1
     sta.scan()
     assert radio.ap_drops == 0  # up for less than a second: no phone on it yet
-    await asyncio.sleep(simradio.AP_FIRST_CLIENT_MS / 1000 + 0.1)
+    await asyncio.sleep(FW.AP_FIRST_CLIENT_MS / 1000 + 0.1)
     sta.scan()
     assert radio.ap_drops == 1  # the radio left the access point's channel to scan
     sta.connect("Home", "hunter2hunter2")
@@ -103,7 +104,7 @@ async def test_one_radio_the_access_point_follows_the_station_and_its_clients_dr
     sta.active(True)
     ap.active(True)
     ap.config(channel=11)
-    await asyncio.sleep(simradio.AP_FIRST_CLIENT_MS / 1000 + 0.1)
+    await asyncio.sleep(FW.AP_FIRST_CLIENT_MS / 1000 + 0.1)
     drops = radio.ap_drops
     sta.connect("Home", "hunter2hunter2")
     await _until(lambda: sta.isconnected())
@@ -136,16 +137,16 @@ async def test_the_station_gets_through_a_slow_radio_after_a_failure():
     # a real board's timings: 1-3 s to join, the old failure reported for 1 s
     radio, sta, _ = _radio(join_s=[1, 3], stale_s=1.0, router="off")
     station = wifi.Station(sta, poll_s=0.05)
-    assert (await station.join("Home", "hunter2hunter2"))[0] == wifi.NOT_FOUND
+    assert (await station.join("Home", "hunter2hunter2"))[0] == FW.NOT_FOUND
     radio.world["router"] = "up"
-    assert await station.join("Home", "hunter2hunter2") == (wifi.JOINED, "127.0.0.1")
+    assert await station.join("Home", "hunter2hunter2") == (FW.JOINED, "127.0.0.1")
     assert sta.config("pm") == sta.PM_NONE
 
 
 async def test_the_station_puts_a_handshake_timeout_in_words():
     sta = _radio(join_s=0.2, stale_s=0.1, wrong_password=15)[1]
     station = wifi.Station(sta, poll_s=0.02)
-    assert (await station.join("Home", "wrong-password"))[0] == wifi.WRONG_OR_WEAK
+    assert (await station.join("Home", "wrong-password"))[0] == FW.WRONG_OR_WEAK
     assert "too weak" in station.last
 
 
@@ -154,11 +155,11 @@ async def test_a_driver_that_keeps_the_old_failure_through_a_join_costs_one_try(
     # the reason, and the next try gets in
     radio, sta, _ = _radio(join_s=2.0, stale_s=60, router="off")
     station = wifi.Station(sta, poll_s=0.05)
-    assert (await station.join("Home", "hunter2hunter2"))[0] == wifi.NOT_FOUND
+    assert (await station.join("Home", "hunter2hunter2"))[0] == FW.NOT_FOUND
     radio.world["router"] = "up"
     seen = []
     ip = await station.stay_joined(
         "Home", "hunter2hunter2", report=lambda r, a: seen.append(r), first_delay_s=0.01
     )
     assert ip == "127.0.0.1"
-    assert seen == [wifi.NOT_FOUND, wifi.JOINED]
+    assert seen == [FW.NOT_FOUND, FW.JOINED]

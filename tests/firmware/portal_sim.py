@@ -19,9 +19,12 @@ ENTRY = FIRMWARE / "main.py"
 
 
 def firmware_constant(module: str, name: str) -> Any:
-    """A plain `NAME = value` constant from a firmware module, without importing it."""
+    """A constant from a firmware module, without importing it: `NAME = value`, or the
+    private `_NAME = const(value)` that MicroPython folds into the code."""
     text = (FIRMWARE / module).read_text()
-    found = re.search(rf"^{name} = (.+?)(?:  #.*)?$", text, re.M)
+    found = re.search(rf"^{name} = (.+?)(?:  #.*)?$", text, re.M) or re.search(
+        rf"^_{name} = const\((.+?)\)(?:  #.*)?$", text, re.M
+    )
     assert found, f"{name} not in {module}"
     return json.loads(found.group(1).replace("'", '"'))
 

@@ -63,7 +63,7 @@ def test_the_fuzzer_would_catch_a_stray_exception(monkeypatch: pytest.MonkeyPatc
     def broken(buf: bytes, ip: str) -> bytes:
         raise KeyError("flags")
 
-    monkeypatch.setattr(fuzz.FW["dns"], "portal_reply", broken)
+    monkeypatch.setattr(fuzz.PORTALDNS, "portal_reply", broken)
     tally = fuzz.run_mutation("dns", 50)
     assert len(tally.failures) == 20  # recorded, up to the cap
     assert "KeyError" in tally.failures[0]
