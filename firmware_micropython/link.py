@@ -31,14 +31,6 @@ def log(text):
     print(text)
 
 
-def parse_server(text, path="/device"):
-    """A manual PC address "host:port" as an endpoint dict, or None if it is not one."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        return None
-    return {"host": host, "port": int(port), "path": path}
-
-
 def unload(*names):
     """Drop modules needed only now and then (setup, discovery): their code leaves the heap."""
     for name in names:
@@ -90,12 +82,18 @@ class Link:
             if reason or not self.cfg["ssid"]:
                 self.device.open_setup(reason or "Choose the Wi-Fi network for the meter.")
                 continue
-            ip = await self._join()
-            if ip is None:
+            # joining and finding the PC (reach.py) leave the heap before a session starts
+            import reach
+
+            try:
+                ip = await reach.join(self)
+                found = None if ip is None else await reach.endpoint(self, ip, cached_failures)
+            finally:
+                del reach
+                unload("reach")
+            if found is None or found[0] is None:
                 continue
-            endpoint, source = await self._endpoint(ip, cached_failures)
-            if endpoint is None:
-                continue
+            endpoint, source = found
             linked_s = await self._connect_and_serve(endpoint, source)
             if linked_s is None and source == "cached":
                 cached_failures += 1
@@ -140,85 +138,6 @@ class Link:
         self.pair_pressed_at = hal.ticks_ms()
         self._pair_wake = True
         return True
-
-    async def _join(self):
-        """Join the saved network: its IP, or None when the portal must open instead."""
-        if self.wlan is None:
-            self.wlan = hal.wlan_station()
-        if self.wlan.isconnected():
-            return self.wlan.ifconfig()[0]
-        import wifi
-
-        try:
-            return await self._join_with(
-                wifi.Station(self.wlan, power_save=self.cfg["wifi_power_save"])
-            )
-        finally:
-            del wifi
-            unload("wifi")  # loaded again only to join again
-
-    async def _join_with(self, station):
-        self.device.led.show("joining")
-        ssid = self.cfg["ssid"]
-        log("wifi: joining " + repr(ssid))
-
-        def report(result, ip):
-            self.device.beat("link")
-            log("wifi: " + station.last)
-
-        ip = await station.stay_joined(ssid, self.cfg["password"], report=report)
-        if ip is None:
-            self._update(wrong_password_count=self.cfg["wrong_password_count"] + 1)
-            self.device.portal_reason = station.last
-        elif self.cfg["wrong_password_count"]:
-            self._update(wrong_password_count=0)
-        return ip
-
-    async def _endpoint(self, ip, cached_failures):
-        """Where the PC is, and how we know: "manual", "cached" or "found"."""
-        manual = self.cfg["server"]
-        if manual:
-            endpoint = parse_server(manual)
-            if endpoint is not None:
-                return endpoint, "manual"
-            log("link: the PC address %r is not host:port; searching instead" % manual)
-        cached = self.cached
-        if cached and cached_failures < _CACHED_TRIES and not self.pairing():
-            return cached, "cached"
-        # the WebSocket code leaves the heap while discovery needs it
-        unload("wsclient", "wsframe")
-        try:
-            return await self._discover(ip)
-        finally:
-            unload("discovery", "dns")
-
-    async def _discover(self, ip):
-        import discovery
-
-        self.device.led.show("discovering")
-        retry = discovery.Retry()
-        while not self.device.portal_reason and self.wlan.isconnected():
-            self.device.beat("link")
-            # once paired, only our own PC's answers count (the TXT id), and not those that
-            # failed the handshake; pairing, any PC's (the one to pair with may have failed it:
-            # it forgot this meter, or was never its PC)
-            pairing = self.pairing()
-            own = self.cfg["pc"] if self.cfg["key"] and not pairing else None
-            skip = () if pairing else self.refused
-            try:
-                found = await discovery.find_server(own_ip=ip, server_id=own, skip=skip)
-            except OSError as exc:
-                log("discovery: %r" % exc)
-                found = None
-            if found is not None:
-                log("discovery: found %s at %s:%d" % (found["name"], found["host"], found["port"]))
-                return {
-                    "host": found["host"],
-                    "port": found["port"],
-                    "path": found["path"],
-                }, "found"
-            await self._pause(retry.next())
-        return None, None
 
     async def _connect_and_serve(self, endpoint, source):
         """Link to `endpoint` and serve it; the seconds it lasted, or None if it never linked."""

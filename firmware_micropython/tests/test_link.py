@@ -6,8 +6,8 @@ import app
 import config
 import hal
 import handshake
-import link
 import protocol
+import reach
 from support import use_device_folder
 
 FOLDER = use_device_folder("link")
@@ -32,14 +32,14 @@ def test_no_data_for_idle_park_s_parks_the_needle():
 
 
 def test_a_manual_pc_address_is_host_and_port():
-    assert link.parse_server("192.168.1.20:47800") == {
+    assert reach.parse_server("192.168.1.20:47800") == {
         "host": "192.168.1.20",
         "port": 47800,
         "path": "/device",
     }
-    assert link.parse_server("pc.local:80")["host"] == "pc.local"
+    assert reach.parse_server("pc.local:80")["host"] == "pc.local"
     for bad in ("192.168.1.20", ":80", "pc:0", "pc:99999", "pc:http"):
-        assert link.parse_server(bad) is None, bad
+        assert reach.parse_server(bad) is None, bad
 
 
 def test_hello_describes_the_device_as_the_protocol_wants():
