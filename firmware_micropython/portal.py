@@ -1,10 +1,10 @@
 """Captive setup portal: WPA2 access point, a DNS server that answers with our address,
 and a small HTTP server with the setup form. Runs until a join worked, or it sat idle, or it
-was open for MAX_OPEN_S however busy.
+was open for _MAX_OPEN_S however busy.
 
 The ESP32 has one radio: the access point sits on the home network's channel, so that joining
 it does not move the access point and throw the phone off; while the portal is up the saved
-network is tried again every RETRY_SAVED_S, and a join that works closes the portal. A scan
+network is tried again every _RETRY_SAVED_S, and a join that works closes the portal. A scan
 takes the radio off the channel for 2-3 s, so it runs when the portal opens and when the
 user asks, not by itself."""
 
@@ -15,25 +15,26 @@ import pages
 import portaldns
 import wifi
 from httpparse import HTTPError, decode_form, head_end, parse_head, response
+from micropython import const
 
-DEFAULT_AP_IP = "192.168.4.1"
-DEFAULT_PC_PORT = 47800  # the PC app's default port, used when the address has none
-IDLE_S = 600  # nobody used the page for this long: restart and try the saved network
-MAX_OPEN_S = 1800  # open this long, used or not: restart (requests cannot keep it open)
+_DEFAULT_AP_IP = const("192.168.4.1")
+_DEFAULT_PC_PORT = const(47800)  # the PC app's default port, used when the address has none
+_IDLE_S = const(600)  # nobody used the page for this long: restart and try the saved network
+_MAX_OPEN_S = const(1800)  # open this long, used or not: restart (requests cannot keep it open)
 # the saved network is tried again this often while the portal is up, when nobody has used
 # the page for as long (a join may move the radio under them)
-RETRY_SAVED_S = 60
-JOIN_DELAY_S = 10  # the join waits until the user has seen what happens next, or this long
-READ_TIMEOUT_S = 5  # one read from a client
-REQUEST_S = 10  # a whole request, so a client dribbling bytes cannot hold a slot
-JOINED_GRACE_S = 20  # keep serving after a join so the browser can show the result
-RESCAN_GAP_S = 5
-MAX_CLIENTS = 6  # sockets are scarce on the ESP32; browsers open several at once
-PER_CLIENT = 3  # one address cannot take every slot
+_RETRY_SAVED_S = const(60)
+_JOIN_DELAY_S = const(10)  # the join waits until the user has seen what happens next, or this long
+_READ_TIMEOUT_S = const(5)  # one read from a client
+_REQUEST_S = const(10)  # a whole request, so a client dribbling bytes cannot hold a slot
+_JOINED_GRACE_S = const(20)  # keep serving after a join so the browser can show the result
+_RESCAN_GAP_S = const(5)
+_MAX_CLIENTS = const(6)  # sockets are scarce on the ESP32; browsers open several at once
+_PER_CLIENT = const(3)  # one address cannot take every slot
 # Requests are read side by side (a browser's idle preconnection must not hold the others
 # up) but answered one at a time: the heap holds one page being built and sent, not six.
 
-_NOT_FOUND = ("/favicon.ico", "/wpad.dat")
+_NOT_FOUND = const(("/favicon.ico", "/wpad.dat"))
 
 
 def _env_int(name, default):
@@ -94,8 +95,8 @@ def check_server(text):
         return ""
     host, sep, port = text.rpartition(":")
     if not sep:
-        host, port = text, str(DEFAULT_PC_PORT)
-    bad = HTTPError(400, "The PC address must look like 192.168.1.20:%d." % DEFAULT_PC_PORT)
+        host, port = text, str(_DEFAULT_PC_PORT)
+    bad = HTTPError(400, "The PC address must look like 192.168.1.20:%d." % _DEFAULT_PC_PORT)
     if not host or len(host) > 63 or not port.isdigit() or not 0 < int(port) < 65536:
         raise bad
     if host.strip("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-"):
@@ -105,7 +106,7 @@ def check_server(text):
 
 class ScanCache:
     """Networks in range, scanned once, then again only when the user asks (at most every
-    RESCAN_GAP_S): each scan throws the setup network's clients off for a moment.
+    _RESCAN_GAP_S): each scan throws the setup network's clients off for a moment.
 
     `clock` has hal's ticks_ms() and ticks_diff(); tests hand in their own.
     """
@@ -129,7 +130,7 @@ class ScanCache:
 
     def rescan(self):
         """Scan now, unless the last scan is only seconds old; a failed scan keeps the old list."""
-        if self.at is not None and self._age_s() < RESCAN_GAP_S:
+        if self.at is not None and self._age_s() < _RESCAN_GAP_S:
             return
         found = self.station.scan()
         self.at = self.clock.ticks_ms()
@@ -169,7 +170,7 @@ class Portal:
         self.token = _token()  # the form must send it back: another site's page cannot
         self.turn = asyncio.Lock()  # held while a request is answered
 
-    async def serve(self, idle_s=IDLE_S, max_s=MAX_OPEN_S):
+    async def serve(self, idle_s=_IDLE_S, max_s=_MAX_OPEN_S):
         """Serve until a join worked (returns the saved config), or `idle_s` passed without a
         visit, or `max_s` since it opened (then the device resets)."""
         import hal
@@ -206,7 +207,7 @@ class Portal:
             return True  # nobody is waiting for a page
         # close once the browser has shown the result, or after the grace period
         age = _age_s(self.joined_at)
-        return age >= JOINED_GRACE_S or (self.result_seen and age >= 1)
+        return age >= _JOINED_GRACE_S or (self.result_seen and age >= 1)
 
     def _retry_saved(self):
         """Try the saved network again now and then, as long as nobody is using the page."""
@@ -226,7 +227,7 @@ class Portal:
         """Start the join the user asked for, once they have seen what happens next."""
         if self.pending is None or self.joining is not None:
             return
-        if not self.told and _age_s(self.used_at) < JOIN_DELAY_S:
+        if not self.told and _age_s(self.used_at) < _JOIN_DELAY_S:
             return
         ssid, password = self.pending
         self.pending = None
@@ -258,7 +259,7 @@ class Portal:
         self.clients += 1
         self.per_client[peer] = self.per_client.get(peer, 0) + 1
         try:
-            if self.clients > MAX_CLIENTS or self.per_client[peer] > PER_CLIENT:
+            if self.clients > _MAX_CLIENTS or self.per_client[peer] > _PER_CLIENT:
                 await _send(writer, _error(503, "Too many connections. Try again in a moment."))
                 await _discard(reader)
                 return
@@ -467,11 +468,11 @@ def _udp_socket(ip, port):
 
 
 async def _read(reader, size, started):
-    left = REQUEST_S - _age_s(started)
+    left = _REQUEST_S - _age_s(started)
     if left <= 0:
         raise HTTPError(408, "The request took too long.")
     try:
-        return await asyncio.wait_for(reader.read(size), min(READ_TIMEOUT_S, left))
+        return await asyncio.wait_for(reader.read(size), min(_READ_TIMEOUT_S, left))
     except asyncio.TimeoutError:
         raise HTTPError(408, "The request took too long.") from None
 
@@ -512,7 +513,7 @@ async def _send(writer, data):
     try:
         for piece in pieces:
             writer.write(piece)
-            await asyncio.wait_for(writer.drain(), READ_TIMEOUT_S)
+            await asyncio.wait_for(writer.drain(), _READ_TIMEOUT_S)
     finally:
         pieces.close()  # the page's file, when a client left halfway
 
@@ -536,12 +537,12 @@ async def _discard(reader):
 async def run_portal(cfg, reason, retry_saved=False):
     """Open the setup access point and portal; return the config once a join worked.
 
-    After IDLE_S without a visit, or MAX_OPEN_S in all, the device resets and tries any
+    After _IDLE_S without a visit, or _MAX_OPEN_S in all, the device resets and tries any
     saved network. `retry_saved`: the saved network is what failed, so keep trying it.
     """
     import hal
 
-    ip = cfg.get("ap_ip") or DEFAULT_AP_IP
+    ip = cfg.get("ap_ip") or _DEFAULT_AP_IP
     # A meter set up over USB has its own random password; one that never was has none,
     # since a password printed in a manual protects nothing (its page says so).
     password = cfg.get("ap_password") or ""
@@ -566,9 +567,9 @@ async def run_portal(cfg, reason, retry_saved=False):
     portal.scans = scans
     portal.ap = ap
     if retry_saved:
-        portal.retry_s = _env_int("SYSBOY_PORTAL_RETRY_S", RETRY_SAVED_S)
+        portal.retry_s = _env_int("SYSBOY_PORTAL_RETRY_S", _RETRY_SAVED_S)
     try:
-        idle_s = _env_int("SYSBOY_PORTAL_IDLE_S", IDLE_S)
-        return await portal.serve(idle_s, _env_int("SYSBOY_PORTAL_MAX_S", MAX_OPEN_S))
+        idle_s = _env_int("SYSBOY_PORTAL_IDLE_S", _IDLE_S)
+        return await portal.serve(idle_s, _env_int("SYSBOY_PORTAL_MAX_S", _MAX_OPEN_S))
     finally:
         wifi.close_ap(ap)

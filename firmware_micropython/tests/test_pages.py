@@ -135,7 +135,7 @@ def test_form_check_refuses_in_words():
 
 
 def test_server_without_port_gets_the_default():
-    assert portal.check_server("meter-pc.local") == "meter-pc.local:%d" % portal.DEFAULT_PC_PORT
+    assert portal.check_server("meter-pc.local") == "meter-pc.local:47800"  # the PC app's port
     assert portal.check_server("10.0.0.2:0080") == "10.0.0.2:80"
 
 
@@ -176,12 +176,12 @@ def test_scan_cache_scans_once_then_only_on_request():
     clock.now += 1_000
     cache.rescan()
     assert station.scans == 2
-    clock.now += portal.RESCAN_GAP_S * 1000
+    clock.now += 5000  # portal.py: a new scan at most every 5 s
     cache.rescan()
     assert station.scans == 3 and cache.get() == [("Net3", -50, True)]
     # a failed scan keeps the last list
     station.fail = True
-    clock.now += portal.RESCAN_GAP_S * 1000
+    clock.now += 5000  # portal.py: a new scan at most every 5 s
     cache.rescan()
     assert cache.get() == [("Net3", -50, True)] and station.scans == 4
 
