@@ -16,10 +16,11 @@ from sysboy_tray.firmware_tool import build
 from sysboy_tray.updater import load_bundle
 from tests.conftest import scaled
 
-# the update's need on this port (at most 109 KB in use, bench/bench_update.py, 2026-11-30)
-# plus room for fragmentation: the bound the whole journey had before linked mode shrank;
-# never raised to make this pass
-HEAP_KB = 135
+# the update's need on this port (117 KB, bisected to 1 KB twice; at most 99 KB in use,
+# bench/bench_update.py, 2026-11-30) plus 5 % for the allocator's luck with fragmentation.
+# Above the journey's bound: the goal (64 KB on 32-bit) is not met during an update yet
+# (docs/performance.md). Lower it as the firmware shrinks, never raise it to make this pass.
+HEAP_KB = 123
 
 
 def test_the_whole_device_takes_an_update_within_the_heap_bound(tmp_path: Path) -> None:
