@@ -281,8 +281,8 @@ class Portal:
             print("portal fault:", repr(exc))
             try:
                 await _send(writer, _error(500, "Something went wrong on the meter. Try again."))
-            except (OSError, asyncio.TimeoutError):
-                pass
+            except (OSError, asyncio.TimeoutError, MemoryError):
+                pass  # a heap too full for the fault's page: the connection just closes
         finally:
             self.clients -= 1
             left = self.per_client.pop(peer, 1) - 1
