@@ -35,7 +35,7 @@ PC_IP = f"{SUBNET}.1"
 DEVICE_IP = f"{SUBNET}.2"
 MULTICAST = "224.0.0.0/4"
 FIRST_PORT, SECOND_PORT = 8765, 8766  # free: nothing else lives in the pc namespace
-READ_TIMEOUT_S = 30  # the firmware's (link.READ_TIMEOUT_S)
+READ_TIMEOUT_S = 30  # the firmware's (link.py's _READ_TIMEOUT_S)
 LONG_DROP_S = 300
 
 pytestmark = [
