@@ -86,8 +86,21 @@ async def _http(port: int, request: bytes, source: str = "127.0.0.1") -> tuple[i
     return status, body
 
 
+# what a phone's browser sends with each page load besides the host (Chrome on Android)
+BROWSER_HEADERS = (
+    "Connection: keep-alive\r\n"
+    "Upgrade-Insecure-Requests: 1\r\n"
+    "User-Agent: Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/130.0.0.0 Mobile Safari/537.36\r\n"
+    "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"
+    "image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7\r\n"
+    "Accept-Encoding: gzip, deflate\r\n"
+    "Accept-Language: en-GB,en-US;q=0.9,en;q=0.8\r\n"
+)
+
+
 def _get(port: int, path: str) -> bytes:
-    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: */*\r\n\r\n".encode()
+    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{BROWSER_HEADERS}\r\n".encode()
 
 
 def _check(device: SimDevice) -> None:
@@ -133,6 +146,7 @@ async def portal_stage(device: SimDevice, port: int) -> None:
     form = FORM + b"&token=" + token.group(1)  # as the browser sends the page's form back
     head = (
         f"POST /join HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: http://127.0.0.1:{port}\r\n"
+        f"{BROWSER_HEADERS}"
         "Content-Type: application/x-www-form-urlencoded\r\n"
         f"Content-Length: {len(form)}\r\n\r\n"
     )

@@ -9,6 +9,10 @@ MAX_HEADERS = 32  # header lines
 
 _METHOD_CHARS = const("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _HEX = const(b"0123456789abcdefABCDEF")  # bytes: chr() would intern each byte it is given
+# the headers a request keeps: those the portal reads. A phone opens six connections at once,
+# and each waits for its turn holding its request: a browser's other headers (User-Agent,
+# Accept...) would cost about 1 KB of heap a connection
+_KEPT = const(("host", "origin", "content-type", "content-length", "transfer-encoding"))
 
 REASONS = {
     200: "OK",
@@ -39,7 +43,8 @@ class HTTPError(ValueError):
 
 
 class Request:
-    """One parsed request: method, path, query (dict), headers (lower-case names), body."""
+    """One parsed request: method, path, query (dict), headers (lower-case names; only those
+    in _KEPT), body."""
 
     def __init__(self, method, path, query, headers):
         self.method = method
@@ -110,6 +115,8 @@ def parse_head(head):
         if not sep or not name or name != name.strip() or " " in name or "\t" in name:
             raise HTTPError(400, "A request header is malformed.")
         name = name.lower()
+        if name not in _KEPT:
+            continue
         value = value.strip()
         if name in headers:
             if name in ("content-length", "host", "transfer-encoding"):

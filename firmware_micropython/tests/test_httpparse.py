@@ -14,13 +14,16 @@ def _status(func, *args):
 
 def test_request_line_headers_and_query():
     req = parse_head(
-        b"GET /a%20b?ssid=%3Cscript%3E&x=1+2 HTTP/1.1\r\nHost: 192.168.4.1\r\nX-Y:  z \r\n\r\n"
+        b"GET /a%20b?ssid=%3Cscript%3E&x=1+2 HTTP/1.1\r\nHost: 192.168.4.1\r\nOrigin:  z \r\n"
+        b"User-Agent: Mozilla/5.0 (a long one)\r\n\r\n"
     )
     assert req.method == "GET"
     assert req.path == "/a b"
     assert req.query == {"ssid": "<script>", "x": "1 2"}
     assert req.header("host") == "192.168.4.1"
-    assert req.header("x-y") == "z"
+    assert req.header("origin") == "z"
+    # only the headers the portal reads are kept: six waiting requests hold less heap
+    assert req.header("user-agent", "-") == "-"
     assert req.header("missing", "-") == "-"
     assert req.body_length() == 0
 
