@@ -25,7 +25,8 @@ def test_hypothesis_frames_raise_only_protocol_error() -> None:
 def test_coverage_guided_run_finds_nothing() -> None:
     tally = fuzz_protocol.run_atheris(3000, max_seconds=60)
     assert tally.failures == []
-    assert tally.cases == 3000
+    # every case asked for ran (libFuzzer may report a few more: 3,108 were seen once)
+    assert tally.cases >= 3000
 
 
 def test_the_fuzzer_would_catch_a_stray_exception(monkeypatch: pytest.MonkeyPatch) -> None:

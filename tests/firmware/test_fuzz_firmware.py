@@ -41,7 +41,8 @@ def test_hypothesis_cases_raise_only_the_documented_error(target: str) -> None:
 def test_coverage_guided_run_finds_nothing(target: str) -> None:
     tally = fuzz.run_atheris(target, 3000, max_seconds=int(scaled(60)))
     assert tally.failures == []
-    assert tally.cases == 3000
+    # every case asked for ran (libFuzzer may report a few more: 3,108 were seen once)
+    assert tally.cases >= 3000
 
 
 @pytest.mark.parametrize("target", fuzz.TARGETS)
