@@ -87,7 +87,7 @@ class Link:
 
             try:
                 ip = await reach.join(self)
-                found = None if ip is None else await reach.endpoint(self, ip, cached_failures)
+                found = None if ip is None else await reach.endpoint(self, ip)
             finally:
                 del reach
                 unload("reach")

@@ -71,7 +71,8 @@ def check_form(form):
         raise HTTPError(400, "Enter the name of the Wi-Fi network.")
     # what the client typed is read as bytes: stepping through a str would intern each
     # character it meets, for good, and a client could fill the heap with new ones
-    if len(ssid.encode("utf-8")) > 32 or any(b < 32 for b in ssid.encode("utf-8")):
+    raw = ssid.encode("utf-8")
+    if len(raw) > 32 or any(b < 32 for b in raw):
         raise HTTPError(400, "A Wi-Fi network name has at most 32 bytes and no control characters.")
     if password and not (8 <= len(password) <= 63 or _is_hex_key(password)):
         raise HTTPError(400, "A Wi-Fi password has 8 to 63 characters (empty for an open network).")

@@ -6,11 +6,6 @@ does not carry this code.
 
 import hal
 from link import log, unload
-from micropython import const
-
-_CACHED_TRIES = const(
-    3
-)  # link.py's: failures on the remembered PC address before asking the network again
 
 
 def parse_server(text, path="/device"):
@@ -56,8 +51,9 @@ async def _join_with(link, station):
     return ip
 
 
-async def endpoint(link, ip, cached_failures):
-    """Where the PC is, and how we know: "manual", "cached" or "found"."""
+async def endpoint(link, ip):
+    """Where the PC is, and how we know: "manual", "cached" or "found" (the link forgets a
+    remembered address that failed a few times)."""
     manual = link.cfg["server"]
     if manual:
         found = parse_server(manual)
@@ -65,7 +61,7 @@ async def endpoint(link, ip, cached_failures):
             return found, "manual"
         log("link: the PC address %r is not host:port; searching instead" % manual)
     cached = link.cached
-    if cached and cached_failures < _CACHED_TRIES and not link.pairing():
+    if cached and not link.pairing():
         return cached, "cached"
     # the WebSocket code leaves the heap while discovery needs it
     unload("wsclient", "wsframe")
