@@ -3,10 +3,10 @@ the update takes at a Wi-Fi rate.
 
     python bench/bench_update.py [--mpy32 PATH]
 
-The whole device (app.Device, its link, the update receiver) runs compiled (.mpy) on the
-MicroPython unix port (bench/firmware_update.py) and takes the real bundle, every chunk
-answered, beside the same device linked and idle as the baseline; so does the update's
-path alone (decode and receiver). The smallest heap of HEAPS_KB that completes, on the
+The device in update mode (updating.py, as app.py starts it after a manifest) runs compiled
+(.mpy) on the MicroPython unix port (bench/firmware_update.py) and takes the real bundle,
+every chunk answered, beside the same mode linked and idle as the baseline; so does the
+update's path alone (decode and receiver). The smallest heap of HEAPS_KB that completes, on the
 64-bit port and, given --mpy32, a 32-bit build whose objects are the ESP32's size.
 The update time at Wi-Fi is computed from the bundle's real
 frames and the rate stated in RATE_BPS and ROUND_TRIP_S, with the PC's 15 chunks a second.
@@ -55,7 +55,7 @@ def frames_of(bundle: Bundle) -> list[str]:
 async def device_update(
     firmware: Path, bundle: Bundle, heap: str, mode: str = "device", binary: str | None = None
 ) -> dict[str, float]:
-    """The whole device, compiled, takes `bundle` in `heap`; its figures (`restarted` when
+    """The device in update mode, compiled, takes `bundle` in `heap`; its figures (`restarted` when
     it got to the end, `answers` the states it gave)."""
     answers: list[str] = []
 
@@ -137,14 +137,14 @@ async def main(mpy32: str | None) -> None:
     print(f"bundle: {len(bundle.files)} files sent, {bundle.total} bytes, {len(frames)} frames")
     ports = [("64-bit", None)] + ([("32-bit", mpy32)] if mpy32 else [])
     for port, binary in ports:
-        for mode, what in (("device", "whole device"), ("alone", "the update's path alone")):
+        for mode, what in (("device", "update mode"), ("alone", "the update's path alone")):
             found = await smallest(bundle_dir, bundle, mode, binary, HEAPS_KB)
             if found is None:
                 print(f"  {port} {what}: fails in {max(HEAPS_KB)} KB")
                 continue
             kb, f = found
             print(
-                f"  {port} {what}: smallest heap tried {kb} KB; idle and linked"
+                f"  {port} {what}: smallest heap tried {kb} KB; linked and idle"
                 f" {int(f['heap_linked'])} B, most in use during the update {int(f['live_max'])} B"
                 f" (+{int(f['live_max'] - f['heap_linked'])} B), least free before a frame"
                 f" {int(f['free_min'])} B; {f['per_frame_us'] / 1000:.2f} ms a frame on this PC"

@@ -84,13 +84,13 @@ async def main(port, frames, mode):
     }
     await ws.send(protocol.encode(hello))
     if mode in ("app", "app2"):
-        import app
         import config
+        import supervisor
 
         cfg = config.with_needle(config.defaults(), 1, calibration=CURVED)
         if mode == "app2":
             cfg["needles"] = cfg["needles"] + [config.needle(26, "dac", CURVED)]
-        device = app.Device(cfg)
+        device = supervisor.Device(cfg)
         for one in device.needles.all:
             one.output = Dac()
         meter = device.needle

@@ -1,17 +1,16 @@
-"""A firmware update received by the whole device, on MicroPython (run by bench_update.py).
+"""A firmware update received by the device, on MicroPython (run by bench_update.py).
 
-    micropython bench/firmware_update.py FIRMWARE_DIR PORT [device|link]
+    micropython bench/firmware_update.py FIRMWARE_DIR PORT [device|alone]
 
-`device`: builds the device as app.py does (the supervisor's Device, its link and needles)
-and hands every frame to the link's own handler (`Link.on_message`); `alone`: only the
-update's own path, small enough for a 64K heap as bench_firmware.py's link alone is: each
-frame decoded (protocol.py) and handed to the receiver (ota.py) as Link._firmware does.
-Then it links to
-the WebSocket server at 127.0.0.1:PORT, and hands every frame the server sends to the
-link's own handler (`Link.on_message`), which answers each with `update_status`. The
-handshake is not run here: the link is marked proven, as the handshake would leave it.
-After each frame the live heap is measured (after a collection) and the free heap without
-one. Prints one JSON line of figures when the link restarts the board into the update.
+`device`: the board in update mode, as app.py starts it (updating.py: the settings loaded
+and dropped, the needles' outputs, the receive buffer), and every frame handed to its own
+handler (`Updating.on_message`); `alone`: only the update's own path, each frame decoded
+(protocol.py) and handed to the receiver (ota.py). Then it links to the WebSocket server
+at 127.0.0.1:PORT and hands every frame the server sends to that handler, which answers
+each with `update_status`. The join and the handshake are not run here (update mode
+drops their code before the first frame). After each frame the live heap is measured
+(after a collection) and the free heap without one. Prints one JSON line of figures when
+the board restarts into the new version.
 """
 
 import asyncio
@@ -28,18 +27,8 @@ import wsclient
 MODE = sys.argv[3] if len(sys.argv) > 3 else "device"
 
 
-class Dac:
-    """The output boundary: takes writes and keeps the last one."""
-
-    def __init__(self):
-        self.value = 0.0
-
-    def write(self, fraction):
-        self.value = fraction
-
-
 class Alone:
-    """The update's path without the rest of the link: decode, receive, answer."""
+    """The update's path alone: decode, receive, answer."""
 
     def __init__(self):
         import ota
@@ -59,34 +48,28 @@ class Alone:
             raise SystemExit(3)
 
 
-class Link:
-    """Stands in for the device when only the update's path runs."""
-
-    def __init__(self):
-        self.link = Alone()
-
-
-def build_device():
+def build(port):
+    """What takes the frames, and its receive buffer."""
     if MODE == "alone":
-        return Link()
-    import app
+        wsclient.reserve()  # the receive buffer, taken first as the device takes it at boot
+        return Alone(), None
     import config
 
-    device = app.Device(config.defaults())
-    for one in device.needles.all:
-        one.output = Dac()
-    return device
+    cfg = config.defaults()
+    del sys.modules["config"]  # as app.py drops it before the mode starts
+    gc.collect()
+    gc.threshold(4096)  # app.py's
+    import updating
+
+    up = updating.Updating(cfg, {"host": "127.0.0.1", "port": port, "path": "/device"})
+    return up, up.rx
 
 
 async def main(port):
-    if MODE == "alone":
-        wsclient.reserve()  # the receive buffer, taken first as the device takes it at boot
-    device = build_device()
-    rx = getattr(device.link, "rx", None)  # the device's own, taken when its link is made
+    device, rx = build(port)
     gc.collect()
     heap_linked = gc.mem_alloc()
     ws = await wsclient.connect("127.0.0.1", port, "/device", 5, rx)
-    device.link.proven = True  # what the handshake leaves behind
     hello = {
         "type": "hello",
         "proto": 1,
@@ -106,13 +89,13 @@ async def main(port):
             if figures["free_min"] is None or free < figures["free_min"]:
                 figures["free_min"] = free
             started = time.ticks_us()
-            await device.link.on_message(ws, text)
+            await device.on_message(ws, text)
             took_us += time.ticks_diff(time.ticks_us(), started)
             text = None
             figures["frames"] += 1
             gc.collect()
             figures["live_max"] = max(figures["live_max"], gc.mem_alloc())
-    except SystemExit:  # the link restarts the board into the new version
+    except SystemExit:  # the board restarts into the new version
         figures["restarted"] = True
     figures["per_frame_us"] = took_us / max(1, figures["frames"])
     figures["heap_total"] = gc.mem_alloc() + gc.mem_free()

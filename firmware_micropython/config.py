@@ -330,26 +330,53 @@ def _replace(src, dst):
 
 
 _SETUP = const("setup.txt")  # why the next start opens the setup portal; read once, then removed
+# where the PC that sends a firmware update is: the next start takes it in update mode
+_UPDATE = const("update.txt")
 
 
 def ask_setup(reason, folder=None):
     """Make the next start open the setup portal, saying `reason` (the board resets into it)."""
-    path = _path(folder, _SETUP)
-    try:
-        with open(path + ".tmp", "w") as f:
-            f.write(reason[:200])
-        _replace(path + ".tmp", path)
-    except OSError as exc:  # the portal then opens only if no network is saved
-        print("config: could not note the setup request (%r)" % exc)
+    _note(_SETUP, reason[:200], folder)
 
 
 def setup_asked(folder=None):
     """The reason the portal was asked for before the last reset, or None; asked once only."""
-    path = _path(folder, _SETUP)
+    reason = _taken(_SETUP, folder)
+    return None if reason is None else reason or "Change the settings here."
+
+
+def ask_update(endpoint, folder=None):
+    """Make the next start take a firmware update from the PC at `endpoint` (host, port and
+    path), in update mode (updating.py); the board resets into it."""
+    _note(_UPDATE, "%s %d %s" % (endpoint["host"], endpoint["port"], endpoint["path"]), folder)
+
+
+def update_asked(folder=None):
+    """The endpoint of the PC whose update was asked for before the last reset, or None;
+    asked once only, so a start that fails in update mode comes back linked."""
+    parts = (_taken(_UPDATE, folder) or "").split(" ", 2)
+    if len(parts) != 3 or not parts[1].isdigit() or not parts[0] or not parts[2]:
+        return None
+    return {"host": parts[0], "port": int(parts[1]), "path": parts[2]}
+
+
+def _note(name, text, folder):
+    path = _path(folder, name)
+    try:
+        with open(path + ".tmp", "w") as f:
+            f.write(text)
+        _replace(path + ".tmp", path)
+    except OSError as exc:  # the request is lost: the board starts as it would have
+        print("config: could not note %s (%r)" % (name, exc))
+
+
+def _taken(name, folder):
+    """The text of note `name`, removed as it is read; None when there is none."""
+    path = _path(folder, name)
     try:
         with open(path) as f:
-            reason = f.read()
+            text = f.read()
     except OSError:
         return None
     _remove(path)
-    return reason or "Change the settings here."
+    return text

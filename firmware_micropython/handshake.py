@@ -1,6 +1,10 @@
 """The link's handshake with the PC (docs/protocol.md, "Trust"): our hello, the proofs of the
 pairing key both ways, and pairing itself. Loaded for each connection with trust.py; both
 leave the heap once the PC is proven.
+
+`link` is the link (link.py), or update mode's stand-in for it (updating.py): its `cfg`,
+`pairing()`, `needle_parts()`, `_send`, `_welcome` and `_failed`, and for pairing its
+`device` and `_update`.
 """
 
 import asyncio
@@ -9,7 +13,6 @@ import hal
 import protocol
 import slots
 import trust
-from link import log
 from micropython import const
 
 # the version when run from sources; a built bundle's manifest says it (slots.running)
@@ -18,6 +21,11 @@ _PROTO = const(2)
 _HANDSHAKE_S = const(10)  # the PC's hello must come this soon after ours
 _READ_TIMEOUT_S = const(30)  # link.py's: only silence reveals a dead Wi-Fi link
 _WAIT_S = const(0.5)  # while pairing: how long to wait for a message before looking again
+
+
+def log(text):
+    """One line for the serial console (the simulator's stdout)."""
+    print(text)
 
 
 async def prove(link, ws):
@@ -112,9 +120,8 @@ def hello(link, nonce):
     """Our hello (docs/protocol.md): what this meter is, and the nonce the PC must prove."""
     sim = hal.output_kind() == "sim"
     needles = []
-    for needle in link.device.needles.all:
-        output = "sim" if sim else needle.output.kind
-        needles.append({"output": output, "calibration": needle.calibration.as_list()})
+    for output, points in link.needle_parts():
+        needles.append({"output": "sim" if sim else output.kind, "calibration": points})
     ours = {
         "type": "hello",
         "proto": _PROTO,

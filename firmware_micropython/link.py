@@ -1,6 +1,6 @@
 """The link task (linked mode): joining Wi-Fi, finding the PC, and the session with it.
 
-The supervisor (app.py) owns the needle, the LED, the button and the watchdog; this task
+The supervisor (supervisor.py) owns the needle, the LED, the button and the watchdog; this task
 reads them through `device` and reports its progress with `device.beat("link")`.
 """
 
@@ -65,7 +65,7 @@ class Link:
         self._uptime_at = hal.ticks_ms()
         self._note = None  # what the PC must hear of an update once the link is proven
         self.proven = False
-        self.receiver = None  # a firmware update being received (ota.py)
+        self.endpoint = None  # where this session's PC is (an update mode links to it)
         # taken at boot, while the heap is in one piece: after discovery has come and gone
         # there may be no 4 KiB left in one block; the WebSocket code leaves the heap while
         # discovery runs, the buffer stays
@@ -151,6 +151,7 @@ class Link:
             return None
         log("link: connected to %s:%d" % (host, port))
         self.ws = ws
+        self.endpoint = endpoint
         self._failed = True  # until the PC proves the key, or the talk is about pairing
         linked_at = hal.ticks_ms()
         try:
@@ -230,6 +231,10 @@ class Link:
                 heard = hal.ticks_ms()
                 log("link: a message too big for the heap; dropped")
                 await self._send(ws, {"type": "error", "reason": "message too big for the meter"})
+
+    def needle_parts(self):
+        """(output, calibration points) of each needle, for our hello."""
+        return [(needle.output, needle.calibration.as_list()) for needle in self.device.needles.all]
 
     def _welcome(self, msg):
         self.labels = {m["id"]: m["label"] for m in msg["metrics"]}
@@ -334,29 +339,31 @@ class Link:
             self.device.led.show("nodata")
 
     async def _firmware(self, ws, kind, msg):
-        """A firmware update's manifest or chunk: only from our proven PC, never while a
-        needle is being calibrated; each answered with `update_status`."""
+        """A firmware update's manifest from our proven PC restarts the board into update
+        mode (updating.py), which takes the files with only the heap that needs; never while
+        a needle is being calibrated, nor while this version is on trial. Anything else is
+        answered with `update_status` `refused`."""
         if not self.proven:
-            status = {"state": "refused", "reason": "updates come only from the paired PC"}
+            reason = "updates come only from the paired PC"
         elif any(needle.raw is not None for needle in self.device.needles.all):
-            status = {"state": "refused", "reason": "a needle is being calibrated"}
+            reason = "a needle is being calibrated"
+        elif slots.on_trial():
+            reason = "the running version is still on trial"
+        elif kind == "chunk":
+            reason = "no update under way: its manifest comes first"
         else:
-            if self.receiver is None:
-                import ota
+            reason = None
+        if reason is not None:
+            log("update: " + reason)
+            await self._send(ws, {"type": "update_status", "state": "refused", "reason": reason})
+            return
+        import config
 
-                self.receiver = ota.Receiver()
-            if kind == "update":
-                status = self.receiver.begin(msg["version"], msg["files"])
-            else:
-                status = self.receiver.chunk(msg["file"], msg["offset"], msg["data"])
-        if status["state"] != "receiving":
-            log("update: %s" % (status.get("reason") or status["state"]))
-        status["type"] = "update_status"
-        await self._send(ws, status)
-        if status["state"] == "restarting":
-            await ws.close(1001)
-            self.device.needles.park()
-            hal.reset()
+        config.ask_update(self.endpoint)
+        log("update: the PC offers %s; restarting to take it" % msg["version"])
+        await ws.close(1012, "restarting to take the update")
+        self.device.needles.park()
+        hal.reset()
 
     @property
     def proven(self):

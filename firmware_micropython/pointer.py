@@ -29,7 +29,7 @@ _COPIES = const(("ota-1.json", "ota-2.json"))
 FOLDER = "ota"
 _SLOTS = const(("a", "b"))
 _BOOT_TRIES = const(3)
-# the watchdog a version on trial starts under: app.py's own timeout, so its feeds keep it
+# the watchdog a version on trial starts under: supervisor.py's own timeout, so its feeds keep it
 _TRIAL_WATCHDOG_MS = const(20000)
 _NO_WATCHDOG_FLAG = const("nowatchdog")  # a USB deploy is copying: no watchdog (hal.watchdog too)
 

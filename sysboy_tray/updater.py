@@ -2,7 +2,9 @@
 
 The app carries the firmware; a `Bundle` is it built for the board (firmware_tool.build),
 its version the app's own. `Updater` sends it to one meter: the manifest, then each chunk
-the meter asks for, one at a time, each acknowledged. A lost link is waited out and the
+the meter asks for, one at a time, each acknowledged. A meter answers the manifest by
+restarting into its update mode (it closes the link with 1012) and links again to take the
+files; the manifest goes again then. A lost link is waited out the same way, and the
 transfer resumes where the meter says it stopped. Then the meter restarts into the new
 version, which must link and say so; or the meter rolls back and says why.
 """
@@ -49,6 +51,8 @@ CHUNKS_PER_S = 15
 # its frame, the decoded text and the bytes at once, and smaller pieces fit a fragmented heap
 SEND_BYTES = 1024
 FINISHED = ("done", "failed", "rolled back")
+# the meter's close when it restarts into its update mode (RFC 6455's "service restart")
+CLOSE_RESTART = 1012
 
 
 def version_key(text: str) -> tuple[int, ...] | None:
@@ -119,7 +123,8 @@ class UpdateState:
     """One meter's update, as the tray, `sysboy status` and the CLI show it."""
 
     version: str
-    state: str = "starting"  # starting, sending, waiting, restarting, done, failed, rolled back
+    # starting, preparing, sending, waiting, restarting, done, failed, rolled back
+    state: str = "starting"
     done: int = 0
     total: int = 0
     detail: str = ""
@@ -136,6 +141,8 @@ class UpdateState:
         """In a few words: "updating to 0.2.0: 45 %", "updated to 0.2.0", ..."""
         if self.state in ("starting", "sending"):
             return f"updating to {self.version}: {self.percent} %"
+        if self.state == "preparing":
+            return f"updating to {self.version}: the meter restarts to take it"
         if self.state == "waiting":
             return f"update to {self.version} paused at {self.percent} %: waiting for the meter"
         if self.state == "restarting":
@@ -211,6 +218,10 @@ class Updater:
             try:
                 status = await self._transfer(session, bundle, state)
             except (ConnectionClosed, ConnectionError, TimeoutError) as exc:
+                if session.ws.close_code == CLOSE_RESTART:
+                    log.info("device %s: restarting into its update mode", device_id)
+                    self._set(state, "preparing")
+                    continue
                 log.info("device %s: update paused (%r); resuming when it links", device_id, exc)
                 self._set(state, "waiting")  # the meter resumes where it stopped
                 continue

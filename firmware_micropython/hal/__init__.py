@@ -3,7 +3,7 @@
 This is the one place that picks the backend; nothing else looks at `sys.platform`.
 API (same in both): FULL_SCALE, board, output_kind, output_pins, Output, Button, Led,
 unique_id, device_dir, watchdog, reset, reset_cause, mem_free, ticks_ms, ticks_diff,
-wlan_station, wlan_ap.
+wlan_station, wlan_ap; and `outputs`, the needles' outputs a config names.
 """
 
 import sys
@@ -59,6 +59,7 @@ __all__ = [
     "mem_free",
     "output_kind",
     "output_pins",
+    "outputs",
     "reset",
     "reset_cause",
     "ticks_diff",
@@ -68,3 +69,20 @@ __all__ = [
     "wlan_ap",
     "wlan_station",
 ]
+
+
+def outputs(settings):
+    """(output, settings) of the needles the config lists; one whose pin this board lacks
+    is left out (needle 1 takes the board's default output instead, so a meter always has
+    a needle)."""
+    found = []
+    for number, one in enumerate(settings, 1):
+        try:
+            output = Output(one["pin"], one["output"], number)
+        except (OSError, ValueError) as exc:
+            print("needle %d: pin %r unusable (%r)" % (number, one["pin"], exc))
+            if number > 1:
+                continue
+            output = Output(None, None, 1)
+        found.append((output, one))
+    return found

@@ -3,22 +3,22 @@ every task is alive, presses are queued, and no stale value is left standing."""
 
 import asyncio
 
-import app
 import config
 import hal
+import supervisor
 from support import use_device_folder
 
 FOLDER = use_device_folder("app")
-app.RESTART_S = 0.01
-app.FEED_EVERY_S = 0.01
-# app.py's private constants
+supervisor.RESTART_S = 0.01
+supervisor.FEED_EVERY_S = 0.01
+# supervisor.py's and app.py's private constants
 CRASH_LIMIT = 5
 LINK_STUCK_S = 120
 FIRST_SETUP = "Choose the Wi-Fi network for the meter."
 
 
 def device():
-    return app.Device(config.defaults())
+    return supervisor.Device(config.defaults())
 
 
 class Flaky:
@@ -145,12 +145,12 @@ def test_a_portal_request_restarts_the_board_into_setup_mode_once():
 
 
 def test_setup_mode_holds_no_link():
-    dev = app.Device(config.defaults(), FIRST_SETUP)
+    dev = supervisor.Device(config.defaults(), FIRST_SETUP)
     assert dev.link is None and dev.setup == FIRST_SETUP
 
 
 def test_presses_in_setup_mode_are_let_go():
-    dev = app.Device(config.defaults(), FIRST_SETUP)
+    dev = supervisor.Device(config.defaults(), FIRST_SETUP)
     dev.queue_press("press")  # no link to hand it to: neither kept nor an error
     dev.queue_press("long")
     assert dev.presses == []

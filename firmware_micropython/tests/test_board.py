@@ -4,12 +4,12 @@ really free, the reset cause in words, and no watchdog while a deploy is under w
 
 import sys
 
-import app
 import config
 import fake_esp32
 import fake_machine
 import fake_network
 import fake_time
+import supervisor
 from support import MICROPYTHON, SkipTest, raises
 
 
@@ -77,13 +77,15 @@ def test_each_chip_drives_its_own_output():
 
 
 def needles_on(board, settings):
-    """The app's needles from `settings`, built on `board` (the HAL swapped for the test)."""
-    real = app.hal
-    app.hal = board
+    """The needles from `settings`, built on `board`'s outputs (swapped in for the test)."""
+    import hal
+
+    real = hal.Output
+    hal.Output = board.Output
     try:
-        return app._needles(settings)
+        return supervisor._needles(settings)
     finally:
-        app.hal = real
+        hal.Output = real
 
 
 def test_a_pin_the_chip_lacks_falls_back_to_that_chips_default():
@@ -110,7 +112,7 @@ def test_the_button_and_led_default_to_the_chips_own_pins():
         assert board.Button()._pin.mode == fake_machine.Pin.IN
         board.Led()  # exists on every chip
     board = board_hal("ESP32C3")
-    assert app._hardware(board.Button, 40)._pin.number == 9  # C3 has no GPIO40
+    assert supervisor._hardware(board.Button, 40)._pin.number == 9  # C3 has no GPIO40
 
 
 def test_the_heap_figure_leaves_out_the_room_the_heap_could_grow_into():

@@ -2,19 +2,19 @@
 
 import json
 
-import app
 import config
 import hal
 import handshake
 import protocol
 import reach
+import supervisor
 from support import use_device_folder
 
 FOLDER = use_device_folder("link")
 
 
 def device():
-    return app.Device(config.defaults())
+    return supervisor.Device(config.defaults())
 
 
 def test_no_data_for_idle_park_s_parks_the_needle():
@@ -72,7 +72,7 @@ KEY = "5a" * 32
 def _paired():
     cfg = config.defaults()
     cfg["key"], cfg["pc"] = KEY, "pc-1"
-    return app.Device(cfg)
+    return supervisor.Device(cfg)
 
 
 def _saved():

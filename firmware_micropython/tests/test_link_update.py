@@ -1,17 +1,18 @@
-"""Updates through the link: only on a proven link, never while calibrating, each answered."""
+"""Updates through the link: only on a proven link, never while calibrating; a manifest
+restarts the board into update mode (updating.py takes the files)."""
 
 import binascii
 import hashlib
 import json
 import os
 
-import app
 import config
 import handshake
 import ota
 import pointer
 import protocol
 import slots
+import supervisor
 from support import use_device_folder
 
 DATA = bytes(range(256)) * 10
@@ -27,7 +28,7 @@ class Socket:
     async def send(self, text):
         self.sent.append(json.loads(text))
 
-    async def close(self, code=1000):
+    async def close(self, code=1000, reason=""):
         self.closed = code
 
 
@@ -44,7 +45,7 @@ def chunk_frame(offset, size):
 def fresh():
     folder = use_device_folder("link-update")
     slots.state = slots.running = None
-    return folder, app.Device(config.defaults())
+    return folder, supervisor.Device(config.defaults())
 
 
 async def test_an_update_on_an_unproven_link_is_refused_and_writes_nothing():
@@ -69,18 +70,48 @@ async def test_no_update_while_a_needle_is_calibrated():
     assert os.listdir(folder) == []
 
 
-async def test_each_chunk_is_answered_with_the_next_byte_wanted():
-    _folder, dev = fresh()
+async def test_a_manifest_restarts_the_board_into_update_mode_to_take_it():
+    folder, dev = fresh()
     dev.link.proven = True
+    dev.link.endpoint = {"host": "192.168.1.20", "port": 8765, "path": "/device"}
+    dev.needle.show(60.0)
+    ws = Socket()
+    await dev.link.on_message(ws, chunk_frame(0, 2048))  # no manifest yet: nothing to take
+    assert ws.sent == [
+        {
+            "type": "update_status",
+            "state": "refused",
+            "reason": "no update under way: its manifest comes first",
+        }
+    ]
+    try:
+        await dev.link.on_message(ws, update_frame())
+        raise AssertionError("the board did not restart")
+    except SystemExit:  # the simulator's reset
+        pass
+    assert ws.closed == 1012  # the PC sends the manifest again once the meter links again
+    assert len(ws.sent) == 1  # no status: the transfer starts in update mode
+    assert dev.needle.target == 0.0  # parked before the restart
+    assert config.update_asked(folder) == dev.link.endpoint
+    assert config.update_asked(folder) is None  # taken once: a failed update mode comes back linked
+    assert os.listdir(folder) == []  # nothing of the update written in linked mode
+
+
+async def test_no_update_mode_while_the_running_version_is_on_trial():
+    folder, dev = fresh()
+    ota.switch("a", "0.2.0", folder)
+    pointer.boot(folder)
+    assert slots.on_trial()
+    dev.link._proven = True  # proven, but its note not yet sent (it confirms the version)
+    dev.link.endpoint = {"host": "192.168.1.20", "port": 8765, "path": "/device"}
     ws = Socket()
     await dev.link.on_message(ws, update_frame())
-    await dev.link.on_message(ws, chunk_frame(0, 2048))
-    assert ws.sent == [
-        {"type": "update_status", "state": "receiving", "file": "app.mpy", "offset": 0},
-        {"type": "update_status", "state": "receiving", "file": "app.mpy", "offset": 2048},
-    ]
-    for msg in ws.sent:
-        assert protocol.decode(protocol.encode(msg), "device") == msg
+    assert ws.sent[-1] == {
+        "type": "update_status",
+        "state": "refused",
+        "reason": "the running version is still on trial",
+    }
+    assert config.update_asked(folder) is None
 
 
 async def test_a_confirmed_version_tells_the_pc_once():

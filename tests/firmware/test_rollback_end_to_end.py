@@ -126,7 +126,7 @@ def test_a_version_that_crashes_at_start_comes_back_and_the_pc_shows_it(
                 "update: version 0.2.0 on trial, start 3",
                 f"update: version 0.2.0 {reason}; back to the previous one",
             ]
-            assert device.resets == 4  # into 0.2.0, its three failed starts
+            assert device.resets == 5  # into update mode, into 0.2.0, its three failed starts
             crashes = [x for x in device.lines if x.startswith("start failed: ImportError(")]
             assert len(crashes) == 3, device.output()
             lines = await asyncio.to_thread(status_lines)
@@ -159,7 +159,7 @@ def test_a_version_that_never_links_comes_back_and_the_pc_shows_it(
                 f"update: no link to the PC within {TRIAL_S} s: back to the previous version"
                 in device.lines
             )
-            assert device.resets == 2  # into 0.2.0, and back
+            assert device.resets == 3  # into update mode, into 0.2.0, and back
             lines = await asyncio.to_thread(status_lines)
             assert any(x.strip() == "firmware: " + went_back(reason) for x in lines), lines
             await device.needle_at(0.4, timeout=30)
@@ -218,7 +218,7 @@ def test_a_version_that_hangs_before_its_watchdog_is_reset_and_comes_back(
             await updated_and_rolled_back(app, device, reason)
             bites = [x for x in device.lines if x.startswith("watchdog: not fed for ")]
             assert len(bites) == 3, device.output()  # the three starts of 0.2.0, no other
-            assert device.resets == 4  # into 0.2.0, and its three hangs
+            assert device.resets == 5  # into update mode, into 0.2.0, and its three hangs
             lines = await asyncio.to_thread(status_lines)
             assert any(x.strip() == "firmware: " + went_back(reason) for x in lines), lines
             await device.needle_at(0.4, timeout=30)  # the old version feeds its watchdog

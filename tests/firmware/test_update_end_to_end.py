@@ -74,8 +74,12 @@ def test_a_simulated_meter_on_0_1_0_is_updated_and_reports_the_new_version(
             await asyncio.to_thread(app.update_firmware, DEVICE_ID)
             await until(lambda: app.updates()[DEVICE_ID].finished, "the update", 120)
             assert app.updates()[DEVICE_ID].state == "done", app.updates()
-            assert device.resets == 1  # one restart, into the new version
-            assert "update: version 0.2.0 on trial, start 1" in device.lines
+            # two restarts: into update mode, which took the files, then into the new version
+            assert device.resets == 2
+            taking = f"update: taking a firmware update from 127.0.0.1:{app.port}"
+            assert device.lines.index(taking) < device.lines.index(
+                "update: version 0.2.0 on trial, start 1"
+            )
             (view,) = app.devices()
             assert view.fw == "0.2.0" and not view.update_available
             assert dataclasses.replace(view).update == "updated to 0.2.0"
@@ -106,7 +110,10 @@ def test_a_bundle_with_one_wrong_hash_is_refused_and_the_meter_keeps_its_version
             assert update.detail == (
                 "the meter refused it: link.mpy does not match its SHA-256 in the manifest"
             )
-            assert device.resets == 0
+            await until(lambda: device.resets == 2, "the restart back to linked mode")
+            assert "update: link.mpy does not match its SHA-256 in the manifest" in device.lines
+            await until(lambda: app.devices(), "the meter to link again")
+            assert device.resets == 2  # into update mode, and back to linked mode
             (view,) = app.devices()
             assert view.fw == "0.1.0"
             assert not (flash / "ota" / "a").exists()  # the staged files are gone
