@@ -28,9 +28,13 @@ from websockets.exceptions import ConnectionClosed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.firmware_journey import radio_code_bytes
 from sysboy_tray import protocol
 from sysboy_tray.firmware_tool import build
 from sysboy_tray.updater import CHUNKS_PER_S, SEND_BYTES, Bundle, load_bundle
+from tests.firmware.device_sim import SimDevice, firmware_settings
+from tests.firmware.fake_pc import PC, Link
+from tests.firmware.portal_sim import firmware_constant
 from tests.firmware.upy import micropython
 
 PROBE = Path(__file__).parent / "firmware_update.py"
@@ -108,6 +112,77 @@ async def device_update(
     return figures
 
 
+async def from_start(
+    firmware: Path, bundle: Bundle, heap: str, binary: str | None = None
+) -> tuple[bool, str]:
+    """Update mode from its start, compiled, in `heap`: the board starts with the note a
+    linked meter leaves before its restart, joins the simulated radio, links to a PC that
+    proves the key, and takes the whole bundle. (True when it answered `restarting` and
+    restarted, the firmware's output.)"""
+    flash = Path(tempfile.mkdtemp(prefix="sysboy-bench-update-"))
+    firmware_settings(flash)
+    pc = await PC().start()
+    note = flash / str(firmware_constant("config.py", "UPDATE"))
+    note.write_text(f"127.0.0.1 {pc.port} /device")
+    answers: list[str] = []
+    try:
+        async with SimDevice(flash, heap=heap, entry=firmware / "main.py", binary=binary) as dev:
+            try:
+                link = await _linked_or_stopped(pc, dev)
+                await link.greet()
+                await link.send(protocol.encode(bundle.manifest()))
+                while True:
+                    status = await link.recv_type("update_status", 30)
+                    answers.append(str(status["state"]))
+                    if status["state"] != "receiving":
+                        break
+                    name, offset = str(status["file"]), int(status["offset"])
+                    data = bundle.files[name][offset : offset + SEND_BYTES]
+                    chunk = protocol.Chunk(name, offset, base64.b64encode(data).decode())
+                    await link.send(protocol.encode(chunk))
+                await dev.restarted(1, 30)
+            except (AssertionError, TimeoutError, ConnectionClosed):
+                pass
+            output = "\n".join(dev.lines)
+    finally:
+        await pc.stop(abort=True)
+    ok = answers[-1:] == ["restarting"] and "MemoryError" not in output
+    return ok, output
+
+
+async def _linked_or_stopped(pc: PC, dev: SimDevice) -> Link:
+    """The device's link to `pc`; AssertionError when the firmware stopped first (one that
+    runs out of heap as it starts stops at once)."""
+    link = asyncio.ensure_future(pc.link(timeout=60))
+    stopped = asyncio.ensure_future(dev.exited(60))
+    try:
+        await asyncio.wait({link, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if stopped.done() and not stopped.cancelled():
+        stopped.exception()  # retrieved: a timeout here is the link's to report
+    if not link.done():
+        link.cancel()
+        raise AssertionError("the firmware stopped before it linked")
+    return link.result()
+
+
+async def smallest_from_start(
+    firmware: Path, bundle: Bundle, binary: str | None, low: int, high: int
+) -> int | None:
+    """The smallest heap (KB, bisected to 1 KB between `low` and `high`) in which update
+    mode takes the bundle from its start; None if it fails in `high`."""
+    if not (await from_start(firmware, bundle, f"{high}K", binary))[0]:
+        return None
+    while high - low > 1:
+        mid = (low + high) // 2
+        if (await from_start(firmware, bundle, f"{mid}K", binary))[0]:
+            high = mid
+        else:
+            low = mid
+    return high
+
+
 def wifi_seconds(frames: list[str]) -> dict[str, float]:
     """The update's time at RATE_BPS and ROUND_TRIP_S per chunk, and at the PC's pace."""
     payload = sum(len(f.encode()) for f in frames)
@@ -148,6 +223,16 @@ async def main(mpy32: str | None) -> None:
                 f" {int(f['heap_linked'])} B, most in use during the update {int(f['live_max'])} B"
                 f" (+{int(f['live_max'] - f['heap_linked'])} B), least free before a frame"
                 f" {int(f['free_min'])} B; {f['per_frame_us'] / 1000:.2f} ms a frame on this PC"
+            )
+        found_kb = await smallest_from_start(bundle_dir, bundle, binary, 32, 160)
+        radio = radio_code_bytes(binary or micropython() or "", bundle_dir / "main.py") / 1024
+        if found_kb is None:
+            print(f"  {port} update mode from its start: fails in 160 KB")
+        else:
+            print(
+                f"  {port} update mode from its start (join, handshake, the whole update):"
+                f" {found_kb} KB, {found_kb - radio:.1f} KB net of the simulator's radio"
+                f" code ({radio:.1f} KB)"
             )
     wifi = wifi_seconds(frames)
     print(
