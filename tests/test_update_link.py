@@ -58,13 +58,23 @@ class UpdatingMeter:
     """A meter on its own thread, restarting (a new connection) when its firmware says so."""
 
     def __init__(
-        self, port: int, flash: Path, *, drop_after: int | None = None, crash_on: str = ""
+        self,
+        port: int,
+        flash: Path,
+        *,
+        drop_after: int | None = None,
+        crash_on: str = "",
+        update_mode: bool = False,
     ) -> None:
         self.url = f"ws://127.0.0.1:{port}/device"
         self.flash = flash
         (flash / "manifest.json").write_text(json.dumps({"firmware_version": "0.1.0"}))
         self.drop_after = drop_after  # chunks taken before the link drops, once
         self.crash_on = crash_on  # a version that fails at every start
+        # as the firmware does: a manifest on a linked meter restarts it (1012) into its
+        # update mode, which takes the files
+        self.update_mode = update_mode
+        self.updating = False
         self.chunks = 0  # chunks written
         self.starts: list[str] = []  # the version of each start
         self.said: list[dict[str, Any]] = []  # every update_status sent
@@ -124,6 +134,11 @@ class UpdatingMeter:
                 if self._stop.is_set():
                     return False
                 msg = json.loads(text)
+                if msg["type"] == "update" and self.update_mode and not self.updating:
+                    self.updating = True
+                    ws.close(1012, "restarting to take the update")
+                    self._stop.wait(1.0)  # a board's restart
+                    return False
                 if msg["type"] == "update":
                     status = receiver.begin(msg["version"], msg["files"])
                     self.begins.append(status)
@@ -231,6 +246,31 @@ def test_an_interrupted_transfer_resumes_where_it_stopped(
         assert first == {"state": "receiving", "file": sent_files(bundle)[0]["path"], "offset": 0}
         assert again != first  # the meter said where it stopped, after 40 chunks
         # no chunk was written twice: 40 before the drop, the rest after it
+        assert meter.chunks == sum(-(-e["size"] // SEND_BYTES) for e in sent_files(bundle))
+    finally:
+        meter.close()
+
+
+def test_a_meter_that_restarts_into_its_update_mode_is_sent_the_manifest_again(
+    app: App, bundle: Path, tmp_path: Path
+) -> None:
+    meter = UpdatingMeter(app.port, tmp_path, update_mode=True)
+    try:
+        wait(lambda: app.devices(), "the meter to link")
+        app.update_firmware("meter1")
+        wait(lambda: meter.updating, "the meter to restart into its update mode")
+        wait(lambda: app.updates()["meter1"].state == "preparing", "the app to say so")
+        assert app.updates()["meter1"].text() == (
+            "updating to 0.2.0: the meter restarts to take it"
+        )
+        wait(lambda: app.updates()["meter1"].finished, "the update to finish", 60)
+        assert app.updates()["meter1"].state == "done"
+        assert meter.begins[0] == {
+            "state": "receiving",
+            "file": sent_files(bundle)[0]["path"],
+            "offset": 0,
+        }
+        assert len(meter.begins) == 1  # the manifest again, once, to update mode
         assert meter.chunks == sum(-(-e["size"] // SEND_BYTES) for e in sent_files(bundle))
     finally:
         meter.close()
