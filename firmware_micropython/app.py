@@ -11,6 +11,7 @@ paired PC into update mode, as WLED, ESPHome and Tasmota do.
 """
 
 import gc
+import os
 import sys
 
 import hal
@@ -18,11 +19,17 @@ from micropython import const
 
 _GC_EVERY_BYTES = const(4096)
 _FIRST_SETUP = const("Choose the Wi-Fi network for the meter.")
+_UPDATE_NOTE = const("update.txt")  # config.py's _UPDATE: config.ask_update writes it
 
 
 def run():
     """Start the board in its mode and run it until the board stops."""
     print("boot: %s, reset cause: %s" % (hal.board(), hal.reset_cause()))
+    if not _update_noted():
+        # the supervisor goes in first, while the heap is in one piece: loaded after the
+        # settings' code has come and gone, it would sit in their hole and the portal
+        # would need about 3 KB more heap
+        import supervisor
     import config
 
     cfg = config.load()
@@ -49,6 +56,16 @@ def run():
         import portal  # noqa: F401
     _collect_often()
     supervisor.run(cfg, setup)
+
+
+def _update_noted():
+    """True when linked mode left the note that starts update mode (config.ask_update)."""
+    folder = hal.device_dir()
+    try:
+        os.stat(folder + ("" if folder.endswith("/") else "/") + _UPDATE_NOTE)
+    except OSError:
+        return False
+    return True
 
 
 def _collect_often():

@@ -5,6 +5,7 @@ import binascii
 import hashlib
 import json
 
+import app
 import config
 import hal
 import handshake
@@ -130,3 +131,12 @@ async def test_no_step_for_two_minutes_restarts_into_linked_mode():
     _folder, up = fresh()
     up.progress = hal.ticks_ms() - (GIVE_UP_S + 1) * 1000
     assert await restarts(updating._watch(up))
+
+
+def test_the_start_sees_the_note_linked_mode_leaves():
+    fresh()
+    assert not app._update_noted()
+    config.ask_update(WHERE)
+    assert app._update_noted()  # so the start leaves the supervisor out of update mode
+    assert config.update_asked() == WHERE
+    assert not app._update_noted()
