@@ -107,7 +107,7 @@ class UpdateProgress:
     """One meter's firmware update: its state, bytes sent of the total, and in words."""
 
     version: str
-    state: str  # starting, sending, waiting, restarting, done, failed, rolled back
+    state: str  # starting, preparing, sending, waiting, restarting, done, failed, rolled back
     done: int
     total: int
     text: str
