@@ -19,7 +19,8 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import scaled
 from tests.firmware.device_sim import SimDevice, firmware_settings
-from tests.firmware.fake_pc import PC
+from tests.firmware.fake_pc import PC, Link
+from tests.firmware.portal_sim import firmware_constant
 from tests.firmware.upy import FIRMWARE
 
 
@@ -159,5 +160,68 @@ def test_an_update_from_a_pc_that_has_not_proven_the_key_writes_nothing(
         await pc.stop()
         after = {p.name: p.read_bytes() for p in flash.iterdir() if p.name != "button"}
         assert after == before  # no file written: no ota folder, no pointer, same settings
+
+    run(body)
+
+
+async def _step(link: Link, files: dict[str, bytes], status: dict[str, Any]) -> dict[str, Any]:
+    """Send the chunk `status` asks for (1 KiB, as the PC does); the meter's answer."""
+    piece = files[status["file"]][status["offset"] : status["offset"] + 1024]
+    data = binascii.b2a_base64(piece).decode().strip()
+    await link.send(
+        {"type": "chunk", "file": status["file"], "offset": status["offset"], "data": data}
+    )
+    return await link.recv_type("update_status")
+
+
+def test_update_mode_links_again_after_a_cut_and_resumes_where_it_stopped(
+    tmp_path: Path,
+) -> None:
+    files = {"app.mpy": bytes(range(256)) * 12, "lib/extra.mpy": b"x" * 1500}
+    update = {
+        "type": "update",
+        "version": "0.2.0",
+        "files": [[n, len(d), hashlib.sha256(d).hexdigest()] for n, d in files.items()],
+    }
+
+    async def body() -> None:
+        pc = await PC().start()
+        flash = tmp_path / "device"
+        firmware_settings(flash, server=f"127.0.0.1:{pc.port}")
+        # what a linked meter leaves before it restarts into update mode (config.ask_update)
+        note = flash / str(firmware_constant("config.py", "UPDATE"))
+        note.write_text(f"127.0.0.1 {pc.port} /device")
+        async with SimDevice(flash) as device:
+            link = await pc.link(timeout=60)
+            await link.greet()
+            await link.send(update)
+            status = await link.recv_type("update_status")
+            assert status == {
+                "type": "update_status",
+                "state": "receiving",
+                "file": "app.mpy",
+                "offset": 0,
+            }
+            for _ in range(2):
+                status = await _step(link, files, status)
+            assert (status["file"], status["offset"]) == ("app.mpy", 2048)
+            link.ws.transport.abort()  # the link is cut without a word
+            link = await pc.link(timeout=30)  # update mode links again, to the same PC
+            await link.greet()
+            await link.send(update)
+            again = await link.recv_type("update_status")
+            assert again == status  # where it stopped: nothing is sent twice
+            while again["state"] == "receiving":
+                again = await _step(link, files, again)
+            assert again == {"type": "update_status", "state": "restarting", "version": "0.2.0"}
+            await device.restarted(1, timeout=30)
+            assert not note.exists()  # taken at the start: the next one is not update mode
+            for name, data in files.items():
+                assert (flash / "ota" / "a" / name).read_bytes() == data
+            assert saved_pointer(flash)["slot"] == "a"
+            ended = [x for x in device.lines if x.startswith("update: link ended")]
+            assert len(ended) == 1, device.output()
+            link.end()
+        await pc.stop()
 
     run(body)
