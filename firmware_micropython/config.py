@@ -291,8 +291,9 @@ def _keep_bad(path, exc):
 def save(cfg, folder=None):
     """Write `cfg` atomically; ValueError names any unacceptable key (then nothing is written)."""
     out = {"version": _VERSION}
+    fresh = defaults()  # once: a copy for each key would leave heaps of garbage at the save
     for key in _CHECKS:
-        out[key] = cfg.get(key, defaults()[key])
+        out[key] = cfg.get(key, fresh[key])
     refused = problems(out)
     if not refused:
         _first_needle_from_top(out)

@@ -86,9 +86,60 @@ def head_end(buf):
     return i + 2 if i >= 0 else -1
 
 
-def parse_head(head):
-    """Parse the request line and headers (bytes, up to the blank line) into a Request."""
-    if len(head) > MAX_HEAD:
+def drop_headers(head):
+    """`head`, the start of a request's head, without whole header lines before its first
+    blank line that the portal does not read: (what is left, lines dropped, bytes dropped).
+    `parse_head` reads what is left, given those counts, as it would read the whole, and
+    `head_end` finds the same end in it.
+
+    A phone's browser sends about 500 bytes of headers the portal never reads; each of six
+    connections reading side by side would hold them until its head is complete. The request
+    line stays, and so does any line `parse_head` reads or refuses. Only a line that ends in
+    CRLF after one that does is dropped: taking out a line between other line ends could
+    make a blank line where there was none."""
+    start = head.find(b"\n") + 1
+    if not start:
+        return head, 0, 0
+    left = [head[:start]]
+    lines = 0
+    after_crlf = start > 2 and head[start - 2] == 13  # the request line, not blank, ends in CRLF
+    while True:
+        end = head.find(b"\n", start) + 1
+        if not end:
+            break
+        line = head[start:end]
+        if line in (b"\n", b"\r\n"):
+            break  # a blank line: what follows may not be the head's
+        crlf = line[-2:] == b"\r\n"
+        if after_crlf and crlf and _unread(line):
+            lines += 1
+        else:
+            left.append(line)
+            after_crlf = crlf
+        start = end
+    if not lines:
+        return head, 0, 0
+    left.append(head[start:])
+    kept = b"".join(left)
+    return kept, lines, len(head) - len(kept)
+
+
+def _unread(line):
+    """True for a header line (bytes) that parse_head would skip: well-formed, not in _KEPT."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeError:
+        return False
+    name, sep, _ = text.partition(":")
+    if not sep or not name or name != name.strip() or " " in name or "\t" in name:
+        return False
+    return name.lower() not in _KEPT
+
+
+def parse_head(head, dropped_lines=0, dropped_bytes=0):
+    """Parse the request line and headers (bytes, up to the blank line) into a Request;
+    `dropped_lines` and `dropped_bytes`: what `drop_headers` took out of it."""
+    if len(head) + dropped_bytes > MAX_HEAD:
         raise HTTPError(431, "The request headers are too large (at most %d bytes)." % MAX_HEAD)
     try:
         text = head.decode("utf-8")
@@ -107,7 +158,7 @@ def parse_head(head):
         raise HTTPError(400, "The request method is malformed.")
     if version not in ("HTTP/1.0", "HTTP/1.1"):
         raise HTTPError(400, "Only HTTP/1.0 and HTTP/1.1 are spoken here.")
-    if len(lines) - 1 > MAX_HEADERS:
+    if len(lines) - 1 + dropped_lines > MAX_HEADERS:
         raise HTTPError(431, "Too many request headers (at most %d)." % MAX_HEADERS)
     headers = {}
     for line in lines[1:]:

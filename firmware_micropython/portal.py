@@ -10,15 +10,15 @@ user asks, not by itself."""
 
 import asyncio
 import socket
+import sys
 
 import pages
 import portaldns
 import wifi
-from httpparse import HTTPError, decode_form, head_end, parse_head, response
+from httpparse import HTTPError, head_end, parse_head, response
 from micropython import const
 
 _DEFAULT_AP_IP = const("192.168.4.1")
-_DEFAULT_PC_PORT = const(47800)  # the PC app's default port, used when the address has none
 _IDLE_S = const(600)  # nobody used the page for this long: restart and try the saved network
 _MAX_OPEN_S = const(1800)  # open this long, used or not: restart (requests cannot keep it open)
 # the saved network is tried again this often while the portal is up, when nobody has used
@@ -31,6 +31,8 @@ _JOINED_GRACE_S = const(20)  # keep serving after a join so the browser can show
 _RESCAN_GAP_S = const(5)
 _MAX_CLIENTS = const(6)  # sockets are scarce on the ESP32; browsers open several at once
 _PER_CLIENT = const(3)  # one address cannot take every slot
+_READ_SIZE = const(128)  # bytes read from a client at a time (_read_request)
+_TURN_S = const(0.02)  # how often a request read in full looks whether its turn has come
 # Requests are read side by side (a browser's idle preconnection must not hold the others
 # up) but answered one at a time: the heap holds one page being built and sent, not six.
 
@@ -59,50 +61,6 @@ def _age_s(since_ms):
     import hal
 
     return hal.ticks_diff(hal.ticks_ms(), since_ms) / 1000
-
-
-def check_form(form):
-    """The settings the setup form asks to save, checked; HTTPError(400) says what is wrong."""
-    ssid = form.get("ssid", "")
-    password = form.get("password", "")
-    server = form.get("server", "").strip()
-    ap_password = form.get("ap_password", "")
-    if not ssid:
-        raise HTTPError(400, "Enter the name of the Wi-Fi network.")
-    # what the client typed is read as bytes: stepping through a str would intern each
-    # character it meets, for good, and a client could fill the heap with new ones
-    raw = ssid.encode("utf-8")
-    if len(raw) > 32 or any(b < 32 for b in raw):
-        raise HTTPError(400, "A Wi-Fi network name has at most 32 bytes and no control characters.")
-    if password and not (8 <= len(password) <= 63 or _is_hex_key(password)):
-        raise HTTPError(400, "A Wi-Fi password has 8 to 63 characters (empty for an open network).")
-    if any(b < 32 or b > 126 for b in (password + ap_password).encode("utf-8")):
-        raise HTTPError(400, "A Wi-Fi password uses plain letters, digits and signs only.")
-    settings = {"ssid": ssid, "password": password, "server": check_server(server)}
-    if ap_password:
-        if not 8 <= len(ap_password) <= 63:
-            raise HTTPError(400, "The setup network password needs 8 to 63 characters.")
-        settings["ap_password"] = ap_password
-    return settings
-
-
-def _is_hex_key(text):
-    return len(text) == 64 and not text.strip("0123456789abcdefABCDEF")
-
-
-def check_server(text):
-    """A manual PC address as "host:port" ("" stays ""); HTTPError(400) if it is not one."""
-    if not text:
-        return ""
-    host, sep, port = text.rpartition(":")
-    if not sep:
-        host, port = text, str(_DEFAULT_PC_PORT)
-    bad = HTTPError(400, "The PC address must look like 192.168.1.20:%d." % _DEFAULT_PC_PORT)
-    if not host or len(host) > 63 or not port.isdigit() or not 0 < int(port) < 65536:
-        raise bad
-    if host.strip("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-"):
-        raise bad
-    return host + ":" + str(int(port))
 
 
 class ScanCache:
@@ -169,12 +127,16 @@ class Portal:
         self.joined_at = None
         self.background = False  # the join that worked was the saved network's, retried
         self.token = _token()  # the form must send it back: another site's page cannot
-        self.turn = asyncio.Lock()  # held while a request is answered
+        # True while a request is answered. The others wait their turn by looking every
+        # _TURN_S: an asyncio.Lock's queue would hold two more frames for each waiting
+        # connection, about 350 B on 64-bit and 180 B on 32-bit
+        self.answering = False
         # task -> (ticks, seconds): a client's read under way, and how long it may take. The
         # serve loop cancels a read whose time is up: an asyncio.wait_for per read would cost
         # each waiting connection about 700 B more on 64-bit, 400 B on 32-bit, and a phone
         # opens six at once
         self.reading = {}
+        self.view = memoryview(bytearray(_READ_SIZE))  # what a client's read brings
 
     async def serve(self, idle_s=_IDLE_S, max_s=_MAX_OPEN_S):
         """Serve until a join worked (returns the saved config), or `idle_s` passed without a
@@ -183,7 +145,8 @@ class Portal:
 
         self.scans.get()
         dns_sock = _udp_socket(self.bind_ip, self.dns_port)
-        server = await asyncio.start_server(self._client, self.bind_ip, self.http_port, backlog=4)
+        http_sock = _tcp_socket(self.bind_ip, self.http_port)
+        http_task = asyncio.create_task(self._accept(http_sock))
         dns_task = asyncio.create_task(self._dns(dns_sock))
         print("portal http %s dns %d ap %s" % (self.home, self.dns_port, self.ip))
         try:
@@ -203,8 +166,8 @@ class Portal:
         finally:
             dns_task.cancel()
             dns_sock.close()
-            server.close()
-            await server.wait_closed()
+            http_task.cancel()
+            http_sock.close()
         return self.cfg
 
     def _time_reads(self):
@@ -268,8 +231,25 @@ class Portal:
                 except OSError:
                     pass
 
-    async def _client(self, reader, writer):
-        peer = _peer(writer)
+    async def _accept(self, sock):
+        """Take each connection as it comes (asyncio.start_server's would also hold its
+        address in a dict of its own, for each connection)."""
+        stream = asyncio.StreamReader  # loads asyncio's stream code now, not between clients
+        while True:
+            await _readable(sock)
+            try:
+                client, addr = sock.accept()
+            except OSError:
+                continue
+            try:
+                client.setblocking(False)
+                both = stream(client)  # one stream reads and writes, as start_server's
+                # MicroPython's scheduler holds the task: no reference to keep here
+                asyncio.create_task(self._client(both, both, _address(addr)))  # noqa: RUF006
+            except MemoryError:  # the heap is full for now: this connection only is lost
+                client.close()
+
+    async def _client(self, reader, writer, peer):
         self.clients += 1
         self.per_client[peer] = self.per_client.get(peer, 0) + 1
         try:
@@ -278,15 +258,20 @@ class Portal:
                 await _discard(reader)
                 return
             try:
-                request = await _read_request(reader, self.reading)
+                request = await _read_request(reader, self.reading, self.view)
             except HTTPError as exc:
                 await _refuse(writer, exc)
                 await _discard(reader)
                 return
             if request is None:
                 return
-            async with self.turn:
+            while self.answering:
+                await asyncio.sleep(_TURN_S)
+            self.answering = True
+            try:
                 refused = await self._answer(writer, request)
+            finally:
+                self.answering = False
             if refused:
                 await _discard(reader)
         except (OSError, asyncio.TimeoutError) as exc:
@@ -332,8 +317,7 @@ class Portal:
         if method == "POST":
             if path != "/join":
                 raise HTTPError(405, "Only the setup form can be sent here.")
-            self._check_origin(request)
-            return self._join_form(request)
+            return self._join_form(request, True)
         if request.header("host") not in self.hosts:
             return _redirect(self.home)  # OS probes and any site typed while on this network
         if path == "/":
@@ -345,15 +329,6 @@ class Portal:
         if path == "/result":
             return self._result_page()
         return _redirect(self.home)
-
-    def _check_origin(self, request):
-        """Refuse a form sent from any page but this portal's own (CSRF, DNS rebinding)."""
-        origin = request.header("origin")
-        foreign = HTTPError(403, "The setup form can only be sent from the meter's own page.")
-        if request.header("host") not in self.hosts:
-            raise foreign
-        if origin and (not origin.startswith("http://") or origin[7:] not in self.hosts):
-            raise foreign  # "null" too: a sandboxed or local page
 
     def _setup_page(self, ssid, server=None, problem=None, status=200):
         idle = self.joining is None and self.pending is None
@@ -367,40 +342,37 @@ class Portal:
         )
         return _html(status, page)
 
-    def _join_form(self, request):
-        kind = request.header("content-type").split(";")[0].strip().lower()
-        if kind != "application/x-www-form-urlencoded":
-            raise HTTPError(415, "The setup form must be sent as a web form.")
-        form = decode_form(request.body)
-        if form.get("token") != self.token:
-            print("portal refused a form without this page's token")
-            words = "The page was out of date. Check the form and send it again."
-            return self._setup_page(form.get("ssid", ""), form.get("server", ""), words, 403)
-        try:
-            settings = check_form(form)
-        except HTTPError as exc:
-            page = self._setup_page(form.get("ssid", ""), form.get("server", ""), exc.message, 400)
-            return page
+    def _join_form(self, request, origin=False):
+        """The reply to the setup form; `origin`: check where it was sent from first."""
+        reply = _check_form(self, request, origin)  # the settings to save, or a page
+        if not isinstance(reply, dict):
+            return reply
         if (self.joining is None or self.retrying) and self.pending is None:
             # a retry of the saved network running behind the page does not hold the form up
             try:
-                self._save(settings)
+                self._save(reply)
             except OSError as exc:
                 print("portal could not save:", repr(exc))
                 raise HTTPError(500, "The meter could not save the settings. Try again.") from None
             self.token = _token()  # each saved form spends its page's token
             self.result = None
             self.told = False
-            self.pending = (settings["ssid"], settings["password"])  # starts once /result shows
+            self.pending = (reply["ssid"], reply["password"])  # starts once /result shows
         return _redirect("/result", 303)
 
     def _save(self, settings):
+        import gc
+
+        gc.collect()  # the form's checks leave the heap before config comes in
         import config
 
-        cfg = dict(self.cfg)
-        cfg.update(settings)
-        cfg["wrong_password_count"] = 0
-        config.save(cfg)
+        try:
+            cfg = dict(self.cfg)
+            cfg.update(settings)
+            cfg["wrong_password_count"] = 0
+            config.save(cfg)
+        finally:
+            sys.modules.pop("config", None)  # loaded again only for another save
         self.cfg = cfg
         print("portal saved settings for network %r" % cfg["ssid"])
 
@@ -435,6 +407,17 @@ class Portal:
         return self._setup_page(ssid, None, words)
 
 
+def _check_form(portal, request, origin):
+    """portalform.join_form: its code is in the heap only while it checks the form (a form
+    comes once, and the page loads before it need that heap)."""
+    import portalform
+
+    try:
+        return portalform.join_form(portal, request, origin)
+    finally:
+        sys.modules.pop("portalform", None)
+
+
 def _token():
     """A fresh random token for the setup form."""
     import binascii
@@ -443,12 +426,8 @@ def _token():
     return binascii.hexlify(os.urandom(16)).decode()
 
 
-def _peer(writer):
-    """The client's address, without its port (a slot count per address)."""
-    try:
-        addr = writer.get_extra_info("peername")
-    except (KeyError, OSError):
-        return None
+def _address(addr):
+    """The client's address from accept(), without its port (a slot count per address)."""
     if isinstance(addr, tuple):
         return addr[0]
     if isinstance(addr, (bytes, bytearray)) and len(addr) >= 8:
@@ -473,6 +452,15 @@ def _readable(sock):
     yield asyncio.core._io_queue.queue_read(sock)
 
 
+def _tcp_socket(ip, port):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(socket.getaddrinfo(ip, port)[0][-1])
+    sock.listen(4)
+    sock.setblocking(False)
+    return sock
+
+
 def _udp_socket(ip, port):
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -481,49 +469,56 @@ def _udp_socket(ip, port):
     return sock
 
 
-async def _read(reader, size, started, reading):
-    """One read from a client, timed by the serve loop (`reading`: Portal.reading)."""
-    left = _REQUEST_S - _age_s(started)
-    if left <= 0:
-        raise HTTPError(408, "The request took too long.")
-    task = asyncio.current_task()
-    reading[task] = (_ticks(), min(_READ_TIMEOUT_S, left))
-    try:
-        return await reader.read(size)
-    except asyncio.CancelledError:  # the serve loop found its time up
-        raise HTTPError(408, "The request took too long.") from None
-    finally:
-        reading.pop(task, None)
+async def _read_request(reader, reading, view):
+    """Read one request within the limits; None if the client left without sending one.
 
-
-async def _read_request(reader, reading):
-    """Read one request within the limits; None if the client left without sending one."""
+    Each read goes into `view` (Portal.view, one buffer for every client: nothing runs between
+    a read and the copy of what it brought), and is timed by the serve loop (`reading`:
+    Portal.reading). One frame for the whole request: a phone's six connections read side by
+    side, and each frame they hold costs each of them."""
     import httpparse
 
     started = _ticks()
+    task = asyncio.current_task()
     buf = b""
+    lines = dropped = 0  # header lines the portal does not read, left out of buf, and bytes
+    request = None  # once the head is read
     while True:
-        end = head_end(buf)
-        if end >= 0:
-            break
-        if len(buf) > httpparse.MAX_HEAD:
-            raise HTTPError(431, "The request headers are too large.")
-        chunk = await _read(reader, 512, started, reading)
-        if not chunk:
+        if request is None:
+            buf, more, size = httpparse.drop_headers(buf)
+            lines += more
+            dropped += size
+            end = head_end(buf)
+            if end >= 0:
+                request = parse_head(buf[:end], lines, dropped)
+                length = request.body_length()
+                buf = buf[end:]
+            elif len(buf) + dropped > httpparse.MAX_HEAD:
+                raise HTTPError(431, "The request headers are too large.")
+        if request is not None and len(buf) >= length:
+            request.body = buf[:length]
+            return request
+        left = _REQUEST_S - _age_s(started)
+        if left <= 0:
+            raise HTTPError(408, "The request took too long.")
+        reading[task] = (_ticks(), min(_READ_TIMEOUT_S, left))
+        try:
+            # small reads, each one's unread headers dropped before the next: a phone's 500
+            # bytes of them are never held in one piece
+            got = await reader.readinto(view if request is None else view[: length - len(buf)])
+        except asyncio.CancelledError:  # the serve loop found its time up
+            raise HTTPError(408, "The request took too long.") from None
+        finally:
+            reading.pop(task, None)
+        if got is None:
+            continue  # nothing to read after all
+        if not got:
+            if request is not None:
+                raise HTTPError(400, "The form ended early.")
             if not buf:
                 return None
             raise HTTPError(400, "The request ended early.")
-        buf += chunk
-    request = parse_head(buf[:end])
-    length = request.body_length()
-    body = buf[end:]
-    while len(body) < length:
-        chunk = await _read(reader, length - len(body), started, reading)
-        if not chunk:
-            raise HTTPError(400, "The form ended early.")
-        body += chunk
-    request.body = body[:length]
-    return request
+        buf += view[:got]
 
 
 async def _send(writer, data):

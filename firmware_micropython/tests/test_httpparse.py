@@ -75,6 +75,43 @@ def test_head_end_finds_the_blank_line():
     assert httpparse.head_end(b"GET / HTTP/1.1\r\nA: b\r\n") == -1
 
 
+def _outcome(head, lines=0, size=0):
+    end = httpparse.head_end(head)
+    if end < 0:
+        return "open", len(head) + size
+    try:
+        req = parse_head(head[:end], lines, size)
+    except HTTPError as exc:
+        return exc.status, exc.message
+    return req.method, req.path, req.query, req.headers, head[end:]
+
+
+def test_dropping_unread_headers_changes_nothing():
+    # the portal drops the headers it never reads as a request comes in; what is left must
+    # read as the whole does, wherever the head is cut, with any line ends
+    ua = b"User-Agent: Mozilla/5.0 (Linux; Android 10; K)\r\n"
+    heads = (
+        b"GET /?ssid=a HTTP/1.1\r\nHost: h\r\n" + ua + b"Accept: */*\r\n\r\nrest",
+        b"POST /join HTTP/1.1\r\n" + ua + b"Content-Length: 4\r\nHost: h\r\n\r\nab=c",
+        b"GET / HTTP/1.1\r\n" + ua + b"X: y\n\r\nHost: h\r\n\r\n",
+        b"GET / HTTP/1.1\n" + ua + b"\nX: y\r\n\r\n",
+        b"GET / HTTP/1.1\r\n" + ua + b"\r\n" + ua + b"\r\n",
+        b"\r\n" + ua + b"Host: h\r\n\r\n",
+        b"GET / HTTP/1.1\r\n" + ua + b"Bad Name: x\r\n" + ua + b"\r\n",
+        b"GET / HTTP/2.0\r\n" + ua + b"\r\n",
+        b"GET / HTTP/1.1\r\nA: \xff\r\n" + ua + b"\r\n",
+        b"GET / HTTP/1.1\r\n" + ua * 33 + b"\r\n",
+        b"GET / HTTP/1.1\r\n" + ua * 45 + b"\r\n",
+    )
+    for whole in heads:
+        for cut in range(1, len(whole) + 1):
+            head, lines, size = httpparse.drop_headers(whole[:cut])
+            assert size == cut - len(head) and (lines > 0) == (size > 0), (whole, cut)
+            assert _outcome(head, lines, size) == _outcome(whole[:cut]), (whole, cut)
+    head, lines, size = httpparse.drop_headers(heads[0])
+    assert (lines, head) == (2, b"GET /?ssid=a HTTP/1.1\r\nHost: h\r\n\r\nrest")
+
+
 def test_form_decoding_is_strict():
     assert decode_form(b"ssid=My+Net&password=p%40ss%25w0rd&server=") == {
         "ssid": "My Net",

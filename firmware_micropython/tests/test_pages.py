@@ -4,6 +4,7 @@ import re
 
 import pages
 import portal
+import portalform
 from httpparse import HTTPError, decode_form, parse_head, url_quote
 from support import heap_kept, new_characters, raises
 
@@ -99,17 +100,18 @@ def test_a_page_sent_in_small_pieces_is_the_whole_page_and_says_its_length():
 
 def test_form_check_accepts_good_settings():
     form = {"ssid": "Home", "password": "secret123", "server": " 192.168.1.20:47800 "}
-    assert portal.check_form(form) == {
+    assert portalform.check_form(form) == {
         "ssid": "Home",
         "password": "secret123",
         "server": "192.168.1.20:47800",
     }
-    assert portal.check_form({"ssid": "Open"}) == {"ssid": "Open", "password": "", "server": ""}
-    assert portal.check_form({"ssid": "K", "password": "ab" * 32})["password"] == "ab" * 32
-    assert portal.check_form({"ssid": EVIL, "password": "12345678"})["ssid"] == EVIL
+    assert portalform.check_form({"ssid": "Open"}) == {"ssid": "Open", "password": "", "server": ""}
+    assert portalform.check_form({"ssid": "K", "password": "ab" * 32})["password"] == "ab" * 32
+    assert portalform.check_form({"ssid": EVIL, "password": "12345678"})["ssid"] == EVIL
     # the setup network's own password changes only when one is given
-    assert portal.check_form({"ssid": "K", "ap_password": ""}).get("ap_password") is None
-    assert portal.check_form({"ssid": "K", "ap_password": "new-pass"})["ap_password"] == "new-pass"
+    assert portalform.check_form({"ssid": "K", "ap_password": ""}).get("ap_password") is None
+    form = {"ssid": "K", "ap_password": "new-pass"}
+    assert portalform.check_form(form)["ap_password"] == "new-pass"
 
 
 def test_form_check_refuses_in_words():
@@ -130,13 +132,13 @@ def test_form_check_refuses_in_words():
         {"ssid": "Home", "ap_password": "x" * 64},
     ):
         with raises(HTTPError) as info:
-            portal.check_form(form)
+            portalform.check_form(form)
         assert info.value.status == 400 and info.value.message, form
 
 
 def test_server_without_port_gets_the_default():
-    assert portal.check_server("meter-pc.local") == "meter-pc.local:47800"  # the PC app's port
-    assert portal.check_server("10.0.0.2:0080") == "10.0.0.2:80"
+    assert portalform.check_server("meter-pc.local") == "meter-pc.local:47800"  # the PC app's port
+    assert portalform.check_server("10.0.0.2:0080") == "10.0.0.2:80"
 
 
 class FakeClock:
@@ -202,7 +204,7 @@ def test_what_a_phone_sends_leaves_nothing_in_the_heap():
                 {"ssid": "Home", "server": new + ":80"},
             ):
                 try:
-                    portal.check_form(fields)
+                    portalform.check_form(fields)
                 except HTTPError:
                     pass
             head = "%sT / HTTP/1.1\r\nContent-Length: %s\r\n" % (new, new)
