@@ -291,9 +291,11 @@ def _keep_bad(path, exc):
 def save(cfg, folder=None):
     """Write `cfg` atomically; ValueError names any unacceptable key (then nothing is written)."""
     out = {"version": _VERSION}
-    fresh = defaults()  # once: a copy for each key would leave heaps of garbage at the save
+    fresh = None  # the defaults, made once if a key is missing (a loaded config has all)
     for key in _CHECKS:
-        out[key] = cfg.get(key, fresh[key])
+        if key not in cfg and fresh is None:
+            fresh = defaults()
+        out[key] = cfg[key] if key in cfg else fresh[key]
     refused = problems(out)
     if not refused:
         _first_needle_from_top(out)
