@@ -350,8 +350,10 @@ def setup_asked(folder=None):
 
 def ask_update(endpoint, folder=None):
     """Make the next start take a firmware update from the PC at `endpoint` (host, port and
-    path), in update mode (updating.py); the board resets into it."""
-    _note(_UPDATE, "%s %d %s" % (endpoint["host"], endpoint["port"], endpoint["path"]), folder)
+    path), in update mode (updating.py); the board resets into it. False when the note could
+    not be written (then the board must not reset for it)."""
+    text = "%s %d %s" % (endpoint["host"], endpoint["port"], endpoint["path"])
+    return _note(_UPDATE, text, folder)
 
 
 def update_asked(folder=None):
@@ -371,6 +373,8 @@ def _note(name, text, folder):
         _replace(path + ".tmp", path)
     except OSError as exc:  # the request is lost: the board starts as it would have
         print("config: could not note %s (%r)" % (name, exc))
+        return False
+    return True
 
 
 def _taken(name, folder):

@@ -359,7 +359,10 @@ class Link:
             return
         import config
 
-        config.ask_update(self.endpoint)
+        if not config.ask_update(self.endpoint):
+            reason = "the meter could not note the update on its flash"
+            await self._send(ws, {"type": "update_status", "state": "refused", "reason": reason})
+            return
         log("update: the PC offers %s; restarting to take it" % msg["version"])
         await ws.close(1012, "restarting to take the update")
         self.device.needles.park()

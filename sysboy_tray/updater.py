@@ -53,6 +53,8 @@ SEND_BYTES = 1024
 FINISHED = ("done", "failed", "rolled back")
 # the meter's close when it restarts into its update mode (RFC 6455's "service restart")
 CLOSE_RESTART = 1012
+# restarts into update mode in a row that never got to a file: the meter cannot take it
+MAX_RESTARTS = 3
 
 
 def version_key(text: str) -> tuple[int, ...] | None:
@@ -213,12 +215,20 @@ class Updater:
         state.version, state.total = bundle.version, bundle.total
         self._set(state, "sending")
         self.hub.update_notes.pop(device_id, None)
+        restarts, done = 0, -1  # restarts into update mode with no byte taken between them
         while True:
             session = await self._linked(device_id, RELINK_TIMEOUT_S)
             try:
                 status = await self._transfer(session, bundle, state)
             except (ConnectionClosed, ConnectionError, TimeoutError) as exc:
                 if session.ws.close_code == CLOSE_RESTART:
+                    restarts = restarts + 1 if state.done <= done else 1
+                    done = state.done
+                    if restarts >= MAX_RESTARTS:
+                        raise ControlError(
+                            f"the meter restarted {MAX_RESTARTS} times to take the update "
+                            "and took nothing"
+                        ) from None
                     log.info("device %s: restarting into its update mode", device_id)
                     self._set(state, "preparing")
                     continue

@@ -64,7 +64,7 @@ class UpdatingMeter:
         *,
         drop_after: int | None = None,
         crash_on: str = "",
-        update_mode: bool = False,
+        update_mode: bool | str = False,
     ) -> None:
         self.url = f"ws://127.0.0.1:{port}/device"
         self.flash = flash
@@ -72,7 +72,7 @@ class UpdatingMeter:
         self.drop_after = drop_after  # chunks taken before the link drops, once
         self.crash_on = crash_on  # a version that fails at every start
         # as the firmware does: a manifest on a linked meter restarts it (1012) into its
-        # update mode, which takes the files
+        # update mode, which takes the files ("never": a meter that restarts and never does)
         self.update_mode = update_mode
         self.updating = False
         self.chunks = 0  # chunks written
@@ -134,7 +134,11 @@ class UpdatingMeter:
                 if self._stop.is_set():
                     return False
                 msg = json.loads(text)
-                if msg["type"] == "update" and self.update_mode and not self.updating:
+                if (
+                    msg["type"] == "update"
+                    and self.update_mode
+                    and (not self.updating or self.update_mode == "never")
+                ):
                     self.updating = True
                     ws.close(1012, "restarting to take the update")
                     self._stop.wait(1.0)  # a board's restart
@@ -272,6 +276,24 @@ def test_a_meter_that_restarts_into_its_update_mode_is_sent_the_manifest_again(
         }
         assert len(meter.begins) == 1  # the manifest again, once, to update mode
         assert meter.chunks == sum(-(-e["size"] // SEND_BYTES) for e in sent_files(bundle))
+    finally:
+        meter.close()
+
+
+def test_a_meter_that_restarts_again_and_again_without_taking_the_update_fails_it(
+    app: App, tmp_path: Path
+) -> None:
+    meter = UpdatingMeter(app.port, tmp_path, update_mode="never")
+    try:
+        wait(lambda: app.devices(), "the meter to link")
+        app.update_firmware("meter1")
+        wait(lambda: app.updates()["meter1"].finished, "the update to give up", 60)
+        update = app.updates()["meter1"]
+        assert update.state == "failed"
+        assert update.detail == "the meter restarted 3 times to take the update and took nothing"
+        assert meter.begins == [] and meter.chunks == 0
+        # its version stays through each restart (this stand-in restarts by linking again)
+        assert set(meter.starts) == {"0.1.0"} and len(meter.starts) >= 3
     finally:
         meter.close()
 

@@ -97,6 +97,24 @@ async def test_a_manifest_restarts_the_board_into_update_mode_to_take_it():
     assert os.listdir(folder) == []  # nothing of the update written in linked mode
 
 
+async def test_no_restart_for_an_update_the_flash_cannot_note():
+    folder, dev = fresh()
+    dev.link.proven = True
+    dev.link.endpoint = {"host": "192.168.1.20", "port": 8765, "path": "/device"}
+    os.mkdir(folder + "/update.txt.tmp")  # the note's temporary file cannot be written
+    ws = Socket()
+    await dev.link.on_message(ws, update_frame())  # no SystemExit: the board stays linked
+    assert ws.sent == [
+        {
+            "type": "update_status",
+            "state": "refused",
+            "reason": "the meter could not note the update on its flash",
+        }
+    ]
+    assert ws.closed is None
+    assert config.update_asked(folder) is None
+
+
 async def test_no_update_mode_while_the_running_version_is_on_trial():
     folder, dev = fresh()
     ota.switch("a", "0.2.0", folder)
