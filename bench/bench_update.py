@@ -56,6 +56,14 @@ def frames_of(bundle: Bundle) -> list[str]:
     return frames
 
 
+def chunk_asked(bundle: Bundle, status: dict[str, object]) -> str:
+    """The frame of the chunk a meter's `update_status` `receiving` asks for, as the PC
+    sends it (SEND_BYTES at most)."""
+    name, offset = str(status["file"]), int(str(status["offset"]))
+    data = bundle.files[name][offset : offset + SEND_BYTES]
+    return protocol.encode(protocol.Chunk(name, offset, base64.b64encode(data).decode()))
+
+
 async def device_update(
     firmware: Path, bundle: Bundle, heap: str, mode: str = "device", binary: str | None = None
 ) -> dict[str, float]:
@@ -75,10 +83,7 @@ async def device_update(
                 answers.append(str(status["state"]))
                 if status["state"] != "receiving":
                     break
-                name, offset = str(status["file"]), int(str(status["offset"]))
-                data = bundle.files[name][offset : offset + SEND_BYTES]
-                chunk = protocol.Chunk(name, offset, base64.b64encode(data).decode())
-                await ws.send(protocol.encode(chunk))
+                await ws.send(chunk_asked(bundle, status))
             async for _ in ws:
                 pass
         except ConnectionClosed:
@@ -136,10 +141,7 @@ async def from_start(
                     answers.append(str(status["state"]))
                     if status["state"] != "receiving":
                         break
-                    name, offset = str(status["file"]), int(status["offset"])
-                    data = bundle.files[name][offset : offset + SEND_BYTES]
-                    chunk = protocol.Chunk(name, offset, base64.b64encode(data).decode())
-                    await link.send(protocol.encode(chunk))
+                    await link.send(chunk_asked(bundle, status))
                 await dev.restarted(1, 30)
             except (AssertionError, TimeoutError, ConnectionClosed):
                 pass

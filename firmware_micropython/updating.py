@@ -38,8 +38,10 @@ def log(text):
     print(text)
 
 
-def unload(name):
-    sys.modules.pop(name, None)
+def unload(*names):
+    """Drop modules needed only now and then (link.py's, which this mode does not load)."""
+    for name in names:
+        sys.modules.pop(name, None)
     gc.collect()
 
 
@@ -120,8 +122,7 @@ class Updating:
                 proven = await handshake.prove(self, ws)
             finally:
                 del handshake
-                unload("handshake")
-                unload("trust")
+                unload("handshake", "trust")
             if proven:
                 log("update: the PC proved our key")
                 await self._serve(ws)

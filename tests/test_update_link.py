@@ -27,7 +27,7 @@ from sysboy_tray.control_client import ControlClient
 from sysboy_tray.firmware_tool import build
 from sysboy_tray.tray.icon import tooltip
 from sysboy_tray.tray.menu import device_text
-from sysboy_tray.updater import LAUNCHER, SEND_BYTES
+from sysboy_tray.updater import LAUNCHER, SEND_BYTES, UpdateState
 from tests.conftest import SettableSource, running_app, scaled
 from tests.firmware.upy import FIRMWARE
 from tests.test_control_cli import sysboy
@@ -193,6 +193,14 @@ def wait(check: Any, what: str, timeout: float = 30) -> None:
             raise AssertionError(f"timed out waiting for {what}")
 
 
+def update_meter1(app: App, what: str = "the update to finish") -> UpdateState:
+    """Update meter1 once it links; its update, once finished."""
+    wait(lambda: app.devices(), "the meter to link")
+    app.update_firmware("meter1")
+    wait(lambda: app.updates()["meter1"].finished, what, 60)
+    return app.updates()["meter1"]
+
+
 def flash_files(flash: Path) -> dict[str, bytes]:
     return {
         p.relative_to(flash).as_posix(): p.read_bytes() for p in flash.rglob("*") if p.is_file()
@@ -241,10 +249,7 @@ def test_an_interrupted_transfer_resumes_where_it_stopped(
 ) -> None:
     meter = UpdatingMeter(app.port, tmp_path, drop_after=40)
     try:
-        wait(lambda: app.devices(), "the meter to link")
-        app.update_firmware("meter1")
-        wait(lambda: app.updates()["meter1"].finished, "the update to finish", 60)
-        assert app.updates()["meter1"].state == "done"
+        assert update_meter1(app).state == "done"
         assert meter.starts == ["0.1.0", "0.1.0", "0.2.0"]  # the drop, then the restart
         first, again = meter.begins
         assert first == {"state": "receiving", "file": sent_files(bundle)[0]["path"], "offset": 0}
@@ -285,10 +290,7 @@ def test_a_meter_that_restarts_again_and_again_without_taking_the_update_fails_i
 ) -> None:
     meter = UpdatingMeter(app.port, tmp_path, update_mode="never")
     try:
-        wait(lambda: app.devices(), "the meter to link")
-        app.update_firmware("meter1")
-        wait(lambda: app.updates()["meter1"].finished, "the update to give up", 60)
-        update = app.updates()["meter1"]
+        update = update_meter1(app, "the update to give up")
         assert update.state == "failed"
         assert update.detail == "the meter restarted 3 times to take the update and took nothing"
         assert meter.begins == [] and meter.chunks == 0
@@ -308,10 +310,7 @@ def test_a_new_version_that_fails_to_start_is_rolled_back_and_the_pc_is_told(
 ) -> None:
     meter = UpdatingMeter(app.port, tmp_path, crash_on="0.2.0")
     try:
-        wait(lambda: app.devices(), "the meter to link")
-        app.update_firmware("meter1")
-        wait(lambda: app.updates()["meter1"].finished, "the update to finish", 60)
-        update = app.updates()["meter1"]
+        update = update_meter1(app)
         assert update.state == "rolled back"
         assert update.detail == (
             "the meter went back to its previous version: it did not start 3 times in a row"
@@ -336,9 +335,7 @@ def test_a_bundle_with_one_wrong_hash_is_refused_and_the_meter_says_why(
         hashes = dict(good.hashes, **{"link.mpy": "0" * 64})
         # the manifest lies about one file, as a damaged bundle would
         app.updater._bundle = lambda: dataclasses.replace(good, hashes=hashes)
-        app.update_firmware("meter1")
-        wait(lambda: app.updates()["meter1"].finished, "the update to finish", 60)
-        update = app.updates()["meter1"]
+        update = update_meter1(app)
         assert update.state == "failed"
         assert update.detail == (
             "the meter refused it: link.mpy does not match its SHA-256 in the manifest"

@@ -116,3 +116,44 @@ def heap_kept(feed):
         feed(0x4E00 + 1000 * n)
     gc.collect()
     return gc.mem_alloc() - before
+
+
+# one made-up file, app.mpy, that the update tests send
+UPDATE_DATA = bytes(range(256)) * 10
+
+
+class Socket:
+    """A link's WebSocket as the update tests see it: what the firmware sends, and its close."""
+
+    def __init__(self):
+        self.sent = []
+        self.closed = None
+
+    async def send(self, text):
+        import json
+
+        self.sent.append(json.loads(text))
+
+    async def close(self, code=1000, reason=""):
+        self.closed = code
+
+
+def update_frame(data=UPDATE_DATA):
+    """A manifest of version 0.2.0: app.mpy, UPDATE_DATA's size, and `data`'s SHA-256."""
+    import binascii
+    import hashlib
+    import json
+
+    digest = binascii.hexlify(hashlib.sha256(data).digest()).decode()
+    files = [["app.mpy", len(UPDATE_DATA), digest]]
+    return json.dumps({"type": "update", "version": "0.2.0", "files": files})
+
+
+def chunk_frame(offset, size):
+    """The chunk of app.mpy (UPDATE_DATA) at `offset`, `size` bytes long."""
+    import binascii
+
+    import protocol
+
+    data = binascii.b2a_base64(UPDATE_DATA[offset : offset + size]).decode().strip()
+    return protocol.encode({"type": "chunk", "file": "app.mpy", "offset": offset, "data": data})

@@ -1,45 +1,15 @@
 """Updates through the link: only on a proven link, never while calibrating; a manifest
 restarts the board into update mode (updating.py takes the files)."""
 
-import binascii
-import hashlib
-import json
 import os
 
 import config
 import handshake
 import ota
 import pointer
-import protocol
 import slots
 import supervisor
-from support import use_device_folder
-
-DATA = bytes(range(256)) * 10
-
-
-class Socket:
-    """What the link writes to its PC."""
-
-    def __init__(self):
-        self.sent = []
-        self.closed = None
-
-    async def send(self, text):
-        self.sent.append(json.loads(text))
-
-    async def close(self, code=1000, reason=""):
-        self.closed = code
-
-
-def update_frame():
-    digest = binascii.hexlify(hashlib.sha256(DATA).digest()).decode()
-    return json.dumps({"type": "update", "version": "0.2.0", "files": [["app.mpy", 2560, digest]]})
-
-
-def chunk_frame(offset, size):
-    data = binascii.b2a_base64(DATA[offset : offset + size]).decode().strip()
-    return protocol.encode({"type": "chunk", "file": "app.mpy", "offset": offset, "data": data})
+from support import Socket, chunk_frame, update_frame, use_device_folder
 
 
 def fresh():

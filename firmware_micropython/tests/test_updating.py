@@ -1,10 +1,6 @@
 """Update mode (updating.py): each step of an update answered, the new version switched to
 at the end, a refusal or silence back to linked mode, and the same hello as linked mode."""
 
-import binascii
-import hashlib
-import json
-
 import app
 import config
 import hal
@@ -14,37 +10,10 @@ import protocol
 import slots
 import supervisor
 import updating
-from support import use_device_folder
+from support import UPDATE_DATA, Socket, chunk_frame, update_frame, use_device_folder
 
-DATA = bytes(range(256)) * 10
 WHERE = {"host": "192.168.1.20", "port": 8765, "path": "/device"}
 GIVE_UP_S = 120  # updating.py's private constant
-
-
-class Socket:
-    """What update mode writes to its PC."""
-
-    def __init__(self):
-        self.sent = []
-        self.closed = None
-
-    async def send(self, text):
-        self.sent.append(json.loads(text))
-
-    async def close(self, code=1000, reason=""):
-        self.closed = code
-
-
-def update_frame(data=DATA):
-    digest = binascii.hexlify(hashlib.sha256(data).digest()).decode()
-    return json.dumps(
-        {"type": "update", "version": "0.2.0", "files": [["app.mpy", len(DATA), digest]]}
-    )
-
-
-def chunk_frame(offset, size):
-    data = binascii.b2a_base64(DATA[offset : offset + size]).decode().strip()
-    return protocol.encode({"type": "chunk", "file": "app.mpy", "offset": offset, "data": data})
 
 
 def fresh():
@@ -76,7 +45,7 @@ async def test_each_step_is_answered_and_the_last_restarts_into_the_new_version(
     assert ws.sent[-1] == {"type": "update_status", "state": "restarting", "version": "0.2.0"}
     assert ws.closed == 1001
     with open(folder + "/ota/a/app.mpy", "rb") as f:
-        assert f.read() == DATA
+        assert f.read() == UPDATE_DATA
     now = pointer.read(folder)
     assert now["slot"] == "a" and now["version"] == "0.2.0" and now["trial"]
     for msg in ws.sent:
