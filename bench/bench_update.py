@@ -127,7 +127,7 @@ async def from_start(
     flash = Path(tempfile.mkdtemp(prefix="sysboy-bench-update-"))
     firmware_settings(flash)
     pc = await PC().start()
-    note = flash / str(firmware_constant("config.py", "UPDATE"))
+    note = flash / str(firmware_constant("notes.py", "UPDATE"))
     note.write_text(f"127.0.0.1 {pc.port} /device")
     answers: list[str] = []
     try:

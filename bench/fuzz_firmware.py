@@ -60,6 +60,7 @@ def _load(name: str) -> ModuleType:
 
 sys.modules["micropython"] = _load("micropython")  # const(), which MicroPython compiles away
 sys.modules["updatemsg"] = _load("updatemsg")  # decodes update and chunk frames
+sys.modules["hellomsg"] = _load("hellomsg")  # decodes the PC's hello and pair frames
 sys.modules["fromdevice"] = _load("fromdevice")  # the protocol's decoder of device frames
 sys.modules["utf8"] = _load("utf8")  # strict UTF-8, for wsframe's close reasons and forms
 PORTALDNS = _load("portaldns")  # the portal's DNS answer, checked with the dns target

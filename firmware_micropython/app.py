@@ -19,7 +19,7 @@ from micropython import const
 
 _GC_EVERY_BYTES = const(4096)
 _FIRST_SETUP = const("Choose the Wi-Fi network for the meter.")
-_UPDATE_NOTE = const("update.txt")  # config.py's _UPDATE: config.ask_update writes it
+_UPDATE_NOTE = const("update.txt")  # notes.py's _UPDATE: notes.ask_update writes it
 
 
 def run():
@@ -31,16 +31,18 @@ def run():
         # would need about 3 KB more heap
         import supervisor
     import config
+    import notes
 
     cfg = config.load()
-    setup = config.setup_asked()
-    where = config.update_asked()
+    setup = notes.setup_asked()
+    where = notes.update_asked()
     if setup is None and not cfg["ssid"]:
         setup = _FIRST_SETUP
     # loaded again only for a rare save (the setup form, a calibration): its code leaves
     # the heap
-    del config
+    del config, notes
     sys.modules.pop("config", None)
+    sys.modules.pop("notes", None)
     gc.collect()
     if setup is None and where is not None and cfg["key"]:
         import updating
@@ -53,13 +55,13 @@ def run():
     if setup is not None:
         # the setup code goes in while the heap is still in one piece: loaded later, between
         # live objects, it would leave the heap in holes
-        import portal  # noqa: F401
+        import setupmode  # noqa: F401  (and the portal with it)
     _collect_often()
     supervisor.run(cfg, setup)
 
 
 def _update_noted():
-    """True when linked mode left the note that starts update mode (config.ask_update)."""
+    """True when linked mode left the note that starts update mode (notes.ask_update)."""
     folder = hal.device_dir()
     try:
         os.stat(folder + ("" if folder.endswith("/") else "/") + _UPDATE_NOTE)

@@ -180,7 +180,8 @@ def problems(cfg):
     return sorted(key for key, check in _CHECKS.items() if key in cfg and not check(cfg[key]))
 
 
-def _path(folder, name):
+def file_path(folder, name):
+    """The path of file `name` in `folder` (None: the device's own folder)."""
     if folder is None:
         import hal
 
@@ -188,16 +189,17 @@ def _path(folder, name):
     return folder + name if folder.endswith("/") else folder + "/" + name
 
 
-def _remove(path):
+def remove(name):
+    """Remove file `name` if it is there."""
     try:
-        os.remove(path)
+        os.remove(name)
     except OSError:
         pass  # not there
 
 
 def load(folder=None):
     """The saved settings, checked; defaults for anything missing or unacceptable."""
-    path = _path(folder, _NAME)
+    path = file_path(folder, _NAME)
     _settle(path)
     try:
         with open(path) as f:
@@ -268,7 +270,7 @@ def _settle(path):
                 return
             except OSError:
                 pass
-    _remove(tmp)  # otherwise the real file is still the last good one
+    remove(tmp)  # otherwise the real file is still the last good one
 
 
 def _is_object_file(path):
@@ -281,7 +283,7 @@ def _is_object_file(path):
 
 def _keep_bad(path, exc):
     print("config: %s is corrupt (%s); kept as %s.bad, using defaults" % (_NAME, exc, _NAME))
-    _remove(path + ".bad")
+    remove(path + ".bad")
     try:
         os.rename(path, path + ".bad")
     except OSError:
@@ -302,19 +304,19 @@ def save(cfg, folder=None):
         refused = problems(out)
     if refused:
         raise ValueError("bad settings: " + ", ".join(refused))
-    path = _path(folder, _NAME)
+    path = file_path(folder, _NAME)
     with open(path + ".tmp", "w") as f:
         f.write(json.dumps(out))
         f.flush()
         _sync(f)
-    _replace(path + ".tmp", path)
+    replace(path + ".tmp", path)
 
 
 def erase(folder=None):
     """Forget every setting (factory reset): the next load gives the defaults."""
-    path = _path(folder, _NAME)
+    path = file_path(folder, _NAME)
     for name in (path + ".tmp", path):
-        _remove(name)
+        remove(name)
 
 
 def _sync(f):
@@ -323,67 +325,11 @@ def _sync(f):
         fsync(f.fileno())  # CPython: the data reaches the disk before the rename does
 
 
-def _replace(src, dst):
+def replace(src, dst):
+    """Rename `src` over `dst`."""
     # CPython on Windows cannot rename over a file; MicroPython has no os.replace
     replace = getattr(os, "replace", None)
     if replace is not None:
         replace(src, dst)
     else:
         os.rename(src, dst)
-
-
-_SETUP = const("setup.txt")  # why the next start opens the setup portal; read once, then removed
-# where the PC that sends a firmware update is: the next start takes it in update mode
-_UPDATE = const("update.txt")
-
-
-def ask_setup(reason, folder=None):
-    """Make the next start open the setup portal, saying `reason` (the board resets into it)."""
-    _note(_SETUP, reason[:200], folder)
-
-
-def setup_asked(folder=None):
-    """The reason the portal was asked for before the last reset, or None; asked once only."""
-    reason = _taken(_SETUP, folder)
-    return None if reason is None else reason or "Change the settings here."
-
-
-def ask_update(endpoint, folder=None):
-    """Make the next start take a firmware update from the PC at `endpoint` (host, port and
-    path), in update mode (updating.py); the board resets into it. False when the note could
-    not be written (then the board must not reset for it)."""
-    text = "%s %d %s" % (endpoint["host"], endpoint["port"], endpoint["path"])
-    return _note(_UPDATE, text, folder)
-
-
-def update_asked(folder=None):
-    """The endpoint of the PC whose update was asked for before the last reset, or None;
-    asked once only, so a start that fails in update mode comes back linked."""
-    parts = (_taken(_UPDATE, folder) or "").split(" ", 2)
-    if len(parts) != 3 or not parts[1].isdigit() or not parts[0] or not parts[2]:
-        return None
-    return {"host": parts[0], "port": int(parts[1]), "path": parts[2]}
-
-
-def _note(name, text, folder):
-    path = _path(folder, name)
-    try:
-        with open(path + ".tmp", "w") as f:
-            f.write(text)
-        _replace(path + ".tmp", path)
-    except OSError as exc:  # the request is lost: the board starts as it would have
-        print("config: could not note %s (%r)" % (name, exc))
-        return False
-    return True
-
-
-def _taken(name, folder):
-    """The text of note `name`, removed as it is read; None when there is none."""
-    path = _path(folder, name)
-    try:
-        with open(path) as f:
-            text = f.read()
-    except OSError:
-        return None
-    _remove(path)
-    return text

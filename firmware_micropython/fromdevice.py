@@ -1,5 +1,6 @@
 """Decoding what a device sends, for the PC's side of the parity check (never on the device)."""
 
+import hellomsg
 import updatemsg
 from micropython import const
 
@@ -26,15 +27,15 @@ def decode(kind, obj, p):
     """The normal form of a reserved message `kind` sent by a device, as a dict."""
     out = {"type": kind}
     if kind == "hello":
-        out["proto"] = p._proto(obj, "firmware too old to pair: update it over USB")
-        out["id"] = p._id(obj, "id")
+        out["proto"] = hellomsg.proto(obj, p, "firmware too old to pair: update it over USB")
+        out["id"] = hellomsg.identity(obj, "id", p)
         out["fw"] = p._string(obj, "fw", 32)
         out["board"] = p._string(obj, "board", 32)
         out["nonce"] = p._string(obj, "nonce", 32, 32, _HEX)
         out["needles"] = _needles(obj.get("needles"), p)
         p._copy(out, obj, "name", 32)
         if "pc" in obj:
-            out["pc"] = p._id(obj, "pc")
+            out["pc"] = hellomsg.identity(obj, "pc", p)
     elif kind == "button":
         out["event"] = p._string(obj, "event", 8)
         if out["event"] not in ("press", "long"):

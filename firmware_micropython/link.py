@@ -187,7 +187,7 @@ class Link:
             proven = await handshake.prove(self, ws)
         finally:
             del handshake
-            unload("handshake", "trust")  # needed again only at the next connection
+            unload("handshake", "trust", "hellomsg")  # needed again only at the next connection
         if not proven:
             return
         self.proven = True
@@ -339,34 +339,14 @@ class Link:
             self.device.led.show("nodata")
 
     async def _firmware(self, ws, kind, msg):
-        """A firmware update's manifest from our proven PC restarts the board into update
-        mode (updating.py), which takes the files with only the heap that needs; never while
-        a needle is being calibrated, nor while this version is on trial. Anything else is
-        answered with `update_status` `refused`."""
-        if not self.proven:
-            reason = "updates come only from the paired PC"
-        elif any(needle.raw is not None for needle in self.device.needles.all):
-            reason = "a needle is being calibrated"
-        elif slots.on_trial():
-            reason = "the running version is still on trial"
-        elif kind == "chunk":
-            reason = "no update under way: its manifest comes first"
-        else:
-            reason = None
-        if reason is not None:
-            log("update: " + reason)
-            await self._send(ws, {"type": "update_status", "state": "refused", "reason": reason})
-            return
-        import config
+        """A firmware update's `update` or `chunk` frame: see updatemsg.offered."""
+        import updatemsg  # loaded already: decoding the frame needed it
 
-        if not config.ask_update(self.endpoint):
-            reason = "the meter could not note the update on its flash"
-            await self._send(ws, {"type": "update_status", "state": "refused", "reason": reason})
-            return
-        log("update: the PC offers %s; restarting to take it" % msg["version"])
-        await ws.close(1012, "restarting to take the update")
-        self.device.needles.park()
-        hal.reset()
+        try:
+            await updatemsg.offered(self, ws, kind, msg)
+        finally:
+            del updatemsg
+            unload("updatemsg")  # a refused offer leaves no code behind
 
     @property
     def proven(self):

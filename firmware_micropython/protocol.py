@@ -37,8 +37,6 @@ _MAX_NEEDLES = const(4)
 # and its control characters are looked for in its UTF-8 bytes.
 _LOWER = const("abcdefghijklmnopqrstuvwxyz")
 _ID_CHARS = const("abcdefghijklmnopqrstuvwxyz0123456789_")
-_DEVICE_ID_CHARS = const("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
-_HEX = const("0123456789abcdef")
 _CPYTHON = sys.implementation.name == "cpython"
 # Servers send the same few metric ids over and over: remember the good ones.
 _known_ids = {}
@@ -113,10 +111,6 @@ def _string(obj, key, max_len, min_len=0, chars=None):
     return value
 
 
-def _id(obj, key):
-    return _string(obj, key, 32, 1, _DEVICE_ID_CHARS)
-
-
 def _copy(out, obj, key, max_len):
     if key in obj:
         out[key] = _string(obj, key, max_len)
@@ -126,13 +120,6 @@ def _copy_needle(out, obj):
     if "needle" in obj:
         out["needle"] = _number(obj.get("needle"), "needle", 1, _MAX_NEEDLES, True)
     return out
-
-
-def _proto(obj, too_old="the PC app is too old: update it"):
-    proto = _number(obj.get("proto"), "proto", 1, 1000, True)
-    if proto < 2:
-        raise ProtocolError(too_old)
-    return proto
 
 
 def check_points(points):
@@ -189,17 +176,11 @@ def _decode_sample(kind, obj):
 
 def _from_server(kind, obj):
     out = {"type": kind}
-    if kind == "hello":
-        out["proto"] = _proto(obj)
-        out["server"] = _string(obj, "server", 64, 1)
-        out["pc"] = _id(obj, "pc")
-        out["nonce"] = _string(obj, "nonce", 32, 32, _HEX)
-        if not isinstance(obj.get("paired"), bool):
-            _refuse("paired", "must be true or false")
-        out["paired"] = obj["paired"]
-        if "proof" in obj:
-            out["proof"] = _string(obj, "proof", 64, 64, _HEX)
-        return out
+    if kind == "hello" or kind == "pair":
+        # needed only while a link opens: the handshake drops that code again
+        import hellomsg
+
+        return hellomsg.decode(kind, obj, out, sys.modules[__name__])
     if kind == "welcome":
         needles = obj.get("needles")
         if not isinstance(needles, list) or not 1 <= len(needles) <= _MAX_NEEDLES:
@@ -209,10 +190,6 @@ def _from_server(kind, obj):
                 _refuse("needles", "must hold metric ids")
         out["metrics"] = _metric_list(obj.get("metrics"))
         out["needles"] = needles
-        return out
-    if kind == "pair":
-        out["key"] = _string(obj, "key", 64, 64, _HEX)
-        out["pc"] = _id(obj, "pc")
         return out
     if kind == "update" or kind == "chunk":
         # needed only while an update runs: that code stays off the heap until then

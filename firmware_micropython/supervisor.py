@@ -54,7 +54,9 @@ class Device:
 
             self.needles = Needles(_needles(cfg["needles"]))
         else:
-            self.needles = _Resting(hal.outputs(cfg["needles"]))
+            import setupmode  # only in setup mode, as the portal is
+
+            self.needles = setupmode.Resting(hal.outputs(cfg["needles"]))
         self.needle = self.needles.all[0]  # the one a one-needle meter has
         self.led = led.Led(_hardware(hal.Led, cfg["led_pin"]))
         self.button = Button(_hardware(hal.Button, cfg["button_pin"]).pressed)
@@ -152,25 +154,17 @@ class Device:
 
     async def _setup(self):
         """Setup mode: the portal until a join worked, then a restart into linked mode."""
-        import portal
+        import setupmode
 
-        self.needles.park()
-        self.led.show("portal")
-        log("portal: " + self.setup)
-        self.beats["link"] = None  # the portal keeps its own idle limit
-        # the saved network is tried behind the portal only when it is what failed (it
-        # refused the password), not when the user asked for the portal to change it
-        await portal.run_portal(self.cfg, self.setup, self.cfg["wrong_password_count"] > 0)
-        log("setup: settings saved; restarting into linked mode")
-        hal.reset()
+        await setupmode.run(self)
 
     def open_setup(self, reason):
         """Leave linked mode for the portal: restart into setup mode, saying `reason`."""
         log("portal asked for (%s): restarting into setup mode" % reason)
         self.needles.park()
-        import config
+        import notes
 
-        config.ask_setup(reason)
+        notes.ask_setup(reason)
         hal.reset()
 
     # -- the button -----------------------------------------------------------------
@@ -202,21 +196,9 @@ class Device:
             self.presses.pop(0)
 
     async def _factory_reset(self):
-        log("button held 12 s: factory reset")
-        import config
+        import factory
 
-        config.erase()
-        needles = self.needles
-        if self.link is None:  # setup mode holds no needle code: load it for the sweep
-            from needle import Needle, Needles
-
-            needles = Needles([Needle(one.output) for one in needles.all])
-            self.tasks.append(asyncio.create_task(needles.run()))
-        for needle in needles.all:  # the confirmation the user sees
-            needle.sweep()
-        while needles.moving:
-            await asyncio.sleep(0.1)
-        hal.reset()
+        await factory.reset(self)
 
 
 def _hardware(part, pin):
@@ -226,29 +208,6 @@ def _hardware(part, pin):
     except (OSError, ValueError) as exc:  # a pin this board does not have
         log("%s: pin %r unusable (%r); using the board's default" % (part.__name__, pin, exc))
         return part()
-
-
-class _Still:
-    """A needle in setup mode: its output held at 0."""
-
-    def __init__(self, output):
-        self.output = output
-        output.write(0.0)
-
-
-class _Resting:
-    """Setup mode's needles: they only rest, so their motion code (needle.py, about 5 KB
-    of heap on the 32-bit port) stays out of the setup heap."""
-
-    moving = False
-
-    def __init__(self, outputs):
-        self.all = [_Still(output) for output, _ in outputs]
-
-    def park(self):
-        """Hold every output at 0."""
-        for one in self.all:
-            one.output.write(0.0)
 
 
 def _needles(settings):

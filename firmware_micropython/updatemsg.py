@@ -1,5 +1,6 @@
-"""Decoding a firmware update's `update` and `chunk` frames (docs/protocol.md): imported by
-the protocol module only when one arrives, so the linked heap does not carry this code."""
+"""A firmware update's `update` and `chunk` frames (docs/protocol.md): their decoding, and
+linked mode's answer to them. Imported by the protocol module only when one arrives, so the
+linked heap does not carry this code."""
 
 from micropython import const
 
@@ -73,3 +74,34 @@ def _update_files(value, p):
         if names[i] in names[i + 1 :]:
             p._refuse("files", "names a file twice")
     return value
+
+
+async def offered(link, ws, kind, msg):
+    """Linked mode's answer to an update's frame. A manifest from our proven PC restarts the
+    board into update mode (updating.py), which takes the files with only the heap that
+    needs; never while a needle is being calibrated, nor while this version is on trial.
+    Anything else is answered with `update_status` `refused`."""
+    import slots
+
+    if not link.proven:
+        reason = "updates come only from the paired PC"
+    elif any(needle.raw is not None for needle in link.device.needles.all):
+        reason = "a needle is being calibrated"
+    elif slots.on_trial():
+        reason = "the running version is still on trial"
+    elif kind == "chunk":
+        reason = "no update under way: its manifest comes first"
+    else:
+        import notes
+
+        if notes.ask_update(link.endpoint):
+            print("update: the PC offers %s; restarting to take it" % msg["version"])
+            await ws.close(1012, "restarting to take the update")
+            link.device.needles.park()
+            import hal
+
+            hal.reset()
+            return
+        reason = "the meter could not note the update on its flash"
+    print("update: " + reason)
+    await link._send(ws, {"type": "update_status", "state": "refused", "reason": reason})

@@ -1,7 +1,7 @@
 """Update mode: the board restarted to take a firmware update, and holds only what that needs.
 
 In linked mode a manifest from the proven PC does not start the transfer: the link notes
-where the PC is (config.ask_update), closes with 1012 and restarts the board into this
+where the PC is (notes.ask_update), closes with 1012 and restarts the board into this
 mode, as Tasmota's minimal image does. Here the board joins the saved network, links to
 that PC with the same handshake (only the paired PC gets this far), and hands its `update`
 and `chunk` frames to the receiver (ota.py). Samples and needle commands wait for linked
@@ -122,7 +122,7 @@ class Updating:
                 proven = await handshake.prove(self, ws)
             finally:
                 del handshake
-                unload("handshake", "trust")
+                unload("handshake", "trust", "hellomsg")
             if proven:
                 log("update: the PC proved our key")
                 await self._serve(ws)
@@ -209,7 +209,7 @@ async def _watch(updating):
 
 
 def run(cfg, where):
-    """Take the update from the PC at `where` (config.update_asked); ends in a restart."""
+    """Take the update from the PC at `where` (notes.update_asked); ends in a restart."""
     log("update: taking a firmware update from %s:%d" % (where["host"], where["port"]))
     updating = Updating(cfg, where)
     try:

@@ -5,6 +5,7 @@ import asyncio
 
 import config
 import hal
+import notes
 import supervisor
 from support import use_device_folder
 
@@ -140,8 +141,8 @@ def test_a_portal_request_restarts_the_board_into_setup_mode_once():
     except SystemExit as exc:  # the sim HAL's reset
         assert exc.args[0] == 3
     assert dev.needle.target == 0.0
-    assert config.setup_asked() == "The button was held: change the settings here."
-    assert config.setup_asked() is None  # asked once: the start after it is linked again
+    assert notes.setup_asked() == "The button was held: change the settings here."
+    assert notes.setup_asked() is None  # asked once: the start after it is linked again
 
 
 def test_setup_mode_holds_no_link():

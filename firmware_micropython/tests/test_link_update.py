@@ -5,6 +5,7 @@ import os
 
 import config
 import handshake
+import notes
 import ota
 import pointer
 import slots
@@ -62,8 +63,8 @@ async def test_a_manifest_restarts_the_board_into_update_mode_to_take_it():
     assert ws.closed == 1012  # the PC sends the manifest again once the meter links again
     assert len(ws.sent) == 1  # no status: the transfer starts in update mode
     assert dev.needle.target == 0.0  # parked before the restart
-    assert config.update_asked(folder) == dev.link.endpoint
-    assert config.update_asked(folder) is None  # taken once: a failed update mode comes back linked
+    assert notes.update_asked(folder) == dev.link.endpoint
+    assert notes.update_asked(folder) is None  # taken once: a failed update mode comes back linked
     assert os.listdir(folder) == []  # nothing of the update written in linked mode
 
 
@@ -82,7 +83,7 @@ async def test_no_restart_for_an_update_the_flash_cannot_note():
         }
     ]
     assert ws.closed is None
-    assert config.update_asked(folder) is None
+    assert notes.update_asked(folder) is None
 
 
 async def test_no_update_mode_while_the_running_version_is_on_trial():
@@ -99,7 +100,7 @@ async def test_no_update_mode_while_the_running_version_is_on_trial():
         "state": "refused",
         "reason": "the running version is still on trial",
     }
-    assert config.update_asked(folder) is None
+    assert notes.update_asked(folder) is None
 
 
 async def test_a_confirmed_version_tells_the_pc_once():

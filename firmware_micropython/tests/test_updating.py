@@ -5,6 +5,7 @@ import app
 import config
 import hal
 import handshake
+import notes
 import pointer
 import protocol
 import slots
@@ -66,7 +67,7 @@ async def test_a_refused_update_restarts_into_linked_mode_with_nothing_switched(
     }
     assert ws.closed == 1001
     assert pointer.read(folder) is None  # the running version stays
-    assert config.update_asked(folder) is None  # the next start is linked
+    assert notes.update_asked(folder) is None  # the next start is linked
 
 
 async def test_samples_and_commands_wait_for_linked_mode_and_bad_frames_get_an_error():
@@ -105,7 +106,7 @@ async def test_no_step_for_two_minutes_restarts_into_linked_mode():
 def test_the_start_sees_the_note_linked_mode_leaves():
     fresh()
     assert not app._update_noted()
-    config.ask_update(WHERE)
+    notes.ask_update(WHERE)
     assert app._update_noted()  # so the start leaves the supervisor out of update mode
-    assert config.update_asked() == WHERE
+    assert notes.update_asked() == WHERE
     assert not app._update_noted()

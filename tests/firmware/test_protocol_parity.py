@@ -27,6 +27,7 @@ def _load(name: str, as_name: str) -> ModuleType:
 
 # the firmware imports `fromdevice` only to decode what a device sends (never on the device)
 _load("updatemsg", "updatemsg")
+_load("hellomsg", "hellomsg")
 _load("fromdevice", "fromdevice")
 fw = _load("protocol", "fw_protocol")
 

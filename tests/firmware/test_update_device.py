@@ -188,8 +188,8 @@ def test_update_mode_links_again_after_a_cut_and_resumes_where_it_stopped(
         pc = await PC().start()
         flash = tmp_path / "device"
         firmware_settings(flash, server=f"127.0.0.1:{pc.port}")
-        # what a linked meter leaves before it restarts into update mode (config.ask_update)
-        note = flash / str(firmware_constant("config.py", "UPDATE"))
+        # what a linked meter leaves before it restarts into update mode (notes.ask_update)
+        note = flash / str(firmware_constant("notes.py", "UPDATE"))
         note.write_text(f"127.0.0.1 {pc.port} /device")
         async with SimDevice(flash) as device:
             link = await pc.link(timeout=60)
