@@ -30,7 +30,7 @@ async def join(link):
         )
     finally:
         del wifi
-        unload("wifi")  # loaded again only to join again
+        unload("wifi", "rejoin")  # loaded again only to join again
 
 
 async def _join_with(link, station):
@@ -42,7 +42,9 @@ async def _join_with(link, station):
         link.device.beat("link")
         log("wifi: " + station.last)
 
-    ip = await station.stay_joined(ssid, link.cfg["password"], report=report)
+    import rejoin
+
+    ip = await rejoin.stay_joined(station, ssid, link.cfg["password"], report=report)
     if ip is None:
         link._update(wrong_password_count=link.cfg["wrong_password_count"] + 1)
         link.device.portal_reason = station.last

@@ -98,10 +98,13 @@ class Updating:
             def report(result, ip):
                 log("wifi: " + station.last)
 
-            ip = await station.stay_joined(self.cfg["ssid"], self.cfg["password"], report=report)
+            import rejoin
+
+            ssid = self.cfg["ssid"]
+            ip = await rejoin.stay_joined(station, ssid, self.cfg["password"], report=report)
         finally:
             del wifi
-            unload("wifi")
+            unload("wifi", "rejoin")
         return ip is not None
 
     async def _link(self):

@@ -1,4 +1,5 @@
-"""Station Wi-Fi: join the home network, keep it, and say in words why a join failed.
+"""Station Wi-Fi: join the home network and say in words why a join failed (rejoin.py keeps
+trying the saved network, in linked and update mode only).
 
 A real ESP32 radio is slow and says misleading things for a moment, so nothing is believed
 on the first status read: after `connect()`, `status()` may still report the previous
@@ -12,8 +13,6 @@ from micropython import const
 # mypy sees the ESP32 stubs here. A constant, so MicroPython drops the block when it compiles.
 TYPE_CHECKING = const(False)
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     import network
 
 # The module's constants are private const(): MicroPython folds them into the code, where a
@@ -43,15 +42,12 @@ _WRONG_OR_WEAK = const("wrong password or weak signal")
 _NOT_FOUND = const("network not found")
 _FAILED = const("could not connect")
 _NO_ANSWER = const("no answer")
-# the results that say the saved settings may be wrong
-_REFUSED = const(("wrong password", "wrong password or weak signal"))
 
 _JOIN_TIMEOUT_S = const(30)
 _STALE_S = const(1.5)  # after connect(), failures are not believed before CONNECTING or this long
 # Refusals must go on this long, with no join in between, before the setup portal opens:
 # a router that reboots refuses joins for a few seconds and must never open it.
 _PORTAL_AFTER_S = const(300)
-_PORTAL_AFTER_REFUSALS = const(3)
 _MAX_NETWORKS = const(20)
 
 
@@ -241,42 +237,6 @@ class Station:
                     pass
                 return self._done(failure or _NO_ANSWER, ssid, None)
             await asyncio.sleep(self.poll_s)
-
-    async def stay_joined(
-        self,
-        ssid: str,
-        password: str,
-        report: "Callable[[str, str | None], None] | None" = None,
-        first_delay_s: float = 1.0,
-        max_delay_s: float = 30.0,
-    ) -> "str | None":
-        """Join and retry forever with backoff: the IP once joined, or None once the network
-        has refused the saved password in every try for `portal_after_s` (and at least
-        3 times). A router that is down, or rebooting, never gives up."""
-        if self.connected():
-            return self.ip()  # already joined, e.g. by the setup portal a moment ago
-        import hal
-
-        delay = first_delay_s
-        refused_since = None  # the first refusal in a row, in ticks
-        refusals = 0
-        while True:
-            result, ip = await self.join(ssid, password)
-            if report is not None:
-                report(result, ip)
-            if result == _JOINED:
-                return ip
-            if result not in _REFUSED:
-                refused_since, refusals = None, 0  # the router is away: not the password's fault
-            else:
-                if refused_since is None:
-                    refused_since = hal.ticks_ms()
-                refusals += 1
-                spread = hal.ticks_diff(hal.ticks_ms(), refused_since) / 1000
-                if refusals >= _PORTAL_AFTER_REFUSALS and spread >= self.portal_after_s:
-                    return None
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, max_delay_s)
 
     def _done(self, result: str, ssid: str, ip: "str | None") -> tuple:
         self.last = describe(result, ssid, ip)

@@ -4,6 +4,7 @@ gets through it: slow joins, stale failures, refusals, a router that goes away, 
 import asyncio
 
 import hal
+import rejoin
 import wifi
 from hal import simradio
 from support import FW
@@ -158,8 +159,8 @@ async def test_a_driver_that_keeps_the_old_failure_through_a_join_costs_one_try(
     assert (await station.join("Home", "hunter2hunter2"))[0] == FW.NOT_FOUND
     radio.world["router"] = "up"
     seen = []
-    ip = await station.stay_joined(
-        "Home", "hunter2hunter2", report=lambda r, a: seen.append(r), first_delay_s=0.01
+    ip = await rejoin.stay_joined(
+        station, "Home", "hunter2hunter2", report=lambda r, a: seen.append(r), first_delay_s=0.01
     )
     assert ip == "127.0.0.1"
     assert seen == [FW.NOT_FOUND, FW.JOINED]

@@ -1,5 +1,6 @@
 """The station manager against a scripted stand-in for the ESP32's network.WLAN."""
 
+import rejoin
 import wifi
 from support import FW
 
@@ -126,8 +127,8 @@ async def test_router_down_is_retried_and_never_given_up():
     station = _station(attempts=attempts)
     station.portal_after_s = 0
     seen = []
-    ip = await station.stay_joined(
-        "Home", "secret123", report=lambda r, a: seen.append(r), first_delay_s=0.001
+    ip = await rejoin.stay_joined(
+        station, "Home", "secret123", report=lambda r, a: seen.append(r), first_delay_s=0.001
     )
     assert ip == "10.0.0.7"
     assert seen == [FW.NOT_FOUND] * 6 + [FW.JOINED]
@@ -140,8 +141,8 @@ async def test_a_rebooting_router_never_gives_up_even_when_it_refuses_a_while():
     station = _station(attempts=away + booting + [[FW.STAT_GOT_IP]])
     station.portal_after_s = 0.5  # longer than the refusals last
     seen = []
-    ip = await station.stay_joined(
-        "Home", "secret123", report=lambda r, a: seen.append(r), first_delay_s=0.001,
+    ip = await rejoin.stay_joined(
+        station, "Home", "secret123", report=lambda r, a: seen.append(r), first_delay_s=0.001,
         max_delay_s=0.01,
     )  # fmt: skip
     assert ip == "10.0.0.7"
@@ -153,8 +154,8 @@ async def test_refusals_spread_over_the_window_give_up_for_the_portal():
     station = _station(attempts=attempts)
     station.portal_after_s = 0.2
     seen = []
-    ip = await station.stay_joined(
-        "Home", "nope-nope", report=lambda r, a: seen.append(r), first_delay_s=0.02,
+    ip = await rejoin.stay_joined(
+        station, "Home", "nope-nope", report=lambda r, a: seen.append(r), first_delay_s=0.02,
         max_delay_s=0.05,
     )  # fmt: skip
     assert ip is None
@@ -164,13 +165,13 @@ async def test_refusals_spread_over_the_window_give_up_for_the_portal():
     away = [FW.STAT_CONNECTING, FW.STAT_NO_AP_FOUND]
     station = _station(attempts=[refused, refused, away, refused, refused, [FW.STAT_GOT_IP]])
     station.portal_after_s = 0
-    assert await station.stay_joined("Home", "x" * 8, first_delay_s=0.001) == "10.0.0.7"
+    assert await rejoin.stay_joined(station, "Home", "x" * 8, first_delay_s=0.001) == "10.0.0.7"
 
 
 async def test_stay_joined_keeps_a_live_connection():
     station = _station([FW.STAT_GOT_IP])
     station.wlan.joined = True
-    assert await station.stay_joined("Home", "secret123") == "10.0.0.7"
+    assert await rejoin.stay_joined(station, "Home", "secret123") == "10.0.0.7"
     assert not [c for c in station.wlan.calls if c[0] == "connect"]
 
 
