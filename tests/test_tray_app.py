@@ -16,7 +16,7 @@ from sysboy_tray.config import Paths
 from sysboy_tray.tray.gauge import FACE_COLOURS, GaugeState
 from tests.conftest import scaled
 from tests.meter import Meter
-from tests.xvfb import docked_icon, tray_app, wait_for, xvfb
+from tests.xvfb import crash_server, docked_icon, tray_app, wait_for, xvfb
 
 
 def _no_output() -> None:
@@ -29,6 +29,22 @@ def _no_output() -> None:
 def display() -> Iterator[str]:
     with xvfb() as name:
         yield name
+
+
+def test_a_display_that_goes_away_stops_the_app_in_one_sentence_and_parks() -> None:
+    # the session ends, or its X server crashes, under a running app
+    with xvfb() as own, tray_app(own) as tray:
+        with Meter(tray.state["port"]) as meter:
+            meter.wait_for("cpu")
+            crash_server(own)
+            meter.wait_until(
+                lambda messages: {"type": "park", "reason": "quit"} in messages, timeout=10
+            )
+        assert tray.proc.wait(scaled(20)) == 1
+    said = tray.stderr.strip()
+    assert said.startswith("sysboy: the desktop's display went away") and "\n" not in said, said
+    log = (Path(os.environ["SYSBOY_LOG_DIR"]) / "sysboy.log").read_text()
+    assert "Traceback" not in log and "the X display closed the icon's connection" in log
 
 
 def test_tray_app_docks_follows_a_device_and_quits_cleanly(display: str) -> None:

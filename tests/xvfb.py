@@ -28,6 +28,15 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+# the running servers by display, for a test that makes one go away (crash_server)
+_SERVERS: dict[str, subprocess.Popen[bytes]] = {}
+
+
+def crash_server(display: str) -> None:
+    """Kill the X server of `display` at once, as a crash or the end of a session does."""
+    _SERVERS[display].kill()
+
+
 @contextmanager
 def xvfb(width: int = 640, height: int = 480) -> Iterator[str]:
     """Run Xvfb on a free display; yield its DISPLAY value (":N")."""
@@ -43,16 +52,19 @@ def xvfb(width: int = 640, height: int = 480) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     os.close(write_end)
+    number = ""
     try:
         # Xvfb writes the display number once it accepts clients.
         ready, _, _ = select.select([read_end], [], [], scaled(20))
         number = os.read(read_end, 64).decode().strip() if ready else ""
         if not number.isdigit():
             raise RuntimeError("Xvfb did not start")
+        _SERVERS[f":{number}"] = proc
         yield f":{number}"
     finally:
         os.close(read_end)
         _stop(proc)
+        _SERVERS.pop(f":{number}", None)
 
 
 @contextmanager

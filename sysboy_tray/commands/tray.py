@@ -178,6 +178,10 @@ def run(args: argparse.Namespace) -> int:
         log.info("tray running; listening on port %d", app.port)
         try:
             icon.run()
+        except TrayUnavailable as exc:
+            app.stop()  # the needles park before the app says why it ends
+            _say(f"sysboy: {exc}")
+            return 1
         finally:
             app.stop()
         return 0

@@ -9,6 +9,7 @@ from typing import Any
 from PIL import Image
 
 from sysboy_tray.app import App
+from sysboy_tray.errors import TrayUnavailable
 from sysboy_tray.metrics import Reading
 from sysboy_tray.pairing import PRESS_TO_PAIR
 from sysboy_tray.tray.backend import TrayToolkit, stop_icon
@@ -182,7 +183,12 @@ class TrayIcon:
             self._stopping.wait(MIN_REDRAW_GAP_S)
 
     def run(self) -> None:
-        """Show the icon; returns when `stop` is called (runs on the main thread)."""
+        """Show the icon; returns when `stop` is called (runs on the main thread).
+
+        Raises:
+            TrayUnavailable: the desktop's display went away under the icon (the session
+                ended, or its X server stopped).
+        """
 
         def setup(icon: Any) -> None:
             icon.visible = True
@@ -193,6 +199,15 @@ class TrayIcon:
             self._changed.set()
 
         self.icon.run(setup=setup)
+        if getattr(self.icon, "display_lost", False):
+            # the icon's loop has ended and its X connection is gone: only the follow
+            # thread is left to stop (stopping the icon itself would talk to the dead server)
+            self._stopping.set()
+            self._changed.set()
+            raise TrayUnavailable(
+                "the desktop's display went away (the session ended or its X server "
+                "stopped), so Sysboy stopped and parked the needles."
+            )
 
     def stop(self) -> None:
         """Hide the icon and end `run`."""

@@ -27,6 +27,7 @@ side, and lays it over the tray's own background.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -117,7 +118,9 @@ def x11_icon(icon_class: type[Any]) -> type[Any]:
         def close(self) -> None:
             with self.lock:
                 if self.display is not None:
-                    self.display.close()
+                    # an X server that went away leaves nothing to close
+                    with contextlib.suppress(Xlib.error.ConnectionClosedError, OSError):
+                        self.display.close()
                     self.display = None
 
     def _rewrite_implementation(self: Any, *methods: Any) -> None:
@@ -163,6 +166,16 @@ def x11_icon(icon_class: type[Any]) -> type[Any]:
         self._icon_data = None
         self._draw()
         self._icon_valid = True
+
+    def _events(self: Any) -> Any:
+        # pystray's loop logs anything its event source raises as an error, with a
+        # traceback; an X server that went away (the session ended) ends the loop instead,
+        # and `display_lost` tells the app why its icon is gone
+        try:
+            yield from icon_class._events(self)
+        except Xlib.error.ConnectionClosedError:
+            log.warning("the X display closed the icon's connection")
+            self.display_lost = True
 
     def _run(self: Any) -> None:
         # pystray starts the setup thread before it notes which thread runs its loop, and
@@ -248,8 +261,10 @@ def x11_icon(icon_class: type[Any]) -> type[Any]:
             "_on_button_press": _on_button_press,
             "_update_icon": _update_icon,
             "_update_title": _update_title,
+            "_events": _events,
             "_run": _run,
             "_show": _show,
+            "display_lost": False,
             "_on_expose": _on_expose,
             "_draw": _draw,
         },
