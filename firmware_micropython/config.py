@@ -306,7 +306,9 @@ def save(cfg, folder=None):
         raise ValueError("bad settings: " + ", ".join(refused))
     path = file_path(folder, _NAME)
     with open(path + ".tmp", "w") as f:
-        f.write(json.dumps(out))
+        # written as it is encoded: the whole text never sits in the heap, where on a small
+        # one it found no free block in one piece (the setup form's save failed there)
+        json.dump(out, f)
         f.flush()
         _sync(f)
     replace(path + ".tmp", path)

@@ -8,7 +8,8 @@
         save again. One line per cut: `cut <n> <step> <torn> <outcome>`. MicroPython only.
     config_power_cut.py prepare FOLDER          save the old settings
     config_power_cut.py save FOLDER STEP        save the new settings; at hook STEP print
-                                                `at <n> <step>` and wait to be killed
+                                                `at <n> <step>` and wait to be killed (STEP
+                                                0: print `done <n> <every step>` instead)
     config_power_cut.py load FOLDER             print `loaded <outcome>`
 
 An outcome is `old`, `new`, `defaults` (the first save), or `other ...` / `crash ...`.
@@ -16,6 +17,7 @@ An outcome is `old`, `new`, `defaults` (the first save), or `other ...` / `crash
 
 # ruff: noqa: UP031 (also runs on MicroPython, where % is the cheap formatting)
 import gc
+import io
 import os
 import sys
 import time
@@ -60,7 +62,12 @@ def outcome(cfg):
 # -- the save, step by step ---------------------------------------------------------------
 
 
-class StepFile:
+# json.dump writes to MicroPython's own streams only, which a class becomes by deriving from
+# IOBase; CPython's IOBase would flush (a step) when the object is collected
+_FileBase = io.IOBase if sys.implementation.name == "micropython" else object
+
+
+class StepFile(_FileBase):
     """The temp file as config.save uses it, calling `hook` before and after each step."""
 
     def __init__(self, f, hook):
@@ -136,9 +143,11 @@ def stepping(hook):
 
 def save_until(folder, stop):
     seen = [0]
+    names = []
 
     def hook(step):
         seen[0] += 1
+        names.append(step.replace(" ", "_"))
         if seen[0] == stop:
             print("at %d %s" % (seen[0], step.replace(" ", "_")))
             flush = getattr(sys.stdout, "flush", None)
@@ -149,7 +158,7 @@ def save_until(folder, stop):
 
     stepping(hook)
     config.save(new_settings(), folder)
-    print("done %d" % seen[0])
+    print("done %d %s" % (seen[0], " ".join(names)))
 
 
 # -- cut at a block write (MicroPython: its own littlefs and FAT) --------------------------
