@@ -1,6 +1,6 @@
-"""The link's handshake with the PC (docs/protocol.md, "Trust"): our hello, the proofs of the
-pairing key both ways, and pairing itself. Loaded for each connection with trust.py; both
-leave the heap once the PC is proven.
+"""The link's handshake with the PC (docs/protocol.md, "Trust"): our hello and the proofs of
+the pairing key both ways (pairing itself is in pairing.py). Loaded for each connection with
+trust.py; both leave the heap once the PC is proven.
 
 `link` is the link (link.py), or update mode's stand-in for it (updating.py): its `cfg`,
 `pairing()`, `needle_parts()`, `_send`, `_welcome` and `_failed`, and for pairing its
@@ -19,8 +19,6 @@ from micropython import const
 _FW_VERSION = const("0.1.0")
 _PROTO = const(2)
 _HANDSHAKE_S = const(10)  # the PC's hello must come this soon after ours
-_READ_TIMEOUT_S = const(30)  # link.py's: only silence reveals a dead Wi-Fi link
-_WAIT_S = const(0.5)  # while pairing: how long to wait for a message before looking again
 
 
 def log(text):
@@ -38,7 +36,7 @@ async def prove(link, ws):
 
 
 async def _handshake(link, ws, nonce):
-    msg = await _recv(ws, _HANDSHAKE_S)
+    msg = await receive(ws, _HANDSHAKE_S)
     if msg is None or msg["type"] != "hello":
         if msg is not None and msg["type"] == "error":
             log("link: the PC says: " + msg["reason"])
@@ -49,7 +47,9 @@ async def _handshake(link, ws, nonce):
     key, pc, me = link.cfg["key"], link.cfg["pc"], hal.unique_id()
     if not key or link.pairing():
         link._failed = False
-        await _pair(link, ws)
+        import pairing  # rare: its code leaves the heap with the handshake's
+
+        await pairing.pair(link, ws)
         return False
     expected = trust.pc_proof(key, nonce, msg["nonce"], me, pc)
     if msg["pc"] != pc or not trust.equal(msg.get("proof", ""), expected):
@@ -60,7 +60,7 @@ async def _handshake(link, ws, nonce):
     await link._send(ws, {"type": "proof", "mac": mac})
     # proven only once the PC took our proof: a version whose proof is wrong must not
     # count as linked (that would confirm it, and it could never roll back)
-    msg = await _recv(ws, _HANDSHAKE_S)
+    msg = await receive(ws, _HANDSHAKE_S)
     if msg is None or msg["type"] != "welcome":
         if msg is not None and msg["type"] == "error":
             log("link: the PC says: " + msg["reason"])
@@ -69,37 +69,7 @@ async def _handshake(link, ws, nonce):
     return True
 
 
-async def _pair(link, ws):
-    """Unpaired, or asked to pair again: send `pair` once the button asks for it, and take
-    the PC's key only within a minute of that press."""
-    asked = False
-    heard = hal.ticks_ms()
-    while hal.ticks_diff(hal.ticks_ms(), heard) < _READ_TIMEOUT_S * 1000:
-        link.device.beat("link")
-        if link.pairing() and not asked:
-            await link._send(ws, {"type": "pair"})
-            asked = True
-        msg = await _recv(ws, _WAIT_S, True)
-        if msg is False:
-            continue  # nothing yet
-        if msg is None:
-            return
-        heard = hal.ticks_ms()
-        if msg["type"] == "pair" and asked and link.pairing():
-            log("link: paired with the PC %r" % msg["pc"])
-            link.pair_pressed_at = None
-            link.cached = None  # its address is learnt again, by its id
-            link.refused = []  # answers refused under the old key deserve a new try
-            link._update(key=msg["key"], pc=msg["pc"])
-            link._flush(True)
-            await ws.close(1000)
-            return
-        if msg["type"] == "error":
-            log("link: the PC says: " + msg["reason"])
-            return
-
-
-async def _recv(ws, timeout, waiting=False):
+async def receive(ws, timeout, waiting=False):
     """The next message from the PC: None when the link should end; False on a timeout
     while `waiting` (pairing waits for a press), else the end too."""
     try:

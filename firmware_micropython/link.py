@@ -187,7 +187,8 @@ class Link:
             proven = await handshake.prove(self, ws)
         finally:
             del handshake
-            unload("handshake", "trust", "hellomsg")  # needed again only at the next connection
+            # needed again only at the next connection
+            unload("handshake", "trust", "hellomsg", "pairing")
         if not proven:
             return
         self.proven = True

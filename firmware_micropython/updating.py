@@ -125,7 +125,7 @@ class Updating:
                 proven = await handshake.prove(self, ws)
             finally:
                 del handshake
-                unload("handshake", "trust", "hellomsg")
+                unload("handshake", "trust", "hellomsg", "pairing")
             if proven:
                 log("update: the PC proved our key")
                 await self._serve(ws)

@@ -44,34 +44,6 @@ def _random_mask():
     return os.urandom(4)
 
 
-# One receive buffer, kept across reconnects: a fresh 4 KiB block each time would
-# fragment a small heap.
-_spare = []
-
-
-def _parser(buf=None):
-    if buf is not None:
-        parser = wsframe.FrameParser(buf=buf)
-        parser.lent = True  # the caller's buffer: never kept here
-        return parser
-    if _spare:
-        parser = _spare.pop()
-        parser.start = parser.end = 0
-        return parser
-    return wsframe.FrameParser()
-
-
-def reserve():
-    """Take the receive buffer now, while the heap is still in one piece."""
-    if not _spare:
-        _spare.append(wsframe.FrameParser())
-
-
-def _release(parser):
-    if not _spare and not getattr(parser, "lent", False):
-        _spare.append(parser)
-
-
 async def _close_stream(writer):
     try:
         writer.close()
@@ -84,7 +56,8 @@ async def connect(host, port, path="/device", timeout=5, buf=None):
     """Open a WebSocket to ws://host:port/path; raises WSError or OSError.
 
     `buf`: the receive buffer (a bytearray of at least 4096 + 14 bytes: a whole frame), so
-    a caller can take it once while the heap is in one piece; by default one kept here."""
+    a caller can take it once while the heap is in one piece and keep it across links; by
+    default a new one."""
     import wsopen  # the opening handshake's code: in the heap only while a link opens
 
     try:
@@ -92,17 +65,15 @@ async def connect(host, port, path="/device", timeout=5, buf=None):
             reader, writer = await wsopen.open_stream(host, port, timeout)
         except asyncio.TimeoutError:
             raise OSError(_ETIMEDOUT, "no answer from the server") from None
-        parser = _parser(buf)
+        parser = wsframe.FrameParser(buf=buf)
         try:
             handshake = wsopen.handshake(reader, writer, host, port, path, parser)
             await asyncio.wait_for(handshake, timeout)
         except asyncio.TimeoutError:
             await _close_stream(writer)
-            _release(parser)
             raise OSError(_ETIMEDOUT, "the server did not finish the handshake") from None
         except BaseException:
             await _close_stream(writer)
-            _release(parser)
             raise
         return WebSocket(reader, writer, parser)
     finally:
@@ -129,9 +100,7 @@ class WebSocket:
     async def _shutdown(self):
         self.closed = True
         await _close_stream(self._writer)
-        if self._parser is not None:
-            _release(self._parser)
-            self._parser = None
+        self._parser = None  # a buffer of our own (none given to connect) leaves the heap
 
     async def _write(self, opcode, payload):
         self._writer.write(wsframe.encode_frame(opcode, payload, self._mask()))

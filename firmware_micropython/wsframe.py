@@ -59,7 +59,17 @@ def encode_frame(opcode, payload, mask_key, fin=True):
         return header + bytes(payload)
     if len(mask_key) != 4:
         raise ValueError("a mask key is 4 bytes")
-    return header + bytes(mask_key) + _mask(bytes(payload), bytes(mask_key))
+    # one buffer for the whole frame, masked in place: each copy of the payload (a slice, a
+    # big integer) would need a free block of its size, which a small heap, fragmented after
+    # discovery, may not have when the link's first frame (our hello) goes out
+    at = len(header) + 4
+    frame = bytearray(at + n)
+    frame[: at - 4] = header
+    frame[at - 4 : at] = mask_key
+    frame[at:] = payload
+    for i in range(n):
+        frame[at + i] ^= mask_key[i & 3]
+    return frame
 
 
 def read_header(buf, start=0, end=-1):

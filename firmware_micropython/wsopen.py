@@ -73,18 +73,26 @@ async def open_stream(host, port, timeout):
 
 
 async def _read_response_head(reader, parser):
-    """Read the HTTP response head; bytes after it go to `parser`."""
-    head = b""
+    """Read the HTTP response head into the parser's own buffer (taken at boot: a read of
+    its own would need a free block of 512 bytes, which a small heap fragmented by discovery
+    may not have); the bytes after it stay there, as the first frames. The head, as bytes."""
+    readinto = getattr(reader, "readinto", None)  # MicroPython's stream; CPython reads
     while True:
-        data = await reader.read(512)
-        if not data:
+        space = parser.space()
+        if readinto is not None:
+            got = await readinto(space)
+        else:
+            data = await reader.read(len(space))
+            got = len(data)
+            space[:got] = data
+        if not got:
             raise WSError("the server closed the connection during the handshake")
-        head += data
-        end = head.find(b"\r\n\r\n")
+        parser.filled(got)
+        end = parser.buf.find(b"\r\n\r\n", 0, parser.end)
         if end >= 0:
-            parser.feed(head[end + 4 :])
-            return head[:end]
-        if len(head) > _MAX_RESPONSE_HEAD:
+            parser.start = end + 4
+            return bytes(parser.view[:end])
+        if parser.end > _MAX_RESPONSE_HEAD:
             raise WSError("the server's handshake answer is too long")
 
 

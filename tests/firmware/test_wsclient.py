@@ -188,9 +188,9 @@ def test_close_while_another_task_receives() -> None:
     assert seen.close_codes == [1000]
 
 
-def test_reconnect_reuses_the_receive_buffer() -> None:
+def test_a_buffer_given_to_connect_serves_one_link_after_another() -> None:
     lines, _ = with_server("reconnect")
-    assert lines == ["same buffer True", "got again"]
+    assert lines == ["got first", "same buffer True", "got again"]
 
 
 # -- handshakes from servers that are not right ------------------------------------------
