@@ -34,14 +34,12 @@ class WSError(ValueError):
         self.code = code
 
 
-def _mask(payload, mask_key):
-    # One big-integer XOR instead of a byte loop: far faster under MicroPython.
-    n = len(payload)
-    if not n:
-        return b""
-    repeated = (mask_key * (n // 4 + 1))[:n]
-    value = int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")
-    return value.to_bytes(n, "big")
+def _mask_in(buf, at, mask_key):
+    """XOR `buf` from `at` on with the 4-byte `mask_key`, in place (RFC 6455 section 5.3):
+    a copy of the payload (a slice, a big integer) would need a free block of its size,
+    which a small heap, fragmented after discovery, may not have."""
+    for i in range(len(buf) - at):
+        buf[at + i] ^= mask_key[i & 3]
 
 
 def encode_frame(opcode, payload, mask_key, fin=True):
@@ -59,16 +57,13 @@ def encode_frame(opcode, payload, mask_key, fin=True):
         return header + bytes(payload)
     if len(mask_key) != 4:
         raise ValueError("a mask key is 4 bytes")
-    # one buffer for the whole frame, masked in place: each copy of the payload (a slice, a
-    # big integer) would need a free block of its size, which a small heap, fragmented after
-    # discovery, may not have when the link's first frame (our hello) goes out
+    # one buffer for the whole frame, masked in place
     at = len(header) + 4
     frame = bytearray(at + n)
     frame[: at - 4] = header
     frame[at - 4 : at] = mask_key
     frame[at:] = payload
-    for i in range(n):
-        frame[at + i] ^= mask_key[i & 3]
+    _mask_in(frame, at, mask_key)
     return frame
 
 
@@ -122,10 +117,10 @@ def parse_frame(buf, start=0, end=-1):
     if header is None:
         return None
     fin, opcode, mask_at, at, length = header
-    payload = bytes(buf[at : at + length])
+    payload = bytearray(buf[at : at + length])
     if mask_at >= 0:
-        payload = _mask(payload, bytes(buf[mask_at : mask_at + 4]))
-    return fin, opcode, payload, at + length - start
+        _mask_in(payload, 0, buf[mask_at : mask_at + 4])
+    return fin, opcode, bytes(payload), at + length - start
 
 
 class FrameParser:
