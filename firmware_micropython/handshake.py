@@ -19,6 +19,9 @@ from micropython import const
 _FW_VERSION = const("0.1.0")
 _PROTO = const(2)
 _HANDSHAKE_S = const(10)  # the PC's hello must come this soon after ours
+# what a handshake brings into the heap: this module, the key's code, the decoding of the
+# PC's hello and pair (protocol.py loads it), and pairing; its callers drop them after it
+MODULES = ("handshake", "trust", "hellomsg", "pairing")
 
 
 def log(text):

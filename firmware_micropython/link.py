@@ -186,9 +186,9 @@ class Link:
         try:
             proven = await handshake.prove(self, ws)
         finally:
+            loaded = handshake.MODULES
             del handshake
-            # needed again only at the next connection
-            unload("handshake", "trust", "hellomsg", "pairing")
+            unload(*loaded)  # needed again only at the next connection
         if not proven:
             return
         self.proven = True

@@ -124,8 +124,9 @@ class Updating:
             try:
                 proven = await handshake.prove(self, ws)
             finally:
+                loaded = handshake.MODULES
                 del handshake
-                unload("handshake", "trust", "hellomsg", "pairing")
+                unload(*loaded)
             if proven:
                 log("update: the PC proved our key")
                 await self._serve(ws)
