@@ -179,11 +179,10 @@ def run(args: argparse.Namespace) -> int:
         try:
             icon.run()
         except TrayUnavailable as exc:
-            app.stop()  # the needles park before the app says why it ends
             _say(f"sysboy: {exc}")
             return 1
         finally:
-            app.stop()
+            app.stop()  # the needles park, whichever way the icon ended
         return 0
     finally:
         lock.release()

@@ -202,17 +202,20 @@ class TrayIcon:
         if getattr(self.icon, "display_lost", False):
             # the icon's loop has ended and its X connection is gone: only the follow
             # thread is left to stop (stopping the icon itself would talk to the dead server)
-            self._stopping.set()
-            self._changed.set()
+            self._stop_following()
             raise TrayUnavailable(
                 "the desktop's display went away (the session ended or its X server "
                 "stopped), so Sysboy stopped and parked the needles."
             )
 
-    def stop(self) -> None:
-        """Hide the icon and end `run`."""
+    def _stop_following(self) -> None:
+        """End the thread that keeps the icon up to date with the app."""
         self._stopping.set()
         self._changed.set()
+
+    def stop(self) -> None:
+        """Hide the icon and end `run`."""
+        self._stop_following()
         if self.popup is not None:
             self.popup.close()
         try:
