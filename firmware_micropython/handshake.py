@@ -8,6 +8,7 @@ trust.py; both leave the heap once the PC is proven.
 """
 
 import asyncio
+import sys
 
 import hal
 import protocol
@@ -19,9 +20,6 @@ from micropython import const
 _FW_VERSION = const("0.1.0")
 _PROTO = const(2)
 _HANDSHAKE_S = const(10)  # the PC's hello must come this soon after ours
-# what a handshake brings into the heap: this module, the key's code, the decoding of the
-# PC's hello and pair (protocol.py loads it), and pairing; its callers drop them after it
-MODULES = ("handshake", "trust", "hellomsg", "pairing")
 
 
 def log(text):
@@ -33,9 +31,15 @@ async def prove(link, ws):
     """Send our hello and take the PC through the handshake: True once it proved our key and
     welcomed our proof. Until then nothing is written and no needle moves; a PC without the
     key costs one failed handshake. An unpaired meter (or one asked to pair) pairs instead."""
-    nonce = trust.nonce()
-    await link._send(ws, hello(link, nonce))
-    return await _handshake(link, ws, nonce)
+    try:
+        nonce = trust.nonce()
+        await link._send(ws, hello(link, nonce))
+        return await _handshake(link, ws, nonce)
+    finally:
+        # what the handshake brought in besides itself (the key's code, the decoding of the
+        # PC's hello and pair that protocol.py loads, pairing); its caller drops this module
+        for name in ("trust", "hellomsg", "pairing"):
+            sys.modules.pop(name, None)
 
 
 async def _handshake(link, ws, nonce):

@@ -186,9 +186,8 @@ class Link:
         try:
             proven = await handshake.prove(self, ws)
         finally:
-            loaded = handshake.MODULES
             del handshake
-            unload(*loaded)  # needed again only at the next connection
+            unload("handshake")  # needed again only at the next connection
         if not proven:
             return
         self.proven = True

@@ -124,9 +124,8 @@ class Updating:
             try:
                 proven = await handshake.prove(self, ws)
             finally:
-                loaded = handshake.MODULES
                 del handshake
-                unload(*loaded)
+                unload("handshake")
             if proven:
                 log("update: the PC proved our key")
                 await self._serve(ws)
